@@ -1,0 +1,47 @@
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.data/', 'reports/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { ...globals.node },
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: it may import @temporalio/workflow,
+    // other workflow files, and types. Anything else (Node built-ins, undici, the store, config
+    // loading) belongs in activities.
+    files: ['src/workflows/**/*.ts'],
+    ignores: ['src/workflows/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!@temporalio/workflow$|\\./[^/]+\\.ts$).*',
+              allowTypeImports: true,
+              message:
+                'Workflow code is sandboxed: import only @temporalio/workflow, sibling workflow files, or types (`import type`). Do I/O in an activity.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js', 'bin/**'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+
+import type { Destination } from '../config/schema.ts';
+import { MissingEnvError, resolveEnv, tryResolveEnv } from '../config/env.ts';
+import { CustomerIoClient, detectRegion, type CioTransport } from '../customerio/client.ts';
+import { resolveHosts, type CioRegion } from '../customerio/hosts.ts';
+import type { Store } from '../store/store.ts';
+
+/** Credentials a destination needs but the worker's environment does not have. */
+export class MissingCredentialsError extends Error {
+  override name = 'MissingCredentialsError';
+}
+
+/**
+ * Customer.io clients per destination, built from the worker's own environment (secrets never
+ * travel through Temporal). A client is rebuilt when its config or credentials change, so fixing
+ * a key in the environment and restarting — or a config update — takes effect without a redeploy.
+ */
+export class DestinationClients {
+  readonly #store: Store;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #clients = new Map<string, { key: string; client: CustomerIoClient }>();
+
+  constructor(store: Store, env: NodeJS.ProcessEnv) {
+    this.#store = store;
+    this.#env = env;
+  }
+
+  /** Whether this destination records instead of sending (`dryRun: true`, or `auto` without credentials). */
+  isDryRun(destination: Destination): boolean {
+    if (destination.dryRun === true) return true;
+    if (destination.dryRun === false) return false;
+    // `${VAR:-}` resolves to '' when unset: an empty credential counts as missing too.
+    return (
+      !tryResolveEnv(destination.siteId, this.#env) || !tryResolveEnv(destination.trackApiKey, this.#env)
+    );
+  }
+
+  /** A client that records every request in the store for `syncId` instead of sending it. */
+  dryRunClient(destination: Destination, syncId: string): CustomerIoClient {
+    const transport: CioTransport = async (req) => {
+      await this.#store.captureRequests([
+        {
+          syncId,
+          destinationId: destination.id,
+          method: req.method,
+          url: req.url,
+          body: req.body === undefined ? null : JSON.parse(req.body),
+        },
+      ]);
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: '{}' };
+    };
+    return new CustomerIoClient({
+      hosts: resolveHosts(destination.region === 'eu' ? 'eu' : 'us', overrides(destination)),
+      siteId: 'dry-run',
+      trackApiKey: 'dry-run',
+      appApiKey: 'dry-run',
+      timeoutMs: destination.timeout,
+      transport,
+    });
+  }
+
+  /** The live client for a destination; throws MissingCredentialsError naming the unset variable. */
+  async client(destination: Destination): Promise<CustomerIoClient> {
+    let siteId: string, trackApiKey: string, appApiKey: string | undefined;
+    try {
+      siteId = resolveEnv(destination.siteId, `destination ${destination.id} siteId`, this.#env);
+      trackApiKey = resolveEnv(
+        destination.trackApiKey,
+        `destination ${destination.id} trackApiKey`,
+        this.#env,
+      );
+      appApiKey = destination.appApiKey ? tryResolveEnv(destination.appApiKey, this.#env) : undefined;
+    } catch (err) {
+      if (err instanceof MissingEnvError) throw new MissingCredentialsError(err.message);
+      throw err;
+    }
+    if (!siteId || !trackApiKey) {
+      throw new MissingCredentialsError(
+        `destination ${destination.id}: siteId or trackApiKey resolves to an empty value`,
+      );
+    }
+    // The cache key holds a hash of the secrets, never the secrets themselves.
+    const key = createHash('sha256')
+      .update(JSON.stringify([destination, siteId, trackApiKey, appApiKey ?? '']))
+      .digest('hex');
+    const cached = this.#clients.get(destination.id);
+    if (cached?.key === key) return cached.client;
+    let region: CioRegion = destination.region === 'eu' ? 'eu' : 'us';
+    if (destination.region === 'auto') {
+      region = await detectRegion(siteId, trackApiKey, {
+        trackUrl: destination.trackUrl,
+        timeoutMs: destination.timeout,
+      });
+    }
+    const client = new CustomerIoClient({
+      hosts: resolveHosts(region, overrides(destination)),
+      siteId,
+      trackApiKey,
+      appApiKey,
+      timeoutMs: destination.timeout,
+    });
+    this.#clients.set(destination.id, { key, client });
+    if (cached) await cached.client.close();
+    return client;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#clients.values()].map(({ client }) => client.close()));
+    this.#clients.clear();
+  }
+}
+
+function overrides(destination: Destination) {
+  return { trackUrl: destination.trackUrl, appUrl: destination.appUrl };
+}

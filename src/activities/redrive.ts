@@ -1,0 +1,82 @@
+import { Context } from '@temporalio/activity';
+
+import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import { planBatch } from '../mapping/plan-batch.ts';
+import type { NewDeadLetter } from '../store/store.ts';
+import type { ActivityDeps } from './index.ts';
+import { sendPlanned } from './send-planned.ts';
+import type { DeliverBatchInput } from './types.ts';
+
+export interface RedriveInput extends Omit<DeliverBatchInput, 'afterSeq'> {
+  /** Dead letters to redrive; all open ones of the sync when absent. */
+  ids?: number[];
+}
+
+export interface RedriveSummary {
+  redriven: number;
+  delivered: number;
+  filtered: Record<string, number>;
+  deadLettered: number;
+  status?: number;
+  dryRun?: boolean;
+  error?: string;
+}
+
+/**
+ * Sends a sync's dead letters again with its current config (after a fix). Letters are marked
+ * redriven once Customer.io has answered; records that fail again become new dead letters.
+ */
+export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput): Promise<RedriveSummary> {
+  const ctx = Context.current();
+  const { syncId, spec } = input;
+  const total: RedriveSummary = { redriven: 0, delivered: 0, filtered: {}, deadLettered: 0 };
+  const wanted = input.ids ? new Set(input.ids) : undefined;
+  const letters = (await deps.store.listDeadLetters(syncId, { limit: 100_000 })).filter(
+    (l) => !wanted || wanted.has(l.id),
+  );
+  const dryRun = deps.clients.isDryRun(spec.destination);
+  total.dryRun = dryRun;
+  const client = dryRun
+    ? deps.clients.dryRunClient(spec.destination, syncId)
+    : await deps.clients.client(spec.destination);
+
+  // Redrive in log order, batch by batch, as a delivery would.
+  letters.sort((a, b) => a.seq - b.seq || a.id - b.id);
+  let i = 0;
+  while (i < letters.length) {
+    ctx.heartbeat(i);
+    const chunk = letters.slice(i, i + spec.sync.delivery.maxRecords);
+    const logged: LoggedRecord[] = chunk.map((l) => ({
+      seq: l.seq,
+      sourceId: spec.sync.source,
+      receivedAt: l.createdAt,
+      record: l.record,
+    }));
+    const plan = planBatch(logged, spec.sync);
+    const included = chunk.filter((l) => l.seq <= plan.lastSeq);
+    const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
+    const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
+    if (plan.ops.length > 0) {
+      const sent = await sendPlanned({
+        store: deps.store,
+        client,
+        destination: spec.destination,
+        syncId,
+        ops: plan.ops,
+        records,
+      });
+      if (sent.kind === 'credentials_rejected') return { ...total, error: sent.error, status: sent.status };
+      deadLetters.push(...sent.deadLetters);
+      total.delivered += sent.deliveredSeqs.size;
+      total.status = sent.status;
+    }
+    await deps.store.addDeadLetters(deadLetters);
+    await deps.store.markRedriven(included.map((l) => l.id));
+    total.redriven += included.length;
+    total.deadLettered += deadLetters.length;
+    for (const [reason, n] of Object.entries(plan.filtered))
+      total.filtered[reason] = (total.filtered[reason] ?? 0) + n;
+    i += Math.max(1, included.length);
+  }
+  return total;
+}

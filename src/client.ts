@@ -1,0 +1,286 @@
+import { Client, Connection } from '@temporalio/client';
+import { Command, Option } from 'commander';
+import pc from 'picocolors';
+
+import { ConfigError, loadConfig } from './config/load.ts';
+import {
+  SyncControlError,
+  applyConfig,
+  pauseSync,
+  redrive,
+  resumeSync,
+  runningSyncIds,
+  setCursor,
+  syncStatus,
+} from './control/syncs.ts';
+import { openStore } from './store/index.ts';
+import type { Store } from './store/store.ts';
+import { engineSettings } from './temporal/settings.ts';
+
+/** Exit codes scripts can rely on. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
+
+interface GlobalOptions {
+  json?: boolean;
+  address?: string;
+  namespace?: string;
+  store?: string;
+}
+
+function print(opts: GlobalOptions, value: unknown, human: () => string): void {
+  process.stdout.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+}
+
+async function withClient<T>(opts: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
+  const settings = engineSettings();
+  const address = opts.address ?? settings.temporalAddress;
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 5000 });
+  } catch (err) {
+    throw new SyncControlError(`cannot reach Temporal at ${address}: ${(err as Error).message}`);
+  }
+  try {
+    return await fn(new Client({ connection, namespace: opts.namespace ?? settings.namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+async function withStore<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(opts.store ?? engineSettings().storeUrl);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function parseSince(value: string): number {
+  const relative = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (relative) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
+    return Date.now() - Number(relative[1]) * unit;
+  }
+  const time = Date.parse(value);
+  if (Number.isNaN(time))
+    throw new SyncControlError(`--since: expected an ISO time or a duration like 2h, got "${value}"`);
+  return time;
+}
+
+export function buildCli(): Command {
+  const program = new Command('cio-sync')
+    .description('Run and operate cio-sync: Amplitude/Segment data into Customer.io, durably, on Temporal.')
+    .option('--json', 'machine-readable output')
+    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS'))
+    .addOption(new Option('--namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
+    .addOption(new Option('--store <url>', 'store URL (sqlite:path)').env('CIO_SYNC_STORE'))
+    .showHelpAfterError();
+  const globals = () => program.opts<GlobalOptions>();
+
+  program
+    .command('validate')
+    .description('check a config file and report every problem with its line')
+    .requiredOption('-f, --file <path>', 'config file')
+    .action(async ({ file }: { file: string }) => {
+      const config = await loadConfig(file);
+      print(
+        globals(),
+        {
+          valid: true,
+          sources: config.sources.length,
+          destinations: config.destinations.length,
+          syncs: config.syncs.length,
+        },
+        () =>
+          pc.green(
+            `${file} is valid: ${config.sources.length} source(s), ${config.destinations.length} destination(s), ${config.syncs.length} sync(s)`,
+          ),
+      );
+    });
+
+  program
+    .command('apply')
+    .description('start, update, pause and resume syncs to match a config file')
+    .requiredOption('-f, --file <path>', 'config file')
+    .option('--prune', 'stop running syncs that the file no longer has')
+    .option('--dry-run', 'print the plan without changing anything')
+    .action(async ({ file, prune, dryRun }: { file: string; prune?: boolean; dryRun?: boolean }) => {
+      const config = await loadConfig(file);
+      const steps = await withClient(globals(), (client) =>
+        applyConfig(client, config, { taskQueue: engineSettings().taskQueue, prune, dryRun }),
+      );
+      print(
+        globals(),
+        { dryRun: Boolean(dryRun), steps },
+        () =>
+          steps
+            .map((s) => `${dryRun ? pc.dim('(plan) ') : ''}${s.syncId}: ${s.actions.join(', ')}`)
+            .join('\n') || 'no syncs',
+      );
+    });
+
+  program
+    .command('list')
+    .description('list running syncs with their status, lag and counters')
+    .action(async () => {
+      const rows = await withClient(globals(), async (client) => {
+        const ids = await runningSyncIds(client);
+        return Promise.all(ids.map((id) => syncStatus(client, id)));
+      });
+      print(globals(), rows, () =>
+        rows.length === 0
+          ? 'no running syncs'
+          : [
+              ['SYNC', 'STATUS', 'LAG', 'DELIVERED', 'DEAD LETTERS', 'LAST ERROR'].join('\t'),
+              ...rows.map((r) =>
+                [
+                  r.syncId,
+                  colourStatus(r.status),
+                  r.lag,
+                  r.counters.delivered,
+                  r.counters.deadLettered,
+                  r.lastError?.message ?? '',
+                ].join('\t'),
+              ),
+            ].join('\n'),
+      );
+    });
+
+  program
+    .command('status <sync>')
+    .description("show a sync's cursor, lag, counters and last error")
+    .action(async (syncId: string) => {
+      const status = await withClient(globals(), (client) => syncStatus(client, syncId));
+      const lag = await withStore(globals(), (store) => store.countAfter(status.source, status.cursor)).catch(
+        () => status.lag,
+      );
+      const value = { ...status, lag };
+      print(globals(), value, () =>
+        [
+          `${pc.bold(status.syncId)} (${status.type}: ${status.source} → ${status.destination}) ${colourStatus(status.status)}`,
+          `cursor ${status.cursor}, lag ${lag}`,
+          `delivered ${status.counters.delivered}, dead-lettered ${status.counters.deadLettered}, retried ${status.counters.retried}, requests ${status.counters.requests}`,
+          `filtered ${
+            Object.entries(status.counters.filtered)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ') || 'none'
+          }`,
+          status.lastError
+            ? pc.red(`last error (${status.lastError.at}): ${status.lastError.message}`)
+            : 'no errors',
+        ].join('\n'),
+      );
+    });
+
+  for (const [name, fn, done] of [
+    ['pause', pauseSync, 'paused'],
+    ['resume', resumeSync, 'resumed'],
+  ] as const) {
+    program
+      .command(`${name} <sync>`)
+      .description(`${name} a sync (signal); the log keeps growing while it is paused`)
+      .action(async (syncId: string) => {
+        await withClient(globals(), (client) => fn(client, syncId));
+        print(globals(), { syncId, [done]: true }, () => `${syncId} ${done}`);
+      });
+  }
+
+  program
+    .command('replay <sync>')
+    .description('rewind a stream sync to a point in time; Customer.io deduplicates events by id')
+    .requiredOption('--since <time>', 'ISO time, or a duration ago like 2h')
+    .action(async (syncId: string, { since }: { since: string }) => {
+      const time = parseSince(since);
+      const status = await withClient(globals(), (client) => syncStatus(client, syncId));
+      const seq = await withStore(globals(), (store) => store.seqAtTime(status.source, time));
+      const moved = await withClient(globals(), (client) => setCursor(client, syncId, Math.max(0, seq - 1)));
+      print(
+        globals(),
+        { syncId, since: new Date(time).toISOString(), ...moved },
+        () =>
+          `${syncId}: cursor ${moved.previous} → ${moved.cursor} (records since ${new Date(time).toISOString()})`,
+      );
+    });
+
+  program
+    .command('dead-letters <sync>')
+    .description('list the records a sync could not deliver, or send them again with --redrive')
+    .option('--redrive', 'send them again with the current config')
+    .option('--limit <n>', 'how many to list', '50')
+    .action(async (syncId: string, { redrive: doRedrive, limit }: { redrive?: boolean; limit: string }) => {
+      if (doRedrive) {
+        const summary = await withClient(globals(), (client) => redrive(client, syncId));
+        print(
+          globals(),
+          summary,
+          () =>
+            `redriven ${summary.redriven}: delivered ${summary.delivered}, dead-lettered again ${summary.deadLettered}${summary.error ? pc.red(`, error: ${summary.error}`) : ''}`,
+        );
+        return;
+      }
+      const letters = await withStore(globals(), (store) =>
+        store.listDeadLetters(syncId, { limit: Number(limit) }),
+      );
+      print(globals(), letters, () =>
+        letters.length === 0
+          ? `no dead letters for ${syncId}`
+          : letters
+              .map(
+                (l) =>
+                  `#${l.id} seq ${l.seq} ${new Date(l.createdAt).toISOString()} ${pc.red(l.reason)}${l.detail ? `: ${l.detail}` : ''}\n  ${JSON.stringify(l.record)}`,
+              )
+              .join('\n'),
+      );
+    });
+
+  program
+    .command('requests <sync>')
+    .description('show the requests a dry-run destination recorded for a sync instead of sending them')
+    .option('--limit <n>', 'how many to show', '20')
+    .action(async (syncId: string, { limit }: { limit: string }) => {
+      const requests = await withStore(globals(), (store) =>
+        store.listCapturedRequests(syncId, { limit: Number(limit) }),
+      );
+      print(globals(), requests, () =>
+        requests.length === 0
+          ? `no recorded requests for ${syncId}`
+          : requests
+              .map(
+                (r) =>
+                  `${pc.dim(new Date(r.createdAt).toISOString())} ${r.method} ${r.url}\n${JSON.stringify(r.body, null, 2)}`,
+              )
+              .join('\n'),
+      );
+    });
+
+  return program;
+}
+
+function colourStatus(status: string): string {
+  if (status === 'running') return pc.green(status);
+  if (status === 'paused') return pc.yellow(status);
+  return pc.red(status);
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    await buildCli().parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${pc.red('invalid config')}\n${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof SyncControlError) {
+      process.stderr.write(`${pc.red('error:')} ${err.message}\n`);
+      return err.message.startsWith('no sync') ? EXIT.notFound : EXIT.failure;
+    }
+    process.stderr.write(`${pc.red('error:')} ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.failure;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await runCli(process.argv);
+}

@@ -1,0 +1,245 @@
+import { z } from 'zod';
+
+import { parseDuration } from './duration.ts';
+import { isEnvReference } from './env.ts';
+
+/**
+ * The config file's schema. What it parses to is what the CLI sends to Temporal as a sync's
+ * config, so secrets must be `${ENV_VAR}` references: a literal key is rejected here, before it can
+ * reach workflow input or history.
+ */
+
+const Id = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+    'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
+  );
+
+const SecretRef = z
+  .string()
+  .refine(
+    isEnvReference,
+    'expected a ${ENV_VAR} reference: secrets are read from the environment, never written in the config',
+  );
+
+const Duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 15m, 2h or 1d' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** `*` selects every property; a list selects those names; an empty list sends none. */
+export const PropertySelection = z.union([z.literal('*'), z.array(z.string().min(1))]);
+export type PropertySelection = z.infer<typeof PropertySelection>;
+
+export const Source = z.strictObject({
+  id: Id,
+  /** What the Amplitude SDK sends as `api_key`, or the Segment write key. */
+  apiKey: SecretRef,
+  name: z.string().optional(),
+});
+export type Source = z.infer<typeof Source>;
+
+export const Destination = z.strictObject({
+  id: Id,
+  siteId: z.string().min(1),
+  trackApiKey: SecretRef,
+  /** App API key; cohort syncs that create segments need it. */
+  appApiKey: SecretRef.optional(),
+  /** `auto` asks Customer.io which region the Track credentials belong to. */
+  region: z.enum(['us', 'eu', 'auto']).default('us'),
+  trackUrl: HttpUrl.optional(),
+  appUrl: HttpUrl.optional(),
+  /**
+   * `true` records the exact requests in the store instead of sending them; `auto` does so only
+   * while the credentials' environment variables are unset in the worker.
+   */
+  dryRun: z.union([z.boolean(), z.literal('auto')]).default(false),
+  /** Track API requests per second, shared by every worker (Customer.io's fair-use guidance). */
+  requestsPerSecond: z.number().positive().max(1000).default(100),
+  /** App API requests per second (Customer.io answers 429 above 10/s). */
+  appRequestsPerSecond: z.number().positive().max(10).default(10),
+  timeout: Duration.default(10_000),
+});
+export type Destination = z.infer<typeof Destination>;
+
+export const WHERE_OPERATORS = [
+  'equals',
+  'not_equals',
+  'in',
+  'not_in',
+  'contains',
+  'exists',
+  'not_exists',
+  'greater_than',
+  'less_than',
+] as const;
+
+export const WhereCondition = z
+  .strictObject({
+    /** A path into the record: `event_properties.plan`, `user_properties.email`, `user_id`, … */
+    property: z.string().min(1),
+    op: z.enum(WHERE_OPERATORS),
+    value: z.unknown().optional(),
+  })
+  .superRefine((cond, ctx) => {
+    const need = (ok: boolean, what: string) => {
+      if (!ok) ctx.addIssue({ code: 'custom', path: ['value'], message: `op "${cond.op}" needs ${what}` });
+    };
+    switch (cond.op) {
+      case 'equals':
+      case 'not_equals':
+        need(cond.value !== undefined, 'a value');
+        break;
+      case 'in':
+      case 'not_in':
+        need(Array.isArray(cond.value), 'a list of values');
+        break;
+      case 'contains':
+        need(typeof cond.value === 'string', 'a string value');
+        break;
+      case 'greater_than':
+      case 'less_than':
+        need(typeof cond.value === 'number', 'a number value');
+        break;
+      case 'exists':
+      case 'not_exists':
+        break;
+    }
+  });
+export type WhereCondition = z.infer<typeof WhereCondition>;
+
+export const EventFilter = z.strictObject({
+  /** Only these event types (after page/screen naming: `Page Viewed` etc. are matched as sent). */
+  eventTypes: z.array(z.string().min(1)).optional(),
+  excludeEventTypes: z.array(z.string().min(1)).default([]),
+  /** Amplitude's recommended "user ID is present" filter. */
+  requireUserId: z.boolean().default(false),
+  where: z.array(WhereCondition).default([]),
+});
+export type EventFilter = z.infer<typeof EventFilter>;
+
+const DEFAULT_PAGE_VIEW_TYPES = ['[Amplitude] Page Viewed'];
+
+export const StreamEvents = z.strictObject({
+  send: z.boolean().default(true),
+  filter: EventFilter.default({ excludeEventTypes: [], requireUserId: false, where: [] }),
+  properties: z
+    .strictObject({
+      event: PropertySelection.default([]),
+      user: PropertySelection.default([]),
+      group: PropertySelection.default([]),
+    })
+    .default({ event: [], user: [], group: [] }),
+  pageViews: z
+    .strictObject({
+      /** `page` sends Customer.io page views; `event` sends plain events as Amplitude's integration does. */
+      as: z.enum(['page', 'event']).default('page'),
+      /** Amplitude event types treated as page views, besides Segment `page` calls. */
+      eventTypes: z.array(z.string().min(1)).default(DEFAULT_PAGE_VIEW_TYPES),
+    })
+    .default({ as: 'page', eventTypes: DEFAULT_PAGE_VIEW_TYPES }),
+  screenViews: z
+    .strictObject({
+      /** `event` sends `Viewed {name} Screen` (Segment's classic destination); `screen` sends native screen views. */
+      as: z.enum(['event', 'screen']).default('event'),
+      eventTypes: z.array(z.string().min(1)).default(['[Amplitude] Screen Viewed']),
+    })
+    .default({ as: 'event', eventTypes: ['[Amplitude] Screen Viewed'] }),
+  /** Segment Application Installed/Opened/Uninstalled with a push token → Customer.io devices. */
+  devices: z.boolean().default(true),
+  /** Segment `alias` → merge people. */
+  merges: z.boolean().default(true),
+  /** Segment `group` → an object related to the person. */
+  groups: z.boolean().default(true),
+});
+export type StreamEvents = z.infer<typeof StreamEvents>;
+
+export const StreamUsers = z.strictObject({
+  send: z.boolean().default(false),
+  properties: PropertySelection.default([]),
+  /** Send every attribute value as a string, as Amplitude's own destination does. */
+  stringify: z.boolean().default(false),
+});
+export type StreamUsers = z.infer<typeof StreamUsers>;
+
+export const StreamDelivery = z.strictObject({
+  /** Records read per delivery activity (one Customer.io batch request, at most 500 KB). */
+  maxRecords: z.number().int().min(1).max(5000).default(500),
+  /** How long a delivery activity waits for new records before it returns empty. */
+  waitFor: Duration.default(10_000),
+  /** How often a sync whose credentials were rejected tries again. */
+  credentialsRetry: Duration.default(60_000),
+});
+export type StreamDelivery = z.infer<typeof StreamDelivery>;
+
+export const StreamSync = z.strictObject({
+  id: Id,
+  type: z.literal('stream'),
+  name: z.string().optional(),
+  source: Id,
+  destination: Id,
+  status: z.enum(['enabled', 'paused']).default('enabled'),
+  /** Where the Customer.io identifier comes from: `user_id`, `anonymous_id`, `user_properties.email`, … */
+  identifier: z.string().min(1).default('user_id'),
+  /** Send records without the identifier as anonymous events (by `anonymous_id`) instead of filtering them. */
+  anonymous: z.boolean().default(false),
+  events: StreamEvents.default(StreamEvents.parse({})),
+  users: StreamUsers.default({ send: false, properties: [], stringify: false }),
+  delivery: StreamDelivery.default({ maxRecords: 500, waitFor: 10_000, credentialsRetry: 60_000 }),
+});
+export type StreamSync = z.infer<typeof StreamSync>;
+
+export const Sync = z.discriminatedUnion('type', [StreamSync]);
+export type Sync = z.infer<typeof Sync>;
+
+export const Config = z
+  .strictObject({
+    sources: z.array(Source).default([]),
+    destinations: z.array(Destination).default([]),
+    syncs: z.array(Sync).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const unique = (items: { id: string }[], key: string) => {
+      const seen = new Set<string>();
+      items.forEach((item, i) => {
+        if (seen.has(item.id))
+          ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate id "${item.id}"` });
+        seen.add(item.id);
+      });
+    };
+    unique(config.sources, 'sources');
+    unique(config.destinations, 'destinations');
+    unique(config.syncs, 'syncs');
+    const sources = new Set(config.sources.map((s) => s.id));
+    const destinations = new Set(config.destinations.map((d) => d.id));
+    config.syncs.forEach((sync, i) => {
+      if (!sources.has(sync.source)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['syncs', i, 'source'],
+          message: `unknown source "${sync.source}" (sources: ${[...sources].join(', ') || 'none'})`,
+        });
+      }
+      if (!destinations.has(sync.destination)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['syncs', i, 'destination'],
+          message: `unknown destination "${sync.destination}" (destinations: ${[...destinations].join(', ') || 'none'})`,
+        });
+      }
+    });
+  });
+export type Config = z.infer<typeof Config>;
+
+/** What a stream-sync workflow carries: the sync with its destination (references only, no secrets). */
+export interface StreamSyncSpec {
+  sync: StreamSync;
+  destination: Destination;
+}

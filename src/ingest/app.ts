@@ -1,0 +1,158 @@
+import Fastify, {
+  type FastifyInstance,
+  type FastifyLoggerOptions,
+  type FastifyRequest,
+  type PinoLoggerOptions,
+} from 'fastify';
+
+import type { Store } from '../store/store.ts';
+import { registerAmplitudeRoutes } from './amplitude-routes.ts';
+import {
+  DEFAULT_LIMITS,
+  type ApiFamily,
+  type IngestContext,
+  type IngestLimits,
+  type IngestRouteConfig,
+} from './context.ts';
+import { countRejected, createIngestCounters, type IngestCounters } from './counters.ts';
+import { IngestError, toIngestError } from './errors.ts';
+import { amplitudeErrorResponse, plainErrorResponse, segmentErrorResponse, type ErrorResponse } from './responses.ts';
+import { registerSegmentRoutes } from './segment-routes.ts';
+
+export type { IngestLimits } from './context.ts';
+export { DEFAULT_LIMITS } from './context.ts';
+export { createIngestCounters, type IngestCounters } from './counters.ts';
+
+export interface IngestSource {
+  id: string;
+  /** The resolved key: what the Amplitude SDK sends as `api_key`, or the Segment write key. */
+  apiKey: string;
+}
+
+export type IngestLoggerOptions = boolean | (FastifyLoggerOptions & PinoLoggerOptions);
+
+export interface IngestAppOptions {
+  store: Store;
+  sources: readonly IngestSource[];
+  /** Fastify/pino logger options; keys and Authorization headers are redacted whatever is passed. */
+  logger?: IngestLoggerOptions;
+  limits?: Partial<IngestLimits>;
+  /** Counters to update (pass your own to read them, e.g. from a metrics endpoint). */
+  counters?: IngestCounters;
+  /** Receive-time clock; tests pin it. */
+  now?: () => number;
+}
+
+/**
+ * Paths where a key can appear in a log object. The request serializer below already leaves out
+ * headers and the query string; these catch anything logged by hand.
+ */
+const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.query.api_key',
+  'headers.authorization',
+  'authorization',
+  'api_key',
+  'apiKey',
+  'writeKey',
+  '*.api_key',
+  '*.apiKey',
+  '*.writeKey',
+];
+
+/** Method and path only: GET /identify carries `api_key` in its query string. */
+function requestSerializer(request: FastifyRequest) {
+  const url = request.url ?? '';
+  const query = url.indexOf('?');
+  return { method: request.method, url: query === -1 ? url : url.slice(0, query), remoteAddress: request.ip };
+}
+
+function loggerOptions(logger: IngestLoggerOptions | undefined): IngestLoggerOptions {
+  if (!logger) return false;
+  const base = logger === true ? {} : logger;
+  const extra = Array.isArray(base.redact) ? base.redact : (base.redact?.paths ?? []);
+  return {
+    ...base,
+    redact: { paths: [...REDACT_PATHS, ...extra], censor: '[redacted]' },
+    serializers: { ...base.serializers, req: requestSerializer },
+  };
+}
+
+function sourceMap(sources: readonly IngestSource[]): Map<string, string> {
+  const byKey = new Map<string, string>();
+  for (const source of sources) {
+    if (source.apiKey === '') throw new Error(`ingest: source "${source.id}" has an empty api key`);
+    const other = byKey.get(source.apiKey);
+    // Never print the key: naming the two sources is enough to find it.
+    if (other !== undefined) throw new Error(`ingest: sources "${other}" and "${source.id}" have the same api key`);
+    byKey.set(source.apiKey, source.id);
+  }
+  return byKey;
+}
+
+function familyOf(request: FastifyRequest): ApiFamily {
+  const config = request.routeOptions?.config as Partial<IngestRouteConfig> | undefined;
+  return config?.family ?? 'plain';
+}
+
+function errorResponse(family: ApiFamily, error: IngestError): ErrorResponse {
+  if (family === 'amplitude' || family === 'amplitude-identify') return amplitudeErrorResponse(error);
+  if (family === 'segment') return segmentErrorResponse(error);
+  return plainErrorResponse(error);
+}
+
+/**
+ * The ingest HTTP app, built but not listening: tests use `inject()` or `listen({ port: 0 })`.
+ * Every acknowledged request has been committed to the store (see commitRecords).
+ */
+export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
+  const ctx: IngestContext = {
+    store: options.store,
+    sourceByKey: sourceMap(options.sources),
+    counters: options.counters ?? createIngestCounters(),
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    now: options.now ?? Date.now,
+  };
+  const app = Fastify({ logger: loggerOptions(options.logger) });
+
+  // Routes get raw bytes whatever the Content-Type: analytics.js posts JSON as text/plain, the
+  // Identify APIs post forms, and bodies may be gzipped. Each route decodes and limits them itself.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((raw, request, reply) => {
+    const error = toIngestError(raw);
+    countRejected(ctx.counters, error.reason);
+    const { status, body } = errorResponse(familyOf(request), error);
+    if (status >= 500) {
+      request.log.error({ err: error.cause ?? error, reason: error.reason }, 'ingest request failed');
+    } else {
+      request.log.info({ reason: error.reason, detail: error.message }, 'ingest request rejected');
+    }
+    return reply.code(status).send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = new IngestError('not_found', 'Invalid request path');
+    countRejected(ctx.counters, error.reason);
+    const { status, body } = plainErrorResponse(error);
+    return reply.code(status).send(body);
+  });
+
+  registerAmplitudeRoutes(app, ctx);
+  registerSegmentRoutes(app, ctx);
+
+  const probeSource = options.sources[0]?.id ?? '__health__';
+  const plain: IngestRouteConfig = { family: 'plain' };
+  app.get('/health', { config: plain }, async (request, reply) => {
+    try {
+      await ctx.store.headSeq(probeSource);
+    } catch (err) {
+      request.log.error({ err }, 'health: store check failed');
+      return reply.code(503).send({ status: 'unavailable', error: 'store check failed' });
+    }
+    return reply.send({ status: 'ok' });
+  });
+
+  return app;
+}

@@ -1,0 +1,77 @@
+import type { CanonicalRecord } from '../events/record.ts';
+import type { Store } from '../store/store.ts';
+import { countAccepted, type IngestCounters } from './counters.ts';
+import { IngestError } from './errors.ts';
+
+/**
+ * What every ingest route shares, and the one place records are committed.
+ *
+ * Size limits are in binary units (1 KB = 1024 bytes): the vendors' own clients count that way
+ * (@segment/analytics-node caps items at 32 × 1024 bytes), and an ingest endpoint must accept what
+ * the official clients send.
+ */
+export interface IngestLimits {
+  /** `/2/httpapi` body, after decompression. */
+  amplitudeHttpApiBytes: number;
+  /** `/batch` body, after decompression. */
+  amplitudeBatchBytes: number;
+  /** Events per `/2/httpapi` or `/batch` request. */
+  amplitudeMaxEvents: number;
+  /** `/identify` and `/groupidentify` bodies. */
+  amplitudeIdentifyBytes: number;
+  /** Objects per `/groupidentify` request, and group properties across them. */
+  amplitudeGroupIdentifyMax: number;
+  /** One `/v1/<type>` call. */
+  segmentCallBytes: number;
+  /** One `/v1/batch` body. */
+  segmentBatchBytes: number;
+  /** One item of a batch, as compact JSON. */
+  segmentItemBytes: number;
+  /** Items per batch. */
+  segmentMaxItems: number;
+}
+
+export const DEFAULT_LIMITS: IngestLimits = {
+  amplitudeHttpApiBytes: 1024 * 1024,
+  amplitudeBatchBytes: 20 * 1024 * 1024,
+  amplitudeMaxEvents: 2000,
+  amplitudeIdentifyBytes: 1024 * 1024,
+  amplitudeGroupIdentifyMax: 1024,
+  segmentCallBytes: 32 * 1024,
+  segmentBatchBytes: 500 * 1024,
+  segmentItemBytes: 32 * 1024,
+  segmentMaxItems: 2500,
+};
+
+export type ApiFamily = 'amplitude' | 'amplitude-identify' | 'segment' | 'plain';
+
+/** Fastify route `config`: which family's response bodies a route's errors get. */
+export interface IngestRouteConfig {
+  family: ApiFamily;
+}
+
+export interface IngestContext {
+  store: Store;
+  /** Resolved key → source id. */
+  sourceByKey: ReadonlyMap<string, string>;
+  counters: IngestCounters;
+  limits: IngestLimits;
+  now: () => number;
+}
+
+/**
+ * Appends one request's records in one transaction and only then lets the route answer 200: an
+ * acknowledged record is durable. A store failure becomes 503, which every client retries, so
+ * nothing the client still holds is lost; nothing of the request was committed, so the retry does
+ * not duplicate either.
+ */
+export async function commitRecords(ctx: IngestContext, sourceId: string, records: CanonicalRecord[]): Promise<void> {
+  if (records.length > 0) {
+    try {
+      await ctx.store.append(sourceId, records);
+    } catch (cause) {
+      throw new IngestError('store_unavailable', 'the event log could not be written', {}, { cause });
+    }
+  }
+  countAccepted(ctx.counters, sourceId, records.length);
+}

@@ -1,0 +1,124 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+import { isPlainObject } from '../events/amplitude.ts';
+import { fromSegment } from '../events/normalize.ts';
+import {
+  parseSegmentBatch,
+  parseSegmentCall,
+  SEGMENT_PATH_LETTERS,
+  SEGMENT_TYPES,
+  type SegmentParse,
+  type SegmentProblem,
+  type SegmentType,
+} from '../events/segment.ts';
+import { decodeBody, parseJson } from './body.ts';
+import { commitRecords, type IngestContext, type IngestRouteConfig } from './context.ts';
+import { IngestError } from './errors.ts';
+
+/**
+ * Segment's tracking API: `/v1/<type>`, `/v1/batch`, and analytics.js's one-letter paths (`/v1/t`,
+ * …, `/v1/b`), whose bodies come as `Content-Type: text/plain` to avoid a CORS preflight; every
+ * body is read as JSON whatever its declared type.
+ *
+ * Where Segment answers 200 and drops a call later (no userId/anonymousId, a track without `event`,
+ * more than 2500 items), this endpoint answers 400 naming the items and stores none of the request:
+ * nothing is dropped silently. The clients do not retry a 400, so the caller learns of it through
+ * the client's error callback instead of a debugger nobody watches.
+ */
+
+/**
+ * The write key from `Authorization: Basic base64(writeKey:)` (the colon is optional, as at Segment),
+ * else from the body's `writeKey`.
+ */
+export function writeKeyOf(authorization: string | undefined, body: unknown): string | undefined {
+  const match = /^Basic\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (match) {
+    const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const key = colon === -1 ? decoded : decoded.slice(0, colon);
+    if (key !== '') return key;
+  }
+  const fromBody = isPlainObject(body) ? body.writeKey : undefined;
+  return typeof fromBody === 'string' && fromBody !== '' ? fromBody : undefined;
+}
+
+function authenticate(ctx: IngestContext, request: FastifyRequest, body: unknown): string {
+  const key = writeKeyOf(request.headers.authorization, body);
+  if (key === undefined) {
+    throw new IngestError('missing_api_key', 'no write key: send Authorization: Basic base64(writeKey:) or writeKey');
+  }
+  const sourceId = ctx.sourceByKey.get(key);
+  if (sourceId === undefined) throw new IngestError('invalid_api_key', 'Invalid write key');
+  return sourceId;
+}
+
+function describe(problems: SegmentProblem[]): string {
+  const first = problems[0];
+  if (!first) return 'invalid request';
+  const where = first.index === undefined ? '' : `batch item ${first.index}: `;
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  return `${where}${first.field}: ${first.message}${more}`;
+}
+
+async function ingest(
+  ctx: IngestContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  maxBytes: number,
+  parse: (body: unknown) => SegmentParse,
+) {
+  const receivedAt = ctx.now();
+  const raw = await decodeBody(request.body, request.headers['content-encoding'], maxBytes);
+  if (raw.length === 0) throw new IngestError('missing_body', 'Missing request body');
+  const body = parseJson(raw);
+  const sourceId = authenticate(ctx, request, body);
+  const parsed = parse(body);
+  if (!parsed.ok) {
+    throw new IngestError('invalid_events', describe(parsed.problems), { problems: parsed.problems });
+  }
+  const records = parsed.calls.map((call) => fromSegment(call, receivedAt));
+  await commitRecords(ctx, sourceId, records);
+  return reply.send({ success: true });
+}
+
+/** Segment's per-item limits, checked before the items are parsed. */
+function checkBatchLimits(ctx: IngestContext, body: unknown): void {
+  const batch = isPlainObject(body) ? body.batch : undefined;
+  if (!Array.isArray(batch)) return;
+  const { segmentMaxItems, segmentItemBytes } = ctx.limits;
+  if (batch.length > segmentMaxItems) {
+    throw new IngestError('too_many_events', `more than ${segmentMaxItems} items in one batch`);
+  }
+  const problems: SegmentProblem[] = [];
+  batch.forEach((item, index) => {
+    const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
+    if (bytes > segmentItemBytes) {
+      problems.push({ index, field: 'item', message: `item is ${bytes} bytes, over the ${segmentItemBytes} byte limit` });
+    }
+  });
+  if (problems.length > 0) {
+    throw new IngestError('payload_too_large', describe(problems), { problems });
+  }
+}
+
+export function registerSegmentRoutes(app: FastifyInstance, ctx: IngestContext): void {
+  const config: IngestRouteConfig = { family: 'segment' };
+  const { segmentCallBytes, segmentBatchBytes } = ctx.limits;
+
+  const single = (type: SegmentType) => (request: FastifyRequest, reply: FastifyReply) =>
+    ingest(ctx, request, reply, segmentCallBytes, (body) => parseSegmentCall(body, type));
+  for (const type of SEGMENT_TYPES) {
+    app.post(`/v1/${type}`, { bodyLimit: segmentCallBytes, config }, single(type));
+  }
+  for (const [letter, type] of Object.entries(SEGMENT_PATH_LETTERS)) {
+    app.post(`/v1/${letter}`, { bodyLimit: segmentCallBytes, config }, single(type));
+  }
+
+  const batch = (request: FastifyRequest, reply: FastifyReply) =>
+    ingest(ctx, request, reply, segmentBatchBytes, (body) => {
+      checkBatchLimits(ctx, body);
+      return parseSegmentBatch(body);
+    });
+  app.post('/v1/batch', { bodyLimit: segmentBatchBytes, config }, batch);
+  app.post('/v1/b', { bodyLimit: segmentBatchBytes, config }, batch);
+}

@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Client, Connection } from '@temporalio/client';
+import pc from 'picocolors';
+
+import { loadConfig } from './config/load.ts';
+import { applyConfig } from './control/syncs.ts';
+import { startDevServer } from './temporal/dev-server.ts';
+import { engineSettings } from './temporal/settings.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * `make start`: the whole engine on its embedded defaults — a Temporal dev server (Web UI, search
+ * attributes, state in .data/), the worker, the ingest server — then applies the example config.
+ * Ctrl-C stops everything it started.
+ */
+async function main(): Promise<void> {
+  const dataDir = resolve(process.env.CIO_SYNC_DATA ?? resolve(ROOT, '.data'));
+  const configFile = resolve(process.env.CIO_SYNC_CONFIG ?? resolve(ROOT, 'examples/cio-sync.yaml'));
+  const port = Number(process.env.TEMPORAL_PORT ?? 7233);
+  const uiPort = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
+  const ingestPort = process.env.CIO_SYNC_INGEST_PORT ?? '8788';
+  await mkdir(dataDir, { recursive: true });
+  const config = await loadConfig(configFile);
+
+  log(`starting the Temporal dev server (state in ${dataDir}/temporal.db)`);
+  const server = await startDevServer({ port, uiPort, dbFile: resolve(dataDir, 'temporal.db') });
+  const env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: server.address,
+    CIO_SYNC_STORE: process.env.CIO_SYNC_STORE ?? `sqlite:${resolve(dataDir, 'cio-sync.db')}`,
+    CIO_SYNC_CONFIG: configFile,
+    CIO_SYNC_INGEST_PORT: ingestPort,
+  };
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping…');
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+        await once(child, 'exit');
+        clearTimeout(timer);
+      }),
+    );
+    await server.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  for (const [name, script] of [
+    ['worker', 'src/worker.ts'],
+    ['ingest', 'src/ingest/server.ts'],
+  ] as const) {
+    const child = spawn(process.execPath, [resolve(ROOT, script)], { env, stdio: 'inherit' });
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      log(pc.red(`${name} exited (${signal ?? code}); stopping the rest`));
+      void stop(1);
+    });
+    children.push(child);
+  }
+
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const steps = await applyConfig(new Client({ connection }), config, {
+      taskQueue: engineSettings(env).taskQueue,
+    });
+    for (const step of steps) log(`sync ${step.syncId}: ${step.actions.join(', ')}`);
+  } finally {
+    await connection.close();
+  }
+
+  const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+  process.stdout.write(
+    [
+      '',
+      pc.bold('cio-sync is running'),
+      `  ingest      ${ingestUrl}  (Amplitude: ${ingestUrl}/2/httpapi, Segment: ${ingestUrl}/v1/batch, health: ${ingestUrl}/health)`,
+      `  Web UI      ${server.uiUrl}/namespaces/default/workflows`,
+      `  Temporal    ${server.address}`,
+      `  config      ${configFile}`,
+      '',
+      `  try:  curl -s ${ingestUrl}/2/httpapi -H 'content-type: application/json' \\`,
+      `          -d '{"api_key":"dev-web-key","events":[{"user_id":"user-123","event_type":"Signed Up"}]}'`,
+      `        npm run cli -- status web-to-cio`,
+      '',
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+}
+
+function log(message: string): void {
+  process.stdout.write(`${pc.dim('[cio-sync]')} ${message}\n`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+/**
+ * One step of the store schema. Versions only ever grow and an applied step is never edited: a
+ * store that has recorded a version in `schema_migrations` will not run that step again, so a
+ * change to an existing step would silently never reach stores created before it.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The SQLite schema, in order. A PostgreSQL backend keeps the same versions, names, tables and
+ * columns with its own column types (BIGSERIAL for the AUTOINCREMENT keys, JSONB for the JSON text,
+ * DOUBLE PRECISION for REAL), so the SQL here stays plain: no SQLite-only clauses beyond
+ * AUTOINCREMENT, times as epoch milliseconds, JSON as text.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      -- AUTOINCREMENT so a seq is never reused, even once old records are pruned: cursors point at seqs.
+      CREATE TABLE event_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        record TEXT NOT NULL
+      );
+      CREATE INDEX event_log_source_seq ON event_log (source_id, seq);
+      CREATE INDEX event_log_source_received_at ON event_log (source_id, received_at);
+
+      CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sync_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT,
+        created_at INTEGER NOT NULL,
+        redriven_at INTEGER
+      );
+      CREATE INDEX dead_letters_sync_id ON dead_letters (sync_id);
+
+      CREATE TABLE captured_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sync_id TEXT NOT NULL,
+        destination_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX captured_requests_sync_id ON captured_requests (sync_id);
+
+      -- next_at is fractional: 1000 / perSecond is rarely a whole number of ms.
+      CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        next_at REAL NOT NULL
+      );
+
+      CREATE TABLE engine_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,404 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { SQLOutputValue, StatementSync } from 'node:sqlite';
+import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import { migrations as defaultMigrations } from './migrations.ts';
+import type { Migration } from './migrations.ts';
+import type { CapturedRequest, DeadLetter, NewCapturedRequest, NewDeadLetter, Store } from './store.ts';
+
+export interface SqliteStoreOptions {
+  /**
+   * How long a write waits for another connection's write lock before failing (ms). node:sqlite is
+   * synchronous, so this wait blocks the event loop; writes here are short, so waits are too.
+   */
+  busyTimeoutMs?: number;
+  /** How often `waitForRecords` looks at the log (ms). */
+  pollIntervalMs?: number;
+  /** Clock for received_at, created_at and rate slots; tests pin it. */
+  now?: () => number;
+  /** Schema steps to apply; tests only. */
+  migrations?: readonly Migration[];
+}
+
+type Row = Record<string, SQLOutputValue>;
+
+const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+const DEFAULT_POLL_INTERVAL_MS = 25;
+
+function num(row: Row | undefined, column: string): number {
+  const value = row?.[column];
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  throw new Error(`store: expected a number in column ${column}, got ${typeof value}`);
+}
+
+function str(row: Row, column: string): string {
+  const value = row[column];
+  if (typeof value === 'string') return value;
+  throw new Error(`store: expected text in column ${column}, got ${typeof value}`);
+}
+
+function optNum(row: Row, column: string): number | undefined {
+  return row[column] === null || row[column] === undefined ? undefined : num(row, column);
+}
+
+function optStr(row: Row, column: string): string | undefined {
+  return row[column] === null || row[column] === undefined ? undefined : str(row, column);
+}
+
+/** SQLite reads a negative LIMIT as "no limit". */
+function limitOf(limit: number | undefined): number {
+  return limit === undefined ? -1 : Math.max(0, Math.floor(limit));
+}
+
+/**
+ * BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout). A deferred transaction
+ * that reads and then writes can instead fail at once with SQLITE_BUSY when another process
+ * committed in between, which the busy handler cannot fix.
+ */
+function writeTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (error) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+}
+
+function applyMigrations(db: DatabaseSync, list: readonly Migration[], now: number): void {
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]!.version <= list[i - 1]!.version)
+      throw new Error('store: migrations must have increasing versions');
+  }
+  // Creating the bookkeeping table inside the same IMMEDIATE transaction makes a second process that
+  // starts at the same moment wait, then see every version already applied.
+  writeTransaction(db, () => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    const applied = new Set(
+      db
+        .prepare('SELECT version FROM schema_migrations')
+        .all()
+        .map((r) => num(r, 'version')),
+    );
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of list) {
+      if (applied.has(migration.version)) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, now);
+    }
+  });
+}
+
+/** Opens (creating and migrating if needed) a SQLite store. `':memory:'` gives a private, throwaway one. */
+export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Promise<Store> {
+  const now = opts.now ?? Date.now;
+  const pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const inMemory = path === ':memory:' || path === '';
+  if (!inMemory) await mkdir(dirname(path), { recursive: true });
+
+  const db = new DatabaseSync(path, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+  try {
+    // WAL lets the ingest server append while workers read, and lets readers see each commit at once.
+    if (!inMemory) db.exec('PRAGMA journal_mode = WAL');
+    // Acknowledged means durable: with WAL, NORMAL survives a process crash but can lose the last
+    // commits on power loss, so every commit is fsynced (FULL) except rate-limit reservations, which
+    // switch to NORMAL for their own transaction (see reserveRateSlot).
+    db.exec('PRAGMA synchronous = FULL');
+    applyMigrations(db, opts.migrations ?? defaultMigrations, now());
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return new SqliteStore(db, now, pollIntervalMs);
+}
+
+class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #pollIntervalMs: number;
+  /** Pending `waitForRecords` calls, released when the store closes under them. */
+  readonly #waiters = new Set<() => void>();
+  #closed = false;
+
+  readonly #insertRecord: StatementSync;
+  readonly #readAfter: StatementSync;
+  readonly #headSeq: StatementSync;
+  readonly #countAfter: StatementSync;
+  readonly #seqAtTime: StatementSync;
+  readonly #hasAfter: StatementSync;
+  readonly #insertDeadLetter: StatementSync;
+  readonly #listDeadLetters: StatementSync;
+  readonly #countDeadLetters: StatementSync;
+  readonly #markRedriven: StatementSync;
+  readonly #insertCaptured: StatementSync;
+  readonly #listCaptured: StatementSync;
+  readonly #getRateSlot: StatementSync;
+  readonly #putRateSlot: StatementSync;
+  readonly #getState: StatementSync;
+  readonly #insertStateIfAbsent: StatementSync;
+  readonly #putState: StatementSync;
+  readonly #syncNormal: StatementSync;
+  readonly #syncFull: StatementSync;
+
+  constructor(db: DatabaseSync, now: () => number, pollIntervalMs: number) {
+    this.#db = db;
+    this.#now = now;
+    this.#pollIntervalMs = pollIntervalMs;
+    this.#insertRecord = db.prepare(
+      'INSERT INTO event_log (source_id, received_at, record) VALUES (?, ?, ?)',
+    );
+    this.#readAfter = db.prepare(
+      'SELECT seq, received_at, record FROM event_log WHERE source_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.#headSeq = db.prepare('SELECT COALESCE(MAX(seq), 0) AS head FROM event_log WHERE source_id = ?');
+    this.#countAfter = db.prepare('SELECT COUNT(*) AS n FROM event_log WHERE source_id = ? AND seq > ?');
+    this.#seqAtTime = db.prepare(
+      'SELECT MIN(seq) AS seq FROM event_log WHERE source_id = ? AND received_at >= ?',
+    );
+    this.#hasAfter = db.prepare('SELECT seq FROM event_log WHERE source_id = ? AND seq > ? LIMIT 1');
+    this.#insertDeadLetter = db.prepare(
+      'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#listDeadLetters = db.prepare(
+      'SELECT id, sync_id, seq, record, reason, detail, created_at, redriven_at FROM dead_letters' +
+        ' WHERE sync_id = ? AND (? = 1 OR redriven_at IS NULL) ORDER BY id LIMIT ?',
+    );
+    this.#countDeadLetters = db.prepare(
+      'SELECT COUNT(*) AS n FROM dead_letters WHERE sync_id = ? AND redriven_at IS NULL',
+    );
+    // Only the first redrive is recorded: marking again must not move the time a letter left the queue.
+    this.#markRedriven = db.prepare(
+      'UPDATE dead_letters SET redriven_at = ? WHERE id = ? AND redriven_at IS NULL',
+    );
+    this.#insertCaptured = db.prepare(
+      'INSERT INTO captured_requests (sync_id, destination_id, method, url, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#listCaptured = db.prepare(
+      'SELECT id, sync_id, destination_id, method, url, body, created_at FROM captured_requests' +
+        ' WHERE sync_id = ? AND id > ? ORDER BY id LIMIT ?',
+    );
+    this.#getRateSlot = db.prepare('SELECT next_at FROM rate_limits WHERE key = ?');
+    this.#putRateSlot = db.prepare(
+      'INSERT INTO rate_limits (key, next_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at',
+    );
+    this.#getState = db.prepare('SELECT value FROM engine_state WHERE key = ?');
+    this.#insertStateIfAbsent = db.prepare(
+      'INSERT INTO engine_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING',
+    );
+    this.#putState = db.prepare(
+      'INSERT INTO engine_state (key, value, updated_at) VALUES (?, ?, ?)' +
+        ' ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
+    this.#syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    this.#syncFull = db.prepare('PRAGMA synchronous = FULL');
+  }
+
+  async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
+    if (records.length === 0) return [];
+    const receivedAt = this.#now();
+    return writeTransaction(this.#db, () =>
+      records.map((record) =>
+        Number(this.#insertRecord.run(sourceId, receivedAt, JSON.stringify(record)).lastInsertRowid),
+      ),
+    );
+  }
+
+  async readAfter(sourceId: string, afterSeq: number, limit: number): Promise<LoggedRecord[]> {
+    if (limit <= 0) return [];
+    return this.#readAfter.all(sourceId, afterSeq, Math.floor(limit)).map((row) => ({
+      seq: num(row, 'seq'),
+      sourceId,
+      receivedAt: num(row, 'received_at'),
+      record: JSON.parse(str(row, 'record')) as CanonicalRecord,
+    }));
+  }
+
+  async headSeq(sourceId: string): Promise<number> {
+    return this.#head(sourceId);
+  }
+
+  #head(sourceId: string): number {
+    return num(this.#headSeq.get(sourceId), 'head');
+  }
+
+  async countAfter(sourceId: string, afterSeq: number): Promise<number> {
+    return num(this.#countAfter.get(sourceId, afterSeq), 'n');
+  }
+
+  async seqAtTime(sourceId: string, time: number): Promise<number> {
+    // MIN(seq) rather than the first row by received_at: clocks of several ingest processes may
+    // disagree a little, and a replay must not skip a record that got a smaller seq.
+    const row = this.#seqAtTime.get(sourceId, time);
+    return optNum(row ?? {}, 'seq') ?? this.#head(sourceId) + 1;
+  }
+
+  waitForRecords(
+    sourceId: string,
+    afterSeq: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    try {
+      if (signal?.aborted || this.#closed) return Promise.resolve(false);
+      if (this.#hasAfter.get(sourceId, afterSeq) !== undefined) return Promise.resolve(true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!(timeoutMs > 0)) return Promise.resolve(false);
+
+    return new Promise<boolean>((resolve, reject) => {
+      const deadline = performance.now() + timeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (outcome: boolean | Error): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#waiters.delete(onClose);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const onAbort = (): void => settle(false);
+      const onClose = (): void => settle(false);
+      const poll = (): void => {
+        try {
+          if (this.#hasAfter.get(sourceId, afterSeq) !== undefined) return settle(true);
+        } catch (error) {
+          return settle(error instanceof Error ? error : new Error(String(error)));
+        }
+        const left = deadline - performance.now();
+        if (left <= 0) return settle(false);
+        timer = setTimeout(poll, Math.min(this.#pollIntervalMs, left));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(onClose);
+      timer = setTimeout(poll, Math.min(this.#pollIntervalMs, timeoutMs));
+    });
+  }
+
+  async addDeadLetters(letters: NewDeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const createdAt = this.#now();
+    writeTransaction(this.#db, () => {
+      for (const letter of letters) {
+        this.#insertDeadLetter.run(
+          letter.syncId,
+          letter.seq,
+          JSON.stringify(letter.record),
+          letter.reason,
+          letter.detail ?? null,
+          createdAt,
+        );
+      }
+    });
+  }
+
+  async listDeadLetters(
+    syncId: string,
+    opts: { includeRedriven?: boolean; limit?: number } = {},
+  ): Promise<DeadLetter[]> {
+    const rows = this.#listDeadLetters.all(syncId, opts.includeRedriven ? 1 : 0, limitOf(opts.limit));
+    return rows.map((row) => {
+      const letter: DeadLetter = {
+        id: num(row, 'id'),
+        syncId: str(row, 'sync_id'),
+        seq: num(row, 'seq'),
+        record: JSON.parse(str(row, 'record')) as CanonicalRecord,
+        reason: str(row, 'reason'),
+        createdAt: num(row, 'created_at'),
+      };
+      const detail = optStr(row, 'detail');
+      if (detail !== undefined) letter.detail = detail;
+      const redrivenAt = optNum(row, 'redriven_at');
+      if (redrivenAt !== undefined) letter.redrivenAt = redrivenAt;
+      return letter;
+    });
+  }
+
+  async countDeadLetters(syncId: string): Promise<number> {
+    return num(this.#countDeadLetters.get(syncId), 'n');
+  }
+
+  async markRedriven(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    const at = this.#now();
+    writeTransaction(this.#db, () => {
+      for (const id of ids) this.#markRedriven.run(at, id);
+    });
+  }
+
+  async captureRequests(requests: NewCapturedRequest[]): Promise<void> {
+    if (requests.length === 0) return;
+    const createdAt = this.#now();
+    writeTransaction(this.#db, () => {
+      for (const r of requests) {
+        // JSON.stringify(undefined) is undefined, which is not a bindable value.
+        const body = JSON.stringify(r.body) ?? 'null';
+        this.#insertCaptured.run(r.syncId, r.destinationId, r.method, r.url, body, createdAt);
+      }
+    });
+  }
+
+  async listCapturedRequests(
+    syncId: string,
+    opts: { limit?: number; afterId?: number } = {},
+  ): Promise<CapturedRequest[]> {
+    return this.#listCaptured.all(syncId, opts.afterId ?? 0, limitOf(opts.limit)).map((row) => ({
+      id: num(row, 'id'),
+      syncId: str(row, 'sync_id'),
+      destinationId: str(row, 'destination_id'),
+      method: str(row, 'method'),
+      url: str(row, 'url'),
+      body: JSON.parse(str(row, 'body')) as unknown,
+      createdAt: num(row, 'created_at'),
+    }));
+  }
+
+  async reserveRateSlot(key: string, perSecond: number): Promise<number> {
+    if (!(perSecond > 0) || !Number.isFinite(perSecond)) {
+      throw new RangeError(`reserveRateSlot: perSecond must be a positive number, got ${perSecond}`);
+    }
+    // A reservation lost to a power cut only lets a few requests go early, so it is not worth an
+    // fsync under the write lock that ingest appends also wait for.
+    this.#syncNormal.run();
+    try {
+      return writeTransaction(this.#db, () => {
+        // Read the clock under the lock so that a reservation never starts before one made earlier.
+        const now = this.#now();
+        const row = this.#getRateSlot.get(key);
+        const start = row === undefined ? now : Math.max(now, num(row, 'next_at'));
+        this.#putRateSlot.run(key, start + 1000 / perSecond);
+        return start - now;
+      });
+    } finally {
+      this.#syncFull.run();
+    }
+  }
+
+  async getState(key: string): Promise<string | undefined> {
+    const row = this.#getState.get(key);
+    return row === undefined ? undefined : str(row, 'value');
+  }
+
+  async setStateIfAbsent(key: string, value: string): Promise<string> {
+    return writeTransaction(this.#db, () => {
+      this.#insertStateIfAbsent.run(key, value, this.#now());
+      return str(this.#getState.get(key)!, 'value');
+    });
+  }
+
+  async setState(key: string, value: string): Promise<void> {
+    this.#putState.run(key, value, this.#now());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const release of [...this.#waiters]) release();
+    this.#db.close();
+  }
+}

@@ -1,0 +1,106 @@
+import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+
+/** A record that could not be delivered, kept with the reason so it can be inspected and redriven. */
+export interface DeadLetter {
+  id: number;
+  syncId: string;
+  seq: number;
+  record: CanonicalRecord;
+  reason: string;
+  detail?: string;
+  createdAt: number;
+  redrivenAt?: number;
+}
+
+export interface NewDeadLetter {
+  syncId: string;
+  seq: number;
+  record: CanonicalRecord;
+  reason: string;
+  detail?: string;
+}
+
+/** A request a dry-run destination recorded instead of sending (credentials redacted). */
+export interface CapturedRequest {
+  id: number;
+  syncId: string;
+  destinationId: string;
+  method: string;
+  url: string;
+  body: unknown;
+  createdAt: number;
+}
+
+export type NewCapturedRequest = Omit<CapturedRequest, 'id' | 'createdAt'>;
+
+/**
+ * Everything the engine persists outside Temporal. One interface, several backends (SQLite now,
+ * PostgreSQL next): every method is async so callers never depend on a backend being in-process.
+ */
+export interface Store {
+  /**
+   * Appends records to a source's log in one transaction. Resolves only after the commit, so an
+   * ingest answer given after it is durable. Returns the seqs assigned, in order.
+   *
+   * Seqs of a source only grow and become visible in seq order: once a reader can see seq N, no
+   * record with a smaller seq can appear later, or a cursor past N would skip it. (SQLite's single
+   * writer gives this for free; a PostgreSQL backend must serialize appends per source.)
+   */
+  append(sourceId: string, records: CanonicalRecord[]): Promise<number[]>;
+
+  /** Reads up to `limit` records of a source's log with `seq > afterSeq`, in seq order. */
+  readAfter(sourceId: string, afterSeq: number, limit: number): Promise<LoggedRecord[]>;
+
+  /** The highest seq in a source's log (0 when empty). */
+  headSeq(sourceId: string): Promise<number>;
+
+  /** How many records of a source's log have `seq > afterSeq`. */
+  countAfter(sourceId: string, afterSeq: number): Promise<number>;
+
+  /** The first seq of a source's log received at or after `time` (epoch ms); the head + 1 if none. */
+  seqAtTime(sourceId: string, time: number): Promise<number>;
+
+  /**
+   * Resolves when the source's log has a record past `afterSeq`, or when `timeoutMs` passes, or when
+   * `signal` aborts. Resolves to whether records are there. Lets a delivery activity learn of new
+   * records without a workflow timer per poll.
+   */
+  waitForRecords(
+    sourceId: string,
+    afterSeq: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
+
+  addDeadLetters(letters: NewDeadLetter[]): Promise<void>;
+  /** A sync's dead letters, oldest first; redriven ones only with `includeRedriven`. */
+  listDeadLetters(
+    syncId: string,
+    opts?: { includeRedriven?: boolean; limit?: number },
+  ): Promise<DeadLetter[]>;
+  /** How many dead letters of a sync have not been redriven yet. */
+  countDeadLetters(syncId: string): Promise<number>;
+  /** Marks letters as redriven; a letter already marked keeps its first `redrivenAt`. */
+  markRedriven(ids: number[]): Promise<void>;
+
+  captureRequests(requests: NewCapturedRequest[]): Promise<void>;
+  /** A sync's captured requests with `id > afterId`, oldest first. */
+  listCapturedRequests(
+    syncId: string,
+    opts?: { limit?: number; afterId?: number },
+  ): Promise<CapturedRequest[]>;
+
+  /**
+   * Reserves the next slot of a shared rate limit (GCRA): returns how many ms the caller must wait
+   * before its request may go. Holds across every process that shares the store.
+   */
+  reserveRateSlot(key: string, perSecond: number): Promise<number>;
+
+  /** Small key/value state (e.g. the id of a segment created for a cohort sync). */
+  getState(key: string): Promise<string | undefined>;
+  /** Sets `key` only if it is unset; returns the value that is stored afterwards. */
+  setStateIfAbsent(key: string, value: string): Promise<string>;
+  setState(key: string, value: string): Promise<void>;
+
+  close(): Promise<void>;
+}

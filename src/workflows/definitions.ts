@@ -1,0 +1,104 @@
+/**
+ * What workflows and their callers (CLI, worker, tests) share: ids, task queue, messages and
+ * search attributes. Sandbox-safe: imports only @temporalio/workflow and types.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { defineSearchAttributeKey } from '@temporalio/common';
+
+import type { StreamSyncSpec } from '../config/schema.ts';
+import type { RedriveSummary } from '../activities/redrive.ts';
+
+export const TASK_QUEUE = 'cio-sync';
+
+export function streamSyncWorkflowId(syncId: string): string {
+  return `stream-sync/${syncId}`;
+}
+
+// --- Search attributes ----------------------------------------------------------------------
+// Registered on the dev server with --search-attribute (see SEARCH_ATTRIBUTES) and shown as
+// columns/filters in the Web UI. Keys are plain objects so this module needs no runtime import
+// from @temporalio/common.
+type KeywordKey = ReturnType<typeof defineSearchAttributeKey<'KEYWORD'>>;
+
+export const SyncIdAttribute: KeywordKey = { name: 'CioSyncId', type: 'KEYWORD' };
+export const SyncTypeAttribute: KeywordKey = { name: 'CioSyncType', type: 'KEYWORD' };
+export const SyncStatusAttribute: KeywordKey = { name: 'CioSyncStatus', type: 'KEYWORD' };
+export const DestinationAttribute: KeywordKey = { name: 'CioDestination', type: 'KEYWORD' };
+
+export const SEARCH_ATTRIBUTES = [
+  SyncIdAttribute,
+  SyncTypeAttribute,
+  SyncStatusAttribute,
+  DestinationAttribute,
+];
+
+// --- Stream sync ----------------------------------------------------------------------------
+
+/**
+ * `running`: delivering or waiting for records; `paused`: by signal or config; `credentials_rejected`:
+ * Customer.io answered 401/403, the cursor stays and delivery is retried periodically.
+ */
+export type SyncStatus = 'running' | 'paused' | 'credentials_rejected';
+
+export interface StreamCounters {
+  /** Records whose Customer.io operations were accepted. */
+  delivered: number;
+  /** Records left out on purpose, by reason (`no_identifier`, `event_type_excluded`, …). */
+  filtered: Record<string, number>;
+  deadLettered: number;
+  /** Delivery attempts that were retried (429, 5xx, timeouts, network). */
+  retried: number;
+  /** Delivery activities that sent a request to Customer.io. */
+  requests: number;
+}
+
+export interface LastError {
+  message: string;
+  at: string;
+  status?: number;
+}
+
+/** Everything a stream sync carries across continue-as-new. No events, no secrets. */
+export interface StreamSyncState {
+  cursor: number;
+  paused: boolean;
+  status: SyncStatus;
+  counters: StreamCounters;
+  /** Head of the source log when the sync last looked; lag = headSeq - cursor. */
+  headSeq: number;
+  lastError?: LastError;
+  lastDeliveryAt?: string;
+}
+
+export interface StreamSyncInput {
+  spec: StreamSyncSpec;
+  state?: StreamSyncState;
+}
+
+export interface StreamSyncStatus {
+  syncId: string;
+  type: 'stream';
+  status: SyncStatus;
+  cursor: number;
+  headSeq: number;
+  lag: number;
+  counters: StreamCounters;
+  lastError?: LastError;
+  lastDeliveryAt?: string;
+  source: string;
+  destination: string;
+  /** A delivery activity is running (a pause takes effect once it has stopped). */
+  delivering: boolean;
+}
+
+export const pauseSignal = defineSignal<[]>('pause');
+export const resumeSignal = defineSignal<[]>('resume');
+export const statusQuery = defineQuery<StreamSyncStatus>('status');
+/** The sync's current config (references only, no secrets). */
+export const configQuery = defineQuery<StreamSyncSpec>('config');
+/** Replaces the sync's config; rejected (nothing written to history) when invalid. */
+export const updateConfigUpdate = defineUpdate<{ accepted: true }, [StreamSyncSpec]>('updateConfig');
+/** Moves the cursor back (replay) or forward; Customer.io deduplicates replayed events by id. */
+export const setCursorUpdate = defineUpdate<{ previous: number; cursor: number }, [number]>('setCursor');
+/** Sends the sync's dead letters again with its current config; answers with what happened. */
+export const redriveUpdate = defineUpdate<RedriveSummary, [{ ids?: number[] }]>('redrive');

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Client, Connection } from '@temporalio/client';
+import { inject } from 'vitest';
+
+import { parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { applyConfig } from '../../src/control/syncs.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import type { Store } from '../../src/store/store.ts';
+import { startWorker, type RunningWorker } from '../../src/worker.ts';
+import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio.ts';
+
+export const CREDENTIALS = { siteId: 'site-1', trackApiKey: 'track-key-1', appApiKey: 'app-key-1' };
+
+/** Worker environment: where the worker, and only the worker, finds the Customer.io secrets. */
+export const WORKER_ENV = {
+  CIO_SITE_ID: CREDENTIALS.siteId,
+  CIO_TRACK_API_KEY: CREDENTIALS.trackApiKey,
+  CIO_APP_API_KEY: CREDENTIALS.appApiKey,
+};
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export interface TestEngine {
+  dir: string;
+  storePath: string;
+  store: Store;
+  fake: FakeCustomerIo;
+  client: Client;
+  taskQueue: string;
+  worker: RunningWorker;
+  env: NodeJS.ProcessEnv;
+  apply(config: Config): ReturnType<typeof applyConfig>;
+  /** Starts a worker again (after `worker.shutdown()`), on the same store and task queue. */
+  restartWorker(env?: NodeJS.ProcessEnv): Promise<RunningWorker>;
+  close(): Promise<void>;
+}
+
+/**
+ * A worker on the run's shared Temporal dev server with its own task queue, a real SQLite store
+ * in a temp dir and a fake Customer.io. Sync ids must be unique per test (uniqueId): workflow ids
+ * are global on the shared server.
+ */
+export async function startEngine(opts: { env?: NodeJS.ProcessEnv } = {}): Promise<TestEngine> {
+  const address = inject('temporalAddress');
+  if (!address) throw new Error('this test needs the Temporal dev server (unset CIO_SYNC_NO_TEMPORAL)');
+  const dir = await mkdtemp(join(tmpdir(), 'cio-sync-engine-'));
+  const storePath = join(dir, 'store.db');
+  const store = await openSqliteStore(storePath);
+  const fake = await startFakeCustomerIo(CREDENTIALS);
+  const taskQueue = uniqueId('test-queue');
+  const env = { ...WORKER_ENV, ...opts.env };
+  const launch = (workerEnv: NodeJS.ProcessEnv) =>
+    startWorker({
+      temporalAddress: address,
+      taskQueue,
+      store,
+      workflowBundlePath: inject('workflowBundlePath'),
+      env: workerEnv,
+    });
+  const engine: TestEngine = {
+    dir,
+    storePath,
+    store,
+    fake,
+    taskQueue,
+    env,
+    worker: await launch(env),
+    client: new Client({ connection: await Connection.connect({ address }) }),
+    apply: (config) => applyConfig(engine.client, config, { taskQueue }),
+    async restartWorker(workerEnv = env) {
+      engine.worker = await launch(workerEnv);
+      return engine.worker;
+    },
+    async close() {
+      await engine.worker.shutdown().catch(() => {});
+      await engine.client.connection.close();
+      await fake.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return engine;
+}
+
+/** A config with one source, the fake as destination and the given stream syncs (YAML fragments). */
+export function testConfig(
+  fake: FakeCustomerIo,
+  syncsYaml: string,
+  extra: { destination?: string } = {},
+): Config {
+  return parseConfig(`
+sources:
+  - id: web
+    apiKey: \${WEB_KEY:-web-key}
+destinations:
+  - id: cio
+    siteId: \${CIO_SITE_ID}
+    trackApiKey: \${CIO_TRACK_API_KEY}
+    appApiKey: \${CIO_APP_API_KEY}
+    trackUrl: ${fake.url}
+    appUrl: ${fake.url}
+    timeout: 2s
+${extra.destination ?? ''}
+syncs:
+${syncsYaml}
+`);
+}
+
+/** Polls `fn` until it returns a truthy value or the timeout passes. */
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { CanonicalRecord } from '../src/events/record.ts';
+import { pauseSync, resumeSync, syncStatus } from '../src/control/syncs.ts';
+import { SyncIdAttribute, streamSyncWorkflowId } from '../src/workflows/definitions.ts';
+import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+
+function track(
+  userId: string,
+  event: string,
+  time: number,
+  extra: Partial<CanonicalRecord> = {},
+): CanonicalRecord {
+  return {
+    kind: 'track',
+    origin: 'amplitude',
+    event_type: event,
+    user_id: userId,
+    insert_id: `${userId}-${event}-${time}`,
+    time,
+    event_properties: { plan: 'pro' },
+    user_properties: {},
+    context: {},
+    ...extra,
+  };
+}
+
+function syncYaml(id: string, extra = ''): string {
+  return `
+  - id: ${id}
+    name: Test sync ${id}
+    type: stream
+    source: web
+    destination: cio
+    events:
+      properties: { event: '*' }
+    delivery: { waitFor: 2s }
+${extra}`;
+}
+
+describe('stream sync on a real Temporal dev server', () => {
+  let engine: TestEngine;
+  beforeAll(async () => {
+    engine = await startEngine();
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('starts from apply, is findable by its search attributes, and delivers records to Customer.io', async () => {
+    const syncId = uniqueId('wiring');
+    const config = testConfig(engine.fake, syncYaml(syncId));
+    const steps = await engine.apply(config);
+    expect(steps).toEqual([{ syncId, actions: ['start'] }]);
+
+    const t = Date.UTC(2026, 10, 1, 12, 0, 0, 250);
+    await engine.store.append('web', [
+      track('user-1', 'Signed Up', t),
+      track('user-2', 'Purchase', t + 1000),
+    ]);
+
+    await eventually(() => engine.fake.events.length >= 2);
+    const batch = engine.fake.requests.find((r) => r.path === '/api/v2/batch');
+    expect(batch?.headers.authorization).toBe(
+      `Basic ${Buffer.from('site-1:track-key-1').toString('base64')}`,
+    );
+    expect((batch?.body as { batch: unknown[] }).batch).toEqual([
+      {
+        type: 'person',
+        action: 'event',
+        identifiers: { id: 'user-1' },
+        name: 'Signed Up',
+        id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
+        timestamp: Math.floor(t / 1000),
+        attributes: { plan: 'pro' },
+      },
+      {
+        type: 'person',
+        action: 'event',
+        identifiers: { id: 'user-2' },
+        name: 'Purchase',
+        id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
+        timestamp: Math.floor(t / 1000) + 1,
+        attributes: { plan: 'pro' },
+      },
+    ]);
+
+    const status = await eventually(async () => {
+      const s = await syncStatus(engine.client, syncId);
+      return s.cursor === 2 ? s : undefined;
+    });
+    expect(status).toMatchObject({
+      status: 'running',
+      cursor: 2,
+      lag: 0,
+      counters: { delivered: 2, deadLettered: 0 },
+    });
+
+    // The Web UI lists workflows through the visibility query it offers: find ours by attribute.
+    const found = await eventually(async () => {
+      for await (const wf of engine.client.workflow.list({ query: `${SyncIdAttribute.name} = "${syncId}"` }))
+        return wf;
+      return undefined;
+    });
+    expect(found.workflowId).toBe(streamSyncWorkflowId(syncId));
+    expect(found.searchAttributes).toMatchObject({
+      CioSyncId: [syncId],
+      CioSyncType: ['stream'],
+      CioSyncStatus: ['running'],
+      CioDestination: ['cio'],
+    });
+    expect(await found.memo).toEqual({ name: `Test sync ${syncId}` });
+
+    // No secret reaches Temporal: not in the input, not in the history.
+    const history = JSON.stringify(
+      await engine.client.workflow.getHandle(streamSyncWorkflowId(syncId)).fetchHistory(),
+    );
+    expect(history).not.toContain('track-key-1');
+    expect(history).toContain('${CIO_TRACK_API_KEY}');
+  });
+
+  it('keeps its cursor while paused and catches up on resume', async () => {
+    const syncId = uniqueId('pause');
+    await engine.apply(testConfig(engine.fake, syncYaml(syncId)));
+    const before = await engine.store.headSeq('web');
+    // Start after whatever earlier tests appended: only this test's records are counted below.
+    await pauseSync(engine.client, syncId);
+    await eventually(async () => {
+      const s = await syncStatus(engine.client, syncId);
+      return s.status === 'paused' && !s.delivering;
+    });
+    const user = uniqueId('paused-user');
+    await engine.store.append('web', [track(user, 'While Paused', Date.now())]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(engine.fake.events.filter((e) => e.identifier?.value === user)).toEqual([]);
+    const paused = await syncStatus(engine.client, syncId);
+    expect(paused.status).toBe('paused');
+    expect(paused.cursor).toBeLessThanOrEqual(before);
+
+    await resumeSync(engine.client, syncId);
+    await eventually(() => engine.fake.events.some((e) => e.identifier?.value === user));
+    const resumed = await eventually(async () => {
+      const s = await syncStatus(engine.client, syncId);
+      return s.cursor === before + 1 ? s : undefined;
+    });
+    expect(resumed.status).toBe('running');
+  });
+});

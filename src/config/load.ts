@@ -65,7 +65,7 @@ function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message:
       keyOnly: true,
     };
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
+  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
     return {
       path: [...issue.path],
       message: `required field is missing (expected ${issue.expected})`,
@@ -91,12 +91,14 @@ export function parseConfig(text: string, file = '<config>'): Config {
   const result = Config.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data;
   throw new ConfigError(
-    result.error.issues.map((issue) => {
-      const { path, message, keyOnly } = describeIssue(issue);
-      const node = nodeAt(doc.contents, path, keyOnly);
-      const { line, col } = position(node?.range?.[0] ?? 0);
-      return { file, line, column: col, field: fieldName(path), message };
-    }),
+    result.error.issues
+      .map((issue) => {
+        const { path, message, keyOnly } = describeIssue(issue);
+        const node = nodeAt(doc.contents, path, keyOnly);
+        const { line, col } = position(node?.range?.[0] ?? 0);
+        return { file, line, column: col, field: fieldName(path), message };
+      })
+      .sort((a, b) => a.line - b.line || a.column - b.column),
   );
 }
 

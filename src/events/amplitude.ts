@@ -109,7 +109,8 @@ export const ERROR_INVALID_EVENT_JSON = 'Invalid event JSON';
 export const ERROR_INVALID_FIELDS = 'Invalid field values on some events';
 export const ERROR_INVALID_ID_LENGTH = 'Invalid id length for user_id or device_id';
 
-export type UploadParse = { ok: true; upload: AmplitudeUpload } | { ok: false; problem: AmplitudeRequestProblem };
+export type UploadParse =
+  { ok: true; upload: AmplitudeUpload } | { ok: false; problem: AmplitudeRequestProblem };
 
 /**
  * Reads the envelope of an HTTP V2 / Batch body. An absent `api_key` or `events` is reported as a
@@ -186,7 +187,12 @@ class ErrorMaps {
 }
 
 /** Records zod issues as missing (the key is absent or null) or invalid (present, wrong value). */
-function addSchemaIssues(maps: ErrorMaps, item: Record<string, unknown>, issues: z.core.$ZodIssue[], index: number) {
+function addSchemaIssues(
+  maps: ErrorMaps,
+  item: Record<string, unknown>,
+  issues: z.core.$ZodIssue[],
+  index: number,
+) {
   for (const issue of issues) {
     const field = String(issue.path[0] ?? 'event');
     const value = item[field];
@@ -239,7 +245,10 @@ function checkDepth(maps: ErrorMaps, item: Record<string, unknown>, index: numbe
  * removed, over-long string values truncated, null keys dropped) or the indexes of the invalid ones
  * are returned; the caller answers 400 and stores nothing (see src/ingest for why).
  */
-export function checkAmplitudeEvents(events: readonly unknown[], minIdLength: number): ItemsCheck<AmplitudeEvent> {
+export function checkAmplitudeEvents(
+  events: readonly unknown[],
+  minIdLength: number,
+): ItemsCheck<AmplitudeEvent> {
   const maps = new ErrorMaps();
   const items: AmplitudeEvent[] = [];
   events.forEach((raw, index) => {
@@ -359,7 +368,9 @@ export function parseIdentification(value: unknown): IdentificationParse {
       return { ok: false, missing: false };
     }
   }
-  if (Array.isArray(parsed)) return parsed.length > 0 ? { ok: true, items: parsed } : { ok: false, missing: true };
+  if (Array.isArray(parsed)) {
+    return parsed.length > 0 ? { ok: true, items: parsed } : { ok: false, missing: true };
+  }
   if (isPlainObject(parsed)) return { ok: true, items: [parsed] };
   return { ok: false, missing: false };
 }

@@ -48,12 +48,17 @@ function contextOf(source: Record<string, unknown>, mapped: ReadonlySet<string>,
 /** Adds the optional fields that have a value, so records carry no `undefined` keys. */
 function withOptional(record: CanonicalRecord, fields: Partial<CanonicalRecord>): CanonicalRecord {
   for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined && value !== null && value !== '') (record as unknown as Record<string, unknown>)[key] = value;
+    if (value !== undefined && value !== null && value !== '')
+      (record as unknown as Record<string, unknown>)[key] = value;
   }
   return record;
 }
 
-export function fromAmplitudeEvent(event: AmplitudeEvent, receivedAt: number, request?: RequestInfo): CanonicalRecord {
+export function fromAmplitudeEvent(
+  event: AmplitudeEvent,
+  receivedAt: number,
+  request?: RequestInfo,
+): CanonicalRecord {
   const record: CanonicalRecord = {
     kind: amplitudeKind(event.event_type),
     origin: 'amplitude',

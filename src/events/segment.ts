@@ -27,7 +27,9 @@ export const MAX_MESSAGE_ID_LENGTH = 100;
 const Properties = z.record(z.string(), z.unknown());
 
 /** Ids may arrive as numbers from some clients; they are kept as their decimal string. */
-const Id = z.union([z.string(), z.number().finite()]).transform((v) => (typeof v === 'number' ? String(v) : v));
+const Id = z
+  .union([z.string(), z.number().finite()])
+  .transform((v) => (typeof v === 'number' ? String(v) : v));
 
 const IsoTime = z.iso.datetime({ offset: true });
 
@@ -49,7 +51,11 @@ export const SegmentTrack = z.looseObject({
   properties: Properties.nullish(),
 });
 
-export const SegmentIdentify = z.looseObject({ ...common, type: z.literal('identify'), traits: Properties.nullish() });
+export const SegmentIdentify = z.looseObject({
+  ...common,
+  type: z.literal('identify'),
+  traits: Properties.nullish(),
+});
 
 export const SegmentPage = z.looseObject({
   ...common,
@@ -81,7 +87,14 @@ export const SegmentAlias = z.looseObject({
 });
 
 export const SegmentCallSchema = z
-  .discriminatedUnion('type', [SegmentTrack, SegmentIdentify, SegmentPage, SegmentScreen, SegmentGroup, SegmentAlias])
+  .discriminatedUnion('type', [
+    SegmentTrack,
+    SegmentIdentify,
+    SegmentPage,
+    SegmentScreen,
+    SegmentGroup,
+    SegmentAlias,
+  ])
   .superRefine((call, ctx) => {
     if (!call.userId && !call.anonymousId) {
       ctx.addIssue({ code: 'custom', path: ['userId'], message: 'userId or anonymousId is required' });
@@ -107,13 +120,13 @@ export interface SegmentProblem {
 
 export type SegmentParse = { ok: true; calls: SegmentCall[] } | { ok: false; problems: SegmentProblem[] };
 
-function problemsOf(error: z.ZodError, index?: number): SegmentProblem[] {
+function problemsOf(error: z.ZodError, input: Record<string, unknown>, index?: number): SegmentProblem[] {
   return error.issues.map((issue) => {
     const field = issue.path.map(String).join('.') || 'body';
     let message = issue.message;
     if (issue.code === 'invalid_union' && field === 'type') {
       message = `type must be one of ${SEGMENT_TYPES.join(', ')}`;
-    } else if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+    } else if (issue.path.length === 1 && issue.code !== 'custom' && input[field] == null) {
       message = `${field} is required`;
     }
     return index === undefined ? { field, message } : { index, field, message };
@@ -125,9 +138,14 @@ function problemsOf(error: z.ZodError, index?: number): SegmentProblem[] {
  * overridden by it, as the path is what Segment routes on.
  */
 export function parseSegmentCall(body: unknown, type: SegmentType): SegmentParse {
-  if (!isPlainObject(body)) return { ok: false, problems: [{ field: 'body', message: 'expected a JSON object' }] };
-  const parsed = SegmentCallSchema.safeParse({ ...body, type });
-  return parsed.success ? { ok: true, calls: [parsed.data] } : { ok: false, problems: problemsOf(parsed.error) };
+  if (!isPlainObject(body)) {
+    return { ok: false, problems: [{ field: 'body', message: 'expected a JSON object' }] };
+  }
+  const call = { ...body, type };
+  const parsed = SegmentCallSchema.safeParse(call);
+  return parsed.success
+    ? { ok: true, calls: [parsed.data] }
+    : { ok: false, problems: problemsOf(parsed.error, call) };
 }
 
 /**
@@ -137,7 +155,9 @@ export function parseSegmentCall(body: unknown, type: SegmentType): SegmentParse
  */
 export function parseSegmentBatch(body: unknown): SegmentParse {
   const envelope = SegmentBatchSchema.safeParse(body);
-  if (!envelope.success) return { ok: false, problems: problemsOf(envelope.error) };
+  if (!envelope.success) {
+    return { ok: false, problems: problemsOf(envelope.error, isPlainObject(body) ? body : {}) };
+  }
   const { batch, context, integrations, sentAt } = envelope.data;
   const calls: SegmentCall[] = [];
   const problems: SegmentProblem[] = [];
@@ -152,7 +172,7 @@ export function parseSegmentBatch(body: unknown): SegmentParse {
     if (sentAt && (item.sentAt === undefined || item.sentAt === null)) merged.sentAt = sentAt;
     const parsed = SegmentCallSchema.safeParse(merged);
     if (parsed.success) calls.push(parsed.data);
-    else problems.push(...problemsOf(parsed.error, index));
+    else problems.push(...problemsOf(parsed.error, merged, index));
   });
   return problems.length === 0 ? { ok: true, calls } : { ok: false, problems };
 }

@@ -8,7 +8,11 @@ import {
   parseAmplitudeUpload,
   parseIdentification,
 } from '../events/amplitude.ts';
-import { fromAmplitudeEvent, fromAmplitudeGroupIdentify, fromAmplitudeIdentify } from '../events/normalize.ts';
+import {
+  fromAmplitudeEvent,
+  fromAmplitudeGroupIdentify,
+  fromAmplitudeIdentify,
+} from '../events/normalize.ts';
 import { decodeBody, parseFormFields, parseJson } from './body.ts';
 import { commitRecords, type IngestContext, type IngestRouteConfig } from './context.ts';
 import { IngestError } from './errors.ts';
@@ -48,10 +52,15 @@ function uploadRoute(ctx: IngestContext, maxBytes: number) {
     }
     const { events, minIdLength } = parsed.upload;
     if (events.length > ctx.limits.amplitudeMaxEvents) {
-      throw new IngestError('too_many_events', `more than ${ctx.limits.amplitudeMaxEvents} events in one request`);
+      throw new IngestError(
+        'too_many_events',
+        `more than ${ctx.limits.amplitudeMaxEvents} events in one request`,
+      );
     }
     const checked = checkAmplitudeEvents(events, minIdLength);
-    if (!checked.ok) throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
+    if (!checked.ok) {
+      throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
+    }
     const records = checked.items.map((event) => fromAmplitudeEvent(event, receivedAt, { ip: request.ip }));
     await commitRecords(ctx, sourceId, records);
     return reply.send({
@@ -70,7 +79,11 @@ async function identifyFields(ctx: IngestContext, request: FastifyRequest) {
     request.method === 'GET'
       ? new Map<string, unknown>()
       : await parseFormFields(
-          await decodeBody(request.body, request.headers['content-encoding'], ctx.limits.amplitudeIdentifyBytes),
+          await decodeBody(
+            request.body,
+            request.headers['content-encoding'],
+            ctx.limits.amplitudeIdentifyBytes,
+          ),
           request.headers['content-type'],
         );
   const field = (name: string) => {
@@ -95,7 +108,9 @@ function identifyRoute(ctx: IngestContext) {
     const receivedAt = ctx.now();
     const { sourceId, items } = await identifyFields(ctx, request);
     const checked = checkAmplitudeIdentifications(items);
-    if (!checked.ok) throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
+    if (!checked.ok) {
+      throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
+    }
     const records = checked.items.map((item) => fromAmplitudeIdentify(item, receivedAt, { ip: request.ip }));
     await commitRecords(ctx, sourceId, records);
     return reply.type('text/plain; charset=utf-8').send('success');
@@ -109,11 +124,15 @@ function groupIdentifyRoute(ctx: IngestContext) {
     const max = ctx.limits.amplitudeGroupIdentifyMax;
     if (items.length > max) throw new IngestError('too_many_events', `more than ${max} group identifies`);
     const checked = checkAmplitudeGroupIdentifications(items);
-    if (!checked.ok) throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
+    if (!checked.ok) {
+      throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
+    }
     if (countGroupProperties(checked.items) > max) {
       throw new IngestError('too_many_events', `more than ${max} group properties`);
     }
-    const records = checked.items.map((item) => fromAmplitudeGroupIdentify(item, receivedAt, { ip: request.ip }));
+    const records = checked.items.map((item) =>
+      fromAmplitudeGroupIdentify(item, receivedAt, { ip: request.ip }),
+    );
     await commitRecords(ctx, sourceId, records);
     return reply.type('text/plain; charset=utf-8').send('success');
   };
@@ -123,8 +142,16 @@ export function registerAmplitudeRoutes(app: FastifyInstance, ctx: IngestContext
   const amplitude: IngestRouteConfig = { family: 'amplitude' };
   const identify: IngestRouteConfig = { family: 'amplitude-identify' };
   const { amplitudeHttpApiBytes, amplitudeBatchBytes, amplitudeIdentifyBytes } = ctx.limits;
-  app.post('/2/httpapi', { bodyLimit: amplitudeHttpApiBytes, config: amplitude }, uploadRoute(ctx, amplitudeHttpApiBytes));
-  app.post('/batch', { bodyLimit: amplitudeBatchBytes, config: amplitude }, uploadRoute(ctx, amplitudeBatchBytes));
+  app.post(
+    '/2/httpapi',
+    { bodyLimit: amplitudeHttpApiBytes, config: amplitude },
+    uploadRoute(ctx, amplitudeHttpApiBytes),
+  );
+  app.post(
+    '/batch',
+    { bodyLimit: amplitudeBatchBytes, config: amplitude },
+    uploadRoute(ctx, amplitudeBatchBytes),
+  );
   for (const [path, handler] of [
     ['/identify', identifyRoute(ctx)],
     ['/groupidentify', groupIdentifyRoute(ctx)],

@@ -1,9 +1,5 @@
-import Fastify, {
-  type FastifyInstance,
-  type FastifyLoggerOptions,
-  type FastifyRequest,
-  type PinoLoggerOptions,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyRequest } from 'fastify';
+import type { LoggerOptions as PinoLoggerOptions } from 'pino';
 
 import type { Store } from '../store/store.ts';
 import { registerAmplitudeRoutes } from './amplitude-routes.ts';
@@ -16,7 +12,12 @@ import {
 } from './context.ts';
 import { countRejected, createIngestCounters, type IngestCounters } from './counters.ts';
 import { IngestError, toIngestError } from './errors.ts';
-import { amplitudeErrorResponse, plainErrorResponse, segmentErrorResponse, type ErrorResponse } from './responses.ts';
+import {
+  amplitudeErrorResponse,
+  plainErrorResponse,
+  segmentErrorResponse,
+  type ErrorResponse,
+} from './responses.ts';
 import { registerSegmentRoutes } from './segment-routes.ts';
 
 export type { IngestLimits } from './context.ts';
@@ -84,7 +85,9 @@ function sourceMap(sources: readonly IngestSource[]): Map<string, string> {
     if (source.apiKey === '') throw new Error(`ingest: source "${source.id}" has an empty api key`);
     const other = byKey.get(source.apiKey);
     // Never print the key: naming the two sources is enough to find it.
-    if (other !== undefined) throw new Error(`ingest: sources "${other}" and "${source.id}" have the same api key`);
+    if (other !== undefined) {
+      throw new Error(`ingest: sources "${other}" and "${source.id}" have the same api key`);
+    }
     byKey.set(source.apiKey, source.id);
   }
   return byKey;

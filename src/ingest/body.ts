@@ -10,22 +10,30 @@ import { IngestError } from './errors.ts';
  * limit here is counted on what the application actually parses.
  */
 
-const decoders: Record<string, (buf: InputType, options: ZlibOptions) => Promise<Buffer>> = {
-  gzip: promisify(gunzip),
-  'x-gzip': promisify(gunzip),
-  deflate: promisify(inflate),
-  br: promisify(brotliDecompress) as (buf: InputType, options: ZlibOptions) => Promise<Buffer>,
-};
+type Decoder = (buf: InputType, options: ZlibOptions) => Promise<Buffer>;
 
-export async function decodeBody(raw: unknown, contentEncoding: string | undefined, maxBytes: number): Promise<Buffer> {
+const decoders = new Map<string, Decoder>([
+  ['gzip', promisify(gunzip)],
+  ['x-gzip', promisify(gunzip)],
+  ['deflate', promisify(inflate)],
+  ['br', promisify(brotliDecompress) as Decoder],
+]);
+
+export async function decodeBody(
+  raw: unknown,
+  contentEncoding: string | undefined,
+  maxBytes: number,
+): Promise<Buffer> {
   const body = Buffer.isBuffer(raw) ? raw : Buffer.alloc(0);
   const encoding = (contentEncoding ?? 'identity').trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') {
     if (body.length > maxBytes) throw tooLarge();
     return body;
   }
-  const decode = decoders[encoding];
-  if (!decode) throw new IngestError('unsupported_encoding', `Content-Encoding "${encoding}" is not supported`);
+  const decode = decoders.get(encoding);
+  if (!decode) {
+    throw new IngestError('unsupported_encoding', `Content-Encoding "${encoding}" is not supported`);
+  }
   if (body.length === 0) return body;
   try {
     return await decode(body, { maxOutputLength: maxBytes });
@@ -51,7 +59,10 @@ export function parseJson(body: Buffer): unknown {
  * Form fields of a urlencoded or multipart body (the Identify APIs accept both). A JSON body is
  * accepted too, for clients that post the same two fields as JSON. Repeated fields: the first wins.
  */
-export async function parseFormFields(body: Buffer, contentType: string | undefined): Promise<Map<string, unknown>> {
+export async function parseFormFields(
+  body: Buffer,
+  contentType: string | undefined,
+): Promise<Map<string, unknown>> {
   const fields = new Map<string, unknown>();
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (body.length === 0) return fields;

@@ -65,7 +65,11 @@ export interface IngestContext {
  * nothing the client still holds is lost; nothing of the request was committed, so the retry does
  * not duplicate either.
  */
-export async function commitRecords(ctx: IngestContext, sourceId: string, records: CanonicalRecord[]): Promise<void> {
+export async function commitRecords(
+  ctx: IngestContext,
+  sourceId: string,
+  records: CanonicalRecord[],
+): Promise<void> {
   if (records.length > 0) {
     try {
       await ctx.store.append(sourceId, records);

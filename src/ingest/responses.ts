@@ -88,6 +88,12 @@ export function segmentErrorResponse(error: IngestError): ErrorResponse {
 /** Unknown paths and /health; `code` equals the status here too, for an Amplitude SDK pointed at a wrong path. */
 export function plainErrorResponse(error: IngestError): ErrorResponse {
   const status =
-    error.reason === 'not_found' ? 404 : error.reason === 'internal' ? 500 : error.reason === 'store_unavailable' ? 503 : 400;
+    error.reason === 'not_found'
+      ? 404
+      : error.reason === 'internal'
+        ? 500
+        : error.reason === 'store_unavailable'
+          ? 503
+          : 400;
   return { status, body: { code: status, error: error.message } };
 }

@@ -45,7 +45,10 @@ export function writeKeyOf(authorization: string | undefined, body: unknown): st
 function authenticate(ctx: IngestContext, request: FastifyRequest, body: unknown): string {
   const key = writeKeyOf(request.headers.authorization, body);
   if (key === undefined) {
-    throw new IngestError('missing_api_key', 'no write key: send Authorization: Basic base64(writeKey:) or writeKey');
+    throw new IngestError(
+      'missing_api_key',
+      'no write key: send Authorization: Basic base64(writeKey:) or writeKey',
+    );
   }
   const sourceId = ctx.sourceByKey.get(key);
   if (sourceId === undefined) throw new IngestError('invalid_api_key', 'Invalid write key');
@@ -93,7 +96,11 @@ function checkBatchLimits(ctx: IngestContext, body: unknown): void {
   batch.forEach((item, index) => {
     const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
     if (bytes > segmentItemBytes) {
-      problems.push({ index, field: 'item', message: `item is ${bytes} bytes, over the ${segmentItemBytes} byte limit` });
+      problems.push({
+        index,
+        field: 'item',
+        message: `item is ${bytes} bytes, over the ${segmentItemBytes} byte limit`,
+      });
     }
   });
   if (problems.length > 0) {

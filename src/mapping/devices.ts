@@ -1,15 +1,19 @@
 import type { PropertySelection } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
-import { nonBlank, objectAt, setOwn } from './values.ts';
 import type { AddDeviceOp, DeleteDeviceOp, PersonIdentifiers } from './ops.ts';
 import { selectProperties } from './properties.ts';
 import { unixSeconds } from './timestamps.ts';
+import { nonBlank, objectAt, setOwn } from './values.ts';
 
 /**
  * Segment's mobile lifecycle events (and the device events Customer.io's own Pipelines API and
  * Segment's Actions destination reserve) that register or remove a push device.
  */
-const ADD_DEVICE_EVENTS = new Set(['Application Installed', 'Application Opened', 'Device Created or Updated']);
+const ADD_DEVICE_EVENTS = new Set([
+  'Application Installed',
+  'Application Opened',
+  'Device Created or Updated',
+]);
 const DELETE_DEVICE_EVENTS = new Set(['Application Uninstalled', 'Device Deleted']);
 
 const APPLE_PLATFORMS = new Set(['ios', 'ipados', 'watchos', 'tvos', 'iphone os']);
@@ -24,7 +28,9 @@ export function deviceOp(
   identifiers: PersonIdentifiers,
   eventSelection: PropertySelection,
 ): AddDeviceOp | DeleteDeviceOp | undefined {
-  if (record.origin !== 'segment' || record.kind !== 'track' || record.event_type === undefined) return undefined;
+  if (record.origin !== 'segment' || record.kind !== 'track' || record.event_type === undefined) {
+    return undefined;
+  }
   const device = objectAt(record.context, 'device');
   const token = nonBlank(device.token);
   if (token === undefined) return undefined;
@@ -38,7 +44,12 @@ export function deviceOp(
     type: 'person',
     action: 'add_device',
     identifiers,
-    device: { token, platform, last_used: unixSeconds(record.time), attributes: deviceAttributes(record, eventSelection) },
+    device: {
+      token,
+      platform,
+      last_used: unixSeconds(record.time),
+      attributes: deviceAttributes(record, eventSelection),
+    },
   };
 }
 
@@ -59,12 +70,16 @@ export function devicePlatform(context: Record<string, unknown>): string | undef
  * Customer.io's own attribute names (those win: they describe the device, properties may not). The spec
  * types custom device attributes as strings, so every value is sent as one.
  */
-export function deviceAttributes(record: CanonicalRecord, eventSelection: PropertySelection): Record<string, string> {
+export function deviceAttributes(
+  record: CanonicalRecord,
+  eventSelection: PropertySelection,
+): Record<string, string> {
   const os = objectAt(record.context, 'os');
   const fromContext: Record<string, unknown> = {
     app_version: objectAt(record.context, 'app').version,
     // "The operating system, including the version" per the spec: `iOS 17.2`.
-    device_os: [nonBlank(os.name), nonBlank(os.version)].filter((part) => part !== undefined).join(' ') || undefined,
+    device_os:
+      [nonBlank(os.name), nonBlank(os.version)].filter((part) => part !== undefined).join(' ') || undefined,
     device_model: objectAt(record.context, 'device').model,
     device_locale: record.context.locale,
   };

@@ -7,7 +7,14 @@ import { record } from './testing.ts';
 const rec = record({
   event_type: 'Purchase',
   user_id: 'u1',
-  event_properties: { plan: 'pro', price: 30, tags: ['a', 'b'], title: 'Hello world', nothing: null, price_text: '30' },
+  event_properties: {
+    plan: 'pro',
+    price: 30,
+    tags: ['a', 'b'],
+    title: 'Hello world',
+    nothing: null,
+    price_text: '30',
+  },
   user_properties: { $set: { country: 'FR' } },
 });
 
@@ -19,24 +26,74 @@ describe('filterRecord', () => {
   it.each([
     { name: 'an empty filter passes everything', f: {}, names: 'Purchase', reason: undefined },
     { name: 'listed type', f: { eventTypes: ['Purchase'] }, names: 'Purchase', reason: undefined },
-    { name: 'unlisted type', f: { eventTypes: ['Signed Up'] }, names: 'Purchase', reason: 'event_type_not_included' },
-    { name: 'an empty list includes nothing', f: { eventTypes: [] }, names: 'Purchase', reason: 'event_type_not_included' },
-    { name: 'any of several names matches', f: { eventTypes: ['[Amplitude] Page Viewed'] }, names: ['https://x.co/', '[Amplitude] Page Viewed'], reason: undefined },
-    { name: 'excluded', f: { excludeEventTypes: ['Purchase'] }, names: 'Purchase', reason: 'event_type_excluded' },
-    { name: 'excluded by another name', f: { excludeEventTypes: ['Viewed Home Screen'] }, names: ['Home', 'Viewed Home Screen'], reason: 'event_type_excluded' },
-    { name: 'both listed and excluded', f: { eventTypes: ['Purchase'], excludeEventTypes: ['Purchase'] }, names: 'Purchase', reason: 'event_type_excluded' },
-    { name: 'names are case-sensitive', f: { eventTypes: ['purchase'] }, names: 'Purchase', reason: 'event_type_not_included' },
+    {
+      name: 'unlisted type',
+      f: { eventTypes: ['Signed Up'] },
+      names: 'Purchase',
+      reason: 'event_type_not_included',
+    },
+    {
+      name: 'an empty list includes nothing',
+      f: { eventTypes: [] },
+      names: 'Purchase',
+      reason: 'event_type_not_included',
+    },
+    {
+      name: 'any of several names matches',
+      f: { eventTypes: ['[Amplitude] Page Viewed'] },
+      names: ['https://x.co/', '[Amplitude] Page Viewed'],
+      reason: undefined,
+    },
+    {
+      name: 'excluded',
+      f: { excludeEventTypes: ['Purchase'] },
+      names: 'Purchase',
+      reason: 'event_type_excluded',
+    },
+    {
+      name: 'excluded by another name',
+      f: { excludeEventTypes: ['Viewed Home Screen'] },
+      names: ['Home', 'Viewed Home Screen'],
+      reason: 'event_type_excluded',
+    },
+    {
+      name: 'both listed and excluded',
+      f: { eventTypes: ['Purchase'], excludeEventTypes: ['Purchase'] },
+      names: 'Purchase',
+      reason: 'event_type_excluded',
+    },
+    {
+      name: 'names are case-sensitive',
+      f: { eventTypes: ['purchase'] },
+      names: 'Purchase',
+      reason: 'event_type_not_included',
+    },
     { name: 'user id present', f: { requireUserId: true }, names: 'Purchase', reason: undefined },
-    { name: 'type is checked before conditions', f: { eventTypes: ['X'], where: [{ property: 'user_id', op: 'not_exists' }] }, names: 'Purchase', reason: 'event_type_not_included' },
+    {
+      name: 'type is checked before conditions',
+      f: { eventTypes: ['X'], where: [{ property: 'user_id', op: 'not_exists' }] },
+      names: 'Purchase',
+      reason: 'event_type_not_included',
+    },
     {
       name: 'first failing condition, by index',
-      f: { where: [{ property: 'event_properties.plan', op: 'equals', value: 'pro' }, { property: 'event_properties.price', op: 'greater_than', value: 50 }] },
+      f: {
+        where: [
+          { property: 'event_properties.plan', op: 'equals', value: 'pro' },
+          { property: 'event_properties.price', op: 'greater_than', value: 50 },
+        ],
+      },
       names: 'Purchase',
       reason: 'condition_not_met:1',
     },
     {
       name: 'all conditions hold',
-      f: { where: [{ property: 'event_properties.plan', op: 'equals', value: 'pro' }, { property: 'user_properties.country', op: 'in', value: ['FR', 'DE'] }] },
+      f: {
+        where: [
+          { property: 'event_properties.plan', op: 'equals', value: 'pro' },
+          { property: 'user_properties.country', op: 'in', value: ['FR', 'DE'] },
+        ],
+      },
       names: 'Purchase',
       reason: undefined,
     },
@@ -50,7 +107,9 @@ describe('filterRecord', () => {
     { user_id: '  ', reason: 'no_user_id' },
     { user_id: 'u2', reason: undefined },
   ])('requireUserId with user_id $user_id', ({ user_id, reason }) => {
-    expect(filterRecord(record({ event_type: 'E', user_id }), filter({ requireUserId: true }), 'E')).toEqual(reason);
+    expect(filterRecord(record({ event_type: 'E', user_id }), filter({ requireUserId: true }), 'E')).toEqual(
+      reason,
+    );
   });
 });
 

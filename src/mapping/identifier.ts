@@ -27,9 +27,10 @@ export function isEmailShaped(value: string): boolean {
   return EMAIL.test(value);
 }
 
+const CIO_PREFIX = 'cio_';
+
 export type IdentifierResult =
-  | { ok: true; identifiers: PersonIdentifiers }
-  | { ok: false; reason: 'identifier_too_long'; detail: string };
+  { ok: true; identifiers: PersonIdentifiers } | { ok: false; reason: 'identifier_too_long'; detail: string };
 
 /**
  * Which Customer.io identifier a value is, the way Customer.io itself reads an identifier: email-shaped
@@ -41,7 +42,8 @@ export function toCioIdentifiers(value: string): IdentifierResult {
   if (utf8Bytes(value) > MAX_IDENTIFIER_BYTES) {
     return { ok: false, reason: 'identifier_too_long', detail: checkIdentifierValue(value) ?? '' };
   }
-  if (value.startsWith('cio_') && value.length > 'cio_'.length) return { ok: true, identifiers: { cio_id: value.slice(4) } };
+  const cioId = value.startsWith(CIO_PREFIX) ? value.slice(CIO_PREFIX.length) : '';
+  if (cioId !== '') return { ok: true, identifiers: { cio_id: cioId } };
   if (isEmailShaped(value)) return { ok: true, identifiers: { email: value } };
   return { ok: true, identifiers: { id: value } };
 }

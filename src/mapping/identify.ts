@@ -1,10 +1,10 @@
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
+import { identifierValue } from './identifier.ts';
 import type { MapResult, PersonIdentifiers } from './ops.ts';
 import { selectProperties } from './properties.ts';
 import { toUnixSeconds } from './timestamps.ts';
 import { flattenUserProperties } from './user-properties.ts';
-import { identifierValue } from './identifier.ts';
 import { setOwn } from './values.ts';
 
 /**
@@ -25,7 +25,11 @@ const SEGMENT_RESERVED_TRAITS = ['email', 'created_at', 'createdAt', 'unsubscrib
  * client clock running ahead would silently block later updates; per-user delivery order already puts
  * updates in sequence.
  */
-export function mapIdentify(record: CanonicalRecord, sync: StreamSync, identifiers: PersonIdentifiers): MapResult {
+export function mapIdentify(
+  record: CanonicalRecord,
+  sync: StreamSync,
+  identifiers: PersonIdentifiers,
+): MapResult {
   const traits = flattenUserProperties(record.user_properties);
   const attributes = selectProperties(traits, sync.users.properties);
   if (record.origin === 'segment') {

@@ -51,16 +51,16 @@ type Who =
 
 /**
  * Who a record is about: the configured identifier; failing that, when the sync sends anonymous
- * records, the record's anonymous_id.
+ * records (and the operation can address an anonymous person), the record's anonymous_id.
  */
-function resolveWho(record: CanonicalRecord, sync: StreamSync): Who {
+function resolveWho(record: CanonicalRecord, sync: StreamSync, allowAnonymous = true): Who {
   const value = readIdentifier(record, sync.identifier);
   if (value !== undefined) {
     const resolved = toCioIdentifiers(value);
     if (!resolved.ok) return { kind: 'error', result: deadLetter(resolved.reason, resolved.detail) };
     return { kind: 'person', identifiers: resolved.identifiers };
   }
-  const anonymousId = sync.anonymous ? identifierValue(record.anonymous_id) : undefined;
+  const anonymousId = sync.anonymous && allowAnonymous ? identifierValue(record.anonymous_id) : undefined;
   if (anonymousId !== undefined) return { kind: 'anonymous', identifiers: { anonymous_id: anonymousId } };
   return { kind: 'none' };
 }
@@ -133,9 +133,9 @@ function eventShape(record: CanonicalRecord, sync: StreamSync): EventShape {
 
 function mapIdentifyRecord(record: CanonicalRecord, sync: StreamSync): MapResult {
   if (!sync.users.send) return filtered('users_disabled');
-  const who = resolveWho({ ...record, anonymous_id: undefined }, sync);
+  // Customer.io's identify has no anonymous form: it needs a real identifier.
+  const who = resolveWho(record, sync, false);
   if (who.kind === 'error') return who.result;
-  // Customer.io cannot identify someone by anonymous_id, so an identify needs a real identifier.
   if (who.kind !== 'person') return filtered('no_identifier');
   const result = mapIdentify(record, sync, who.identifiers);
   return result.kind === 'send' ? checked(result.ops) : result;
@@ -149,7 +149,7 @@ function mapAlias(record: CanonicalRecord, sync: StreamSync): MapResult {
   if (primary === undefined || secondary === undefined) {
     return deadLetter('merge_missing_identifier', 'an alias needs both user_id and previous_id');
   }
-  // Merging a person into themselves does nothing useful and Customer.io would reject it.
+  // Merging a person into themselves is at best a no-op: not worth a request, not an error either.
   if (primary === secondary) return filtered('merge_same_person');
   const p = toCioIdentifiers(primary);
   if (!p.ok) return deadLetter(p.reason, `user_id: ${p.detail}`);
@@ -169,8 +169,7 @@ function mapGroup(record: CanonicalRecord, sync: StreamSync): MapResult {
   const tooLong = checkIdentifierValue(objectId);
   if (tooLong !== undefined) return deadLetter('object_id_too_long', tooLong);
   const traits = record.group_properties ?? {};
-  const objectTypeId =
-    identifierValue(traits.object_type_id) ?? identifierValue(traits.objectTypeId) ?? '1';
+  const objectTypeId = identifierValue(traits.object_type_id) ?? identifierValue(traits.objectTypeId) ?? '1';
   const attributes = selectProperties(
     Object.fromEntries(Object.entries(traits).filter(([key]) => !OBJECT_TYPE_KEYS.includes(key))),
     sync.events.properties.group,
@@ -191,7 +190,13 @@ function mapGroup(record: CanonicalRecord, sync: StreamSync): MapResult {
     ]);
   }
   return checked([
-    { type: 'object', action: 'identify', identifiers, attributes, cio_relationships: [{ identifiers: who.identifiers }] },
+    {
+      type: 'object',
+      action: 'identify',
+      identifiers,
+      attributes,
+      cio_relationships: [{ identifiers: who.identifiers }],
+    },
   ]);
 }
 

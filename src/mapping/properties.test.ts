@@ -34,7 +34,11 @@ describe('eventData', () => {
     group_properties: { plan: 'group', seats: 5, country: 'group-country' },
   });
 
-  it.each<{ name: string; selection: Record<'event' | 'user' | 'group', PropertySelection>; data: Record<string, unknown> }>([
+  it.each<{
+    name: string;
+    selection: Record<'event' | 'user' | 'group', PropertySelection>;
+    data: Record<string, unknown>;
+  }>([
     { name: 'nothing selected', selection: { event: [], user: [], group: [] }, data: {} },
     {
       name: 'event properties win a clash, then user, then group',
@@ -47,7 +51,11 @@ describe('eventData', () => {
       data: { price: 30, plan: 'user', seats: 5 },
     },
     { name: 'group only', selection: { event: [], user: [], group: ['plan'] }, data: { plan: 'group' } },
-    { name: 'user properties are flattened from $set', selection: { event: [], user: ['email'], group: [] }, data: { email: 'a@b.co' } },
+    {
+      name: 'user properties are flattened from $set',
+      selection: { event: [], user: ['email'], group: [] },
+      data: { email: 'a@b.co' },
+    },
   ])('$name', ({ selection, data }) => {
     expect(eventData(rec, selection)).toEqual(data);
   });

@@ -33,7 +33,10 @@ export interface EventPropertySelection {
  * is about (Liquid's `event.*`), while user and group properties are context that Customer.io also
  * holds on the person, so the most specific value is the one a message should see.
  */
-export function eventData(record: CanonicalRecord, selection: EventPropertySelection): Record<string, unknown> {
+export function eventData(
+  record: CanonicalRecord,
+  selection: EventPropertySelection,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   assignOwn(
     out,

@@ -4,7 +4,10 @@ import { canonicalJson, stableHash } from './stable-hash.ts';
 
 describe('canonicalJson', () => {
   it.each([
-    { value: { b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } }, json: '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}' },
+    {
+      value: { b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } },
+      json: '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}',
+    },
     { value: { a: undefined, b: 'x' }, json: '{"b":"x"}' },
     { value: new Date(0), json: '"1970-01-01T00:00:00.000Z"' },
     { value: undefined, json: 'null' },

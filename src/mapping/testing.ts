@@ -21,5 +21,11 @@ export function record(overrides: Partial<CanonicalRecord> = {}): CanonicalRecor
 
 /** A stream sync as the config loader would produce it: `overrides` go through the schema's defaults. */
 export function streamSync(overrides: Record<string, unknown> = {}): StreamSync {
-  return StreamSync.parse({ id: 'web-to-cio', type: 'stream', source: 'web', destination: 'cio', ...overrides });
+  return StreamSync.parse({
+    id: 'web-to-cio',
+    type: 'stream',
+    source: 'web',
+    destination: 'cio',
+    ...overrides,
+  });
 }

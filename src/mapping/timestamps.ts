@@ -13,7 +13,8 @@ const MS_THRESHOLD = 1e11;
 
 // ISO-8601 date, optionally with a time and an offset. Deliberately strict: looser parsing (Date.parse
 // accepts "1/2/3") would turn phone numbers and version strings into dates.
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
  * A date given as Unix seconds, epoch milliseconds (either as a number or a digit string) or an
@@ -27,12 +28,20 @@ export function toUnixSeconds(value: unknown): number | undefined {
   if (/^-?\d+(\.\d+)?$/.test(text)) return fromEpochNumber(Number(text));
   const match = ISO_DATE.exec(text);
   if (match === null) return undefined;
-  const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map((part) => Number(part ?? 0));
+  const [year, month, day, hour = 0, minute = 0, second = 0] = match
+    .slice(1, 7)
+    .map((part) => Number(part ?? 0));
   const millis = Number((match[7] ?? '').padEnd(3, '0').slice(0, 3));
   const utc = Date.UTC(year!, month! - 1, day!, hour, minute, second, millis);
   // Date.UTC rolls 2024-02-30 over to March 1st; a date that does not exist is not a date.
   const check = new Date(utc);
-  if (check.getUTCMonth() !== month! - 1 || check.getUTCDate() !== day! || hour > 23 || minute > 59 || second > 59) {
+  if (
+    check.getUTCMonth() !== month! - 1 ||
+    check.getUTCDate() !== day! ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
     return undefined;
   }
   return unixSeconds(utc - offsetMinutes(match[8]) * 60_000);

@@ -27,7 +27,11 @@ describe('eventUlid', () => {
 
   it('is deterministic: same time and seed, same id; another seed, another id', () => {
     const ids = [eventUlid(1000, 'a'), eventUlid(1000, 'a'), eventUlid(1000, 'b')];
-    expect({ same: ids[0] === ids[1], different: ids[0] !== ids[2], sameTime: ids[0]?.slice(0, 10) === ids[2]?.slice(0, 10) }).toEqual({
+    expect({
+      same: ids[0] === ids[1],
+      different: ids[0] !== ids[2],
+      sameTime: ids[0]?.slice(0, 10) === ids[2]?.slice(0, 10),
+    }).toEqual({
       same: true,
       different: true,
       sameTime: true,

@@ -1,6 +1,6 @@
 import type { StreamEvents } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
-import { utf8Bytes, MAX_EVENT_NAME_BYTES } from '../customerio/limits.ts';
+import { MAX_EVENT_NAME_BYTES, utf8Bytes } from '../customerio/limits.ts';
 import { nonBlank, objectAt } from './values.ts';
 
 /** Segment page/screen calls, and Amplitude events whose type the sync lists as page or screen views. */

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -46,6 +47,9 @@ const { deliverBatch } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '10 minutes',
   // Short, because cancellation (a pause) reaches a waiting activity only through a heartbeat.
   heartbeatTimeout: '5 seconds',
+  // A pause must not race a delivery: wait until the activity has stopped (it stops at once while
+  // waiting for records, and finishes a request it has already sent).
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

@@ -89,16 +89,22 @@ export async function startEngine(opts: { env?: NodeJS.ProcessEnv } = {}): Promi
   return engine;
 }
 
-/** A config with one source, the fake as destination and the given stream syncs (YAML fragments). */
+/**
+ * A config with the given sources (key `<id>-key`), the fake as destination `cio` and the given
+ * syncs (YAML fragments). Tests share one dev server, so a test should use a source of its own:
+ * other tests' syncs would otherwise deliver its records too.
+ */
 export function testConfig(
   fake: FakeCustomerIo,
   syncsYaml: string,
-  extra: { destination?: string } = {},
+  extra: { destination?: string; sources?: string[] } = {},
 ): Config {
+  const sources = (extra.sources ?? ['web']).map(
+    (id) => `  - id: ${id}\n    apiKey: \${KEY_${id.replace(/-/g, '_')}:-${id}-key}`,
+  );
   return parseConfig(`
 sources:
-  - id: web
-    apiKey: \${WEB_KEY:-web-key}
+${sources.join('\n')}
 destinations:
   - id: cio
     siteId: \${CIO_SITE_ID}

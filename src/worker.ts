@@ -24,6 +24,10 @@ export interface RunningWorker {
 /** Builds and starts a worker hosting every workflow and activity of cio-sync. */
 export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
   const settings = { ...engineSettings(options.env), ...stripUndefined(options) };
+  const bundlePath =
+    options.workflowBundlePath ??
+    options.env?.CIO_SYNC_WORKFLOW_BUNDLE ??
+    process.env.CIO_SYNC_WORKFLOW_BUNDLE;
   const ownStore = !options.store;
   const store = options.store ?? (await openStore(settings.storeUrl));
   const connection = await NativeConnection.connect({ address: settings.temporalAddress });
@@ -31,9 +35,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    ...(options.workflowBundlePath
-      ? { workflowBundle: { codePath: options.workflowBundlePath } }
-      : { workflowsPath: WORKFLOWS_PATH }),
+    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ store, env: options.env ?? process.env }),
     // Deliveries are long-polls; leave room for many syncs per worker.
     maxConcurrentActivityTaskExecutions: 200,

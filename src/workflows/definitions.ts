@@ -73,6 +73,8 @@ export interface StreamSyncState {
 export interface StreamSyncInput {
   spec: StreamSyncSpec;
   state?: StreamSyncState;
+  /** Continue-as-new once history reaches this many events (tests); Temporal's own hint otherwise. */
+  continueAsNewAfterEvents?: number;
 }
 
 export interface StreamSyncStatus {

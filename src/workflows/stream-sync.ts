@@ -160,10 +160,14 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
 
   for (;;) {
     await condition(() => !state.paused);
-    if (workflowInfo().continueAsNewSuggested) {
+    if (shouldContinueAsNew(input.continueAsNewAfterEvents)) {
       // Handlers may still be running; a signal mid-CAN would be lost otherwise.
       await condition(allHandlersFinished);
-      return continueAsNew<typeof streamSyncWorkflow>({ spec, state });
+      return continueAsNew<typeof streamSyncWorkflow>({
+        spec,
+        state,
+        continueAsNewAfterEvents: input.continueAsNewAfterEvents,
+      });
     }
     wake = false;
     const afterSeq = state.cursor;
@@ -190,6 +194,11 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
       setStatus('running');
     }
   }
+}
+
+function shouldContinueAsNew(afterEvents: number | undefined): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || (afterEvents !== undefined && info.historyLength >= afterEvents);
 }
 
 function applySummary(state: StreamSyncState, summary: DeliverySummary, afterSeq: number): void {

@@ -10,15 +10,16 @@ export default class SummaryReporter implements Reporter {
     let failed = unhandledErrors.length;
     let skipped = 0;
     for (const mod of testModules) {
-      let tests = 0;
+      let failedHere = 0;
       for (const test of mod.children.allTests()) {
-        tests++;
         const state = test.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else skipped++;
       }
-      if (tests === 0 && mod.state() === 'failed') failed++;
+      // A file whose setup failed leaves its tests skipped: count the file itself as a failure.
+      if (failedHere === 0 && mod.state() === 'failed') failedHere = 1;
+      failed += failedHere;
     }
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
   }

@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
-import { WORKFLOWS_PATH } from './temporal/bundle.ts';
+import { bundleWorkflows } from './temporal/bundle.ts';
 import { engineSettings, type EngineSettings } from './temporal/settings.ts';
 
 export interface WorkerOptions extends Partial<EngineSettings> {
@@ -35,7 +35,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    // Bundled here (quietly) unless a pre-built bundle is given.
+    workflowBundle: bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() },
     activities: createActivities({ store, env: options.env ?? process.env }),
     // Deliveries are long-polls; leave room for many syncs per worker.
     maxConcurrentActivityTaskExecutions: 200,

@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { syncStatus } from '../src/control/syncs.ts';
+import type { CanonicalRecord } from '../src/events/record.ts';
+import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+import { ROOT } from './helpers/processes.ts';
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let engine: TestEngine;
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'src/client.ts'), ...args],
+      {
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          TEMPORAL_ADDRESS: inject('temporalAddress'),
+          CIO_SYNC_STORE: `sqlite:${engine.storePath}`,
+          CIO_SYNC_TASK_QUEUE: engine.taskQueue,
+          ...env,
+        },
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  engine = await startEngine();
+});
+afterAll(async () => {
+  await engine?.close();
+});
+
+describe('cio-sync CLI', () => {
+  it('validate: exit 0 for the example, exit 2 with file:line:column and field for a bad file', async () => {
+    const ok = await cli(['validate', '-f', join(ROOT, 'examples/cio-sync.yaml')]);
+    expect(ok).toMatchObject({ code: 0 });
+    expect(ok.stdout).toContain('is valid: 1 source(s), 1 destination(s), 1 sync(s)');
+
+    const bad = join(engine.dir, 'bad.yaml');
+    await writeFile(bad, 'sources:\n  - id: web\n    apiKey: plain-text-key\nsyncs: []\n');
+    const res = await cli(['validate', '-f', bad]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(
+      `${bad}:3:13: sources[0].apiKey: expected a \${ENV_VAR} reference: secrets are read from the environment, never written in the config`,
+    );
+  });
+
+  it('apply --dry-run plans, apply starts, then status/pause/resume/dead-letters/requests work by sync id', async () => {
+    const source = uniqueId('src');
+    const syncId = uniqueId('cli');
+    const file = join(engine.dir, `${syncId}.yaml`);
+    const config = testConfig(
+      engine.fake,
+      `
+  - id: ${syncId}
+    type: stream
+    source: ${source}
+    destination: cio
+    delivery: { waitFor: 1s }`,
+      { sources: [source] },
+    );
+    // Round-trip through YAML so the CLI reads a real file.
+    const { stringify } = await import('yaml');
+    await writeFile(file, stringify(config));
+
+    const plan = await cli(['--json', 'apply', '-f', file, '--dry-run']);
+    expect(JSON.parse(plan.stdout)).toEqual({ dryRun: true, steps: [{ syncId, actions: ['start'] }] });
+    expect((await cli(['status', syncId])).code).toBe(3);
+
+    expect(JSON.parse((await cli(['--json', 'apply', '-f', file])).stdout).steps).toEqual([
+      { syncId, actions: ['start'] },
+    ]);
+    expect(JSON.parse((await cli(['--json', 'apply', '-f', file])).stdout).steps).toEqual([
+      { syncId, actions: ['unchanged'] },
+    ]);
+
+    const record: CanonicalRecord = {
+      kind: 'track',
+      origin: 'segment',
+      event_type: 'Clicked',
+      user_id: `u-${'x'.repeat(200)}`,
+      time: Date.UTC(2026, 10, 1),
+      event_properties: {},
+      user_properties: {},
+      context: {},
+    };
+    const [seq] = await engine.store.append(source, [record]);
+    await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === seq);
+
+    const status = JSON.parse((await cli(['--json', 'status', syncId])).stdout);
+    expect(status).toMatchObject({
+      syncId,
+      status: 'running',
+      cursor: seq,
+      lag: 0,
+      counters: { deadLettered: 1 },
+    });
+
+    const letters = await cli(['dead-letters', syncId]);
+    expect(letters.stdout).toContain(`seq ${seq}`);
+    expect(letters.stdout).toContain('identifier_too_long');
+
+    expect((await cli(['pause', syncId])).stdout.trim()).toBe(`${syncId} paused`);
+    await eventually(async () => (await syncStatus(engine.client, syncId)).status === 'paused');
+    const list = JSON.parse((await cli(['--json', 'list'])).stdout) as Array<{
+      syncId: string;
+      status: string;
+    }>;
+    expect(list.find((s) => s.syncId === syncId)?.status).toBe('paused');
+    expect((await cli(['resume', syncId])).code).toBe(0);
+    await eventually(async () => (await syncStatus(engine.client, syncId)).status === 'running');
+
+    expect(await cli(['requests', syncId])).toMatchObject({
+      code: 0,
+      stdout: `no recorded requests for ${syncId}\n`,
+    });
+  });
+
+  it('explains an unreachable Temporal server instead of printing a stack', async () => {
+    const res = await cli(['status', 'anything'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^error: cannot reach Temporal at 127\.0\.0\.1:1/);
+  });
+});

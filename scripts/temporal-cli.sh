@@ -23,7 +23,7 @@ MSG
 fi
 echo "building the Temporal CLI $version with go install (several minutes the first time)..." >&2
 mkdir -p "$cache"
-GOBIN="$cache.partial" GOFLAGS="${GOFLAGS:-} -mod=mod" go install "github.com/temporalio/cli/cmd/temporal@$version" >&2
+GOBIN="$cache.partial" go install "github.com/temporalio/cli/cmd/temporal@$version" >&2
 mv "$cache.partial/temporal" "$cache/temporal"
 rmdir "$cache.partial" 2>/dev/null || true
 echo "$cache/temporal"

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { pauseSync, resumeSync, syncStatus } from '../src/control/syncs.ts';
-import { SyncIdAttribute, streamSyncWorkflowId } from '../src/workflows/definitions.ts';
+import {
+  SyncIdAttribute,
+  configQuery,
+  streamSyncWorkflowId,
+  updateConfigUpdate,
+} from '../src/workflows/definitions.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
 
 function track(
@@ -155,5 +160,38 @@ describe('stream sync on a real Temporal dev server', () => {
       return s.cursor === seq ? s : undefined;
     });
     expect(resumed.status).toBe('running');
+  });
+
+  it('shows the pause in the CioSyncStatus search attribute', async () => {
+    const syncId = uniqueId('visible');
+    await engine.apply(testConfig(engine.fake, syncYaml(syncId, 'shown'), { sources: ['shown'] }));
+    await pauseSync(engine.client, syncId);
+    const query = `${SyncIdAttribute.name} = "${syncId}" AND CioSyncStatus = "paused"`;
+    const found = await eventually(async () => {
+      for await (const wf of engine.client.workflow.list({ query })) return wf;
+      return undefined;
+    });
+    expect(found.workflowId).toBe(streamSyncWorkflowId(syncId));
+  });
+
+  it('rejects an invalid config update before it reaches history, and applies a valid one', async () => {
+    const syncId = uniqueId('update');
+    const config = testConfig(engine.fake, syncYaml(syncId, 'upd'), { sources: ['upd'] });
+    await engine.apply(config);
+    const handle = engine.client.workflow.getHandle(streamSyncWorkflowId(syncId));
+    const spec = { sync: config.syncs[0]!, destination: config.destinations[0]! };
+    await expect(
+      handle.executeUpdate(updateConfigUpdate, {
+        args: [{ ...spec, sync: { ...spec.sync, id: 'another-sync' } }],
+      }),
+    ).rejects.toThrow(`sync id cannot change (${syncId} → another-sync)`);
+    const history = decodedHistory(await handle.fetchHistory());
+    expect(history).not.toContain('another-sync');
+
+    const changed = { ...spec, sync: { ...spec.sync, identifier: 'user_properties.email' } };
+    await expect(handle.executeUpdate(updateConfigUpdate, { args: [changed] })).resolves.toEqual({
+      accepted: true,
+    });
+    expect((await handle.query(configQuery)).sync.identifier).toBe('user_properties.email');
   });
 });

@@ -9,7 +9,7 @@ import {
   pauseSync,
   redrive,
   resumeSync,
-  runningSyncIds,
+  listSyncs,
   setCursor,
   syncStatus,
 } from './control/syncs.ts';
@@ -124,26 +124,21 @@ export function buildCli(): Command {
     .command('list')
     .description('list running syncs with their status, lag and counters')
     .action(async () => {
-      const rows = await withClient(globals(), async (client) => {
-        const ids = await runningSyncIds(client);
-        return Promise.all(ids.map((id) => syncStatus(client, id)));
-      });
+      const rows = await withClient(globals(), (client) => listSyncs(client));
       print(globals(), rows, () =>
         rows.length === 0
           ? 'no running syncs'
-          : [
-              ['SYNC', 'STATUS', 'LAG', 'DELIVERED', 'DEAD LETTERS', 'LAST ERROR'].join('\t'),
-              ...rows.map((r) =>
-                [
-                  r.syncId,
-                  colourStatus(r.status),
-                  r.lag,
-                  r.counters.delivered,
-                  r.counters.deadLettered,
-                  r.lastError?.message ?? '',
-                ].join('\t'),
-              ),
-            ].join('\n'),
+          : table(
+              ['SYNC', 'STATUS', 'LAG', 'DELIVERED', 'DEAD LETTERS', 'LAST ERROR'],
+              rows.map((r) => [
+                r.syncId,
+                colourStatus(r.status),
+                r.lag ?? '-',
+                r.delivered ?? '-',
+                r.deadLettered ?? '-',
+                r.lastError ?? '',
+              ]),
+            ),
       );
     });
 
@@ -255,6 +250,18 @@ export function buildCli(): Command {
     });
 
   return program;
+}
+
+/** Columns padded to their widest cell (colour codes excluded from the width). */
+function table(header: string[], rows: Array<Array<string | number>>): string {
+  const plain = (v: string | number) => String(v).replace(/\x1b\[[0-9;]*m/g, '');
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => plain(r[i] ?? '').length)));
+  const line = (cells: Array<string | number>) =>
+    cells
+      .map((c, i) => String(c) + ' '.repeat(Math.max(0, widths[i]! - plain(c).length)))
+      .join('  ')
+      .trimEnd();
+  return [line(header.map((h) => pc.bold(h))), ...rows.map(line)].join('\n');
 }
 
 function colourStatus(status: string): string {

@@ -180,11 +180,16 @@ describe('stream sync on a real Temporal dev server', () => {
     await engine.apply(config);
     const handle = engine.client.workflow.getHandle(streamSyncWorkflowId(syncId));
     const spec = { sync: config.syncs[0]!, destination: config.destinations[0]! };
-    await expect(
-      handle.executeUpdate(updateConfigUpdate, {
-        args: [{ ...spec, sync: { ...spec.sync, id: 'another-sync' } }],
-      }),
-    ).rejects.toThrow(`sync id cannot change (${syncId} → another-sync)`);
+    const rejected = await handle
+      .executeUpdate(updateConfigUpdate, { args: [{ ...spec, sync: { ...spec.sync, id: 'another-sync' } }] })
+      .then(
+        () => undefined,
+        (err: Error) => err,
+      );
+    expect(rejected?.name).toBe('WorkflowUpdateFailedError');
+    expect((rejected?.cause as Error | undefined)?.message).toBe(
+      `sync id cannot change (${syncId} → another-sync)`,
+    );
     const history = decodedHistory(await handle.fetchHistory());
     expect(history).not.toContain('another-sync');
 

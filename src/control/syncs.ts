@@ -154,6 +154,50 @@ export async function syncStatus(client: Client, syncId: string): Promise<Stream
   return (await handleFor(client, syncId)).query(statusQuery);
 }
 
+/** A row of `list`: live status when a worker answers, else what the Web UI's search attributes say. */
+export interface SyncListRow {
+  syncId: string;
+  status: string;
+  lag?: number;
+  delivered?: number;
+  deadLettered?: number;
+  lastError?: string;
+}
+
+/**
+ * Lists running syncs. Queries need a worker; when none answers in time the row falls back to the
+ * status search attribute instead of hanging or failing the whole list.
+ */
+export async function listSyncs(client: Client, queryTimeoutMs = 3000): Promise<SyncListRow[]> {
+  const rows: SyncListRow[] = [];
+  for await (const wf of client.workflow.list({
+    query: `${SyncIdAttribute.name} IS NOT NULL AND ExecutionStatus = "Running"`,
+  })) {
+    const syncId = String(
+      (wf.searchAttributes?.[SyncIdAttribute.name] as unknown[] | undefined)?.[0] ?? wf.workflowId,
+    );
+    const indexed = String(
+      (wf.searchAttributes?.[SyncStatusAttribute.name] as unknown[] | undefined)?.[0] ?? 'unknown',
+    );
+    try {
+      const status = await client.connection.withDeadline(Date.now() + queryTimeoutMs, () =>
+        client.workflow.getHandle(wf.workflowId).query(statusQuery),
+      );
+      rows.push({
+        syncId,
+        status: status.status,
+        lag: status.lag,
+        delivered: status.counters.delivered,
+        deadLettered: status.counters.deadLettered,
+        lastError: status.lastError?.message,
+      });
+    } catch {
+      rows.push({ syncId, status: indexed, lastError: 'no worker answered the status query' });
+    }
+  }
+  return rows.sort((a, b) => a.syncId.localeCompare(b.syncId));
+}
+
 export async function pauseSync(client: Client, syncId: string): Promise<void> {
   await (await handleFor(client, syncId)).signal(pauseSignal);
 }

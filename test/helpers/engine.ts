@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 
 import { parseConfig } from '../../src/config/load.ts';
@@ -13,6 +14,13 @@ import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
 import { startWorker, type RunningWorker } from '../../src/worker.ts';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio.ts';
+
+// Keep worker lifecycle INFO lines out of the test output; warnings (failed attempts) stay.
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // Already installed in this test process.
+}
 
 export const CREDENTIALS = { siteId: 'site-1', trackApiKey: 'track-key-1', appApiKey: 'app-key-1' };
 
@@ -79,6 +87,14 @@ export async function startEngine(opts: { env?: NodeJS.ProcessEnv } = {}): Promi
       return engine.worker;
     },
     async close() {
+      // Leave the shared dev server clean: no running sync of this engine outlives its worker.
+      const query = `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"`;
+      for await (const wf of engine.client.workflow.list({ query })) {
+        await engine.client.workflow
+          .getHandle(wf.workflowId)
+          .terminate('test finished')
+          .catch(() => {});
+      }
       await engine.worker.shutdown().catch(() => {});
       await engine.client.connection.close();
       await fake.close();

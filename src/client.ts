@@ -1,3 +1,5 @@
+import { stripVTControlCharacters } from 'node:util';
+
 import { Client, Connection } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import pc from 'picocolors';
@@ -254,7 +256,7 @@ export function buildCli(): Command {
 
 /** Columns padded to their widest cell (colour codes excluded from the width). */
 function table(header: string[], rows: Array<Array<string | number>>): string {
-  const plain = (v: string | number) => String(v).replace(/\x1b\[[0-9;]*m/g, '');
+  const plain = (v: string | number) => stripVTControlCharacters(String(v));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => plain(r[i] ?? '').length)));
   const line = (cells: Array<string | number>) =>
     cells

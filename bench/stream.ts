@@ -23,13 +23,17 @@ import { startWorker } from '../src/worker.ts';
 import { startFakeCustomerIo } from '../test/fakes/customerio.ts';
 
 const { values } = parseArgs({
-  options: { events: { type: 'string', default: '20000' }, 'latency-samples': { type: 'string', default: '40' } },
+  options: {
+    events: { type: 'string', default: '20000' },
+    'latency-samples': { type: 'string', default: '40' },
+  },
 });
 const TOTAL = Number(values.events);
 const SAMPLES = Number(values['latency-samples']);
 const DEADLINE = Date.now() + 10 * 60_000;
 
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 const dir = await mkdtemp(join(tmpdir(), 'cio-bench-'));
 const server = await startDevServer({ uiPort: false });
@@ -42,7 +46,14 @@ destinations:
 syncs:
   - { id: bench-sync, type: stream, source: bench, destination: cio, events: { properties: { event: "*" } }, delivery: { maxRecords: 500 } }
 `);
-const ingest = await startIngest({ config, store, host: '127.0.0.1', port: 0, env: {}, logger: { level: 'silent' } });
+const ingest = await startIngest({
+  config,
+  store,
+  host: '127.0.0.1',
+  port: 0,
+  env: {},
+  logger: { level: 'silent' },
+});
 const worker = await startWorker({ temporalAddress: server.address, taskQueue: 'bench', store, env: {} });
 const connection = await Connection.connect({ address: server.address });
 const client = new Client({ connection });
@@ -91,9 +102,11 @@ try {
   const before = fake.events.length;
   const requestsBefore = fake.requests.length;
   const started = Date.now();
-  for (let i = 0; i < TOTAL; i += 500) await post(Array.from({ length: Math.min(500, TOTAL - i) }, (_, j) => event(1_000_000 + i + j)));
+  for (let i = 0; i < TOTAL; i += 500)
+    await post(Array.from({ length: Math.min(500, TOTAL - i) }, (_, j) => event(1_000_000 + i + j)));
   const ingested = Date.now();
-  while (fake.events.length - before < TOTAL && Date.now() < DEADLINE) await new Promise((r) => setTimeout(r, 20));
+  while (fake.events.length - before < TOTAL && Date.now() < DEADLINE)
+    await new Promise((r) => setTimeout(r, 20));
   const done = Date.now();
   const status = await syncStatus(client, 'bench-sync');
   const report = {
@@ -113,13 +126,20 @@ try {
       deliveredEventsPerSecond: Math.round(TOTAL / ((done - started) / 1000)),
       customerIoRequests: fake.requests.length - requestsBefore,
     },
-    sync: { cursor: status.cursor, deadLettered: status.counters.deadLettered, retried: status.counters.retried },
+    sync: {
+      cursor: status.cursor,
+      deadLettered: status.counters.deadLettered,
+      retried: status.counters.retried,
+    },
   };
   console.log(JSON.stringify(report, null, 2));
   await mkdir('reports', { recursive: true });
   await writeFile('reports/bench-stream.json', `${JSON.stringify(report, null, 2)}\n`);
 } finally {
-  await client.workflow.getHandle('stream-sync/bench-sync').terminate('benchmark done').catch(() => {});
+  await client.workflow
+    .getHandle('stream-sync/bench-sync')
+    .terminate('benchmark done')
+    .catch(() => {});
   await worker.shutdown();
   await connection.close();
   await ingest.close();

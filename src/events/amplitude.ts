@@ -270,7 +270,8 @@ export function checkAmplitudeEvents(
   return maps.empty ? { ok: true, items } : { ok: false, errors: maps.result() };
 }
 
-const IDENTIFY_OPERATIONS = new Set([
+/** Amplitude's user property operations (Identify API, `$identify` events). */
+export const AMPLITUDE_USER_PROPERTY_OPERATIONS: ReadonlySet<string> = new Set([
   '$set',
   '$setOnce',
   '$add',
@@ -287,7 +288,7 @@ const IDENTIFY_OPERATIONS = new Set([
 function mixesOperations(properties: Record<string, unknown> | null | undefined): boolean {
   if (!properties) return false;
   const keys = Object.keys(properties);
-  const ops = keys.filter((k) => IDENTIFY_OPERATIONS.has(k)).length;
+  const ops = keys.filter((k) => AMPLITUDE_USER_PROPERTY_OPERATIONS.has(k)).length;
   return ops > 0 && ops < keys.length;
 }
 

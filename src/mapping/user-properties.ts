@@ -1,24 +1,11 @@
+import { AMPLITUDE_USER_PROPERTY_OPERATIONS } from '../events/amplitude.ts';
 import { assignOwn, isPlainObject, setOwn } from './values.ts';
 
 /**
- * Amplitude user property operations (Identify API / HTTP V2 `user_properties`). Only `$set` and
- * `$setOnce` carry plain values; the others (`$add`, `$unset`, `$append`, …) need the person's previous
- * values to mean anything, which is the job of the snapshot-based user forwarding, not of this flat view.
- */
-const AMPLITUDE_OPERATIONS = new Set([
-  '$set',
-  '$setOnce',
-  '$add',
-  '$append',
-  '$prepend',
-  '$unset',
-  '$preInsert',
-  '$postInsert',
-  '$remove',
-  '$clearAll',
-]);
-
-/**
+ * Of Amplitude's user property operations only `$set` and `$setOnce` carry plain values; the others
+ * (`$add`, `$unset`, `$append`, …) need the person's previous values to mean anything, which is the
+ * job of snapshot-based user forwarding, not of this flat view.
+ *
  * User properties as plain values: `$setOnce` first, then top-level values, then `$set`, later ones
  * winning. `$setOnce` loses because it means "only if not set yet", so anything set explicitly in the
  * same update is the value the person ends up with. Amplitude says not to mix operations with bare
@@ -30,7 +17,7 @@ export function flattenUserProperties(props: Record<string, unknown> | undefined
   if (!isPlainObject(props)) return out;
   if (isPlainObject(props.$setOnce)) assignOwn(out, props.$setOnce);
   for (const [key, value] of Object.entries(props)) {
-    if (!AMPLITUDE_OPERATIONS.has(key)) setOwn(out, key, value);
+    if (!AMPLITUDE_USER_PROPERTY_OPERATIONS.has(key)) setOwn(out, key, value);
   }
   if (isPlainObject(props.$set)) assignOwn(out, props.$set);
   return out;

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 
 import { parseConfig } from '../src/config/load.ts';
-import { applyConfig, syncStatus } from '../src/control/syncs.ts';
+import { applyConfig, streamStatus } from '../src/control/syncs.ts';
 import { startIngest } from '../src/ingest/server.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
@@ -108,7 +108,7 @@ try {
   while (fake.events.length - before < TOTAL && Date.now() < DEADLINE)
     await new Promise((r) => setTimeout(r, 20));
   const done = Date.now();
-  const status = await syncStatus(client, 'bench-sync');
+  const status = await streamStatus(client, 'bench-sync');
   const report = {
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     latency: {

@@ -49,6 +49,26 @@ if [ ! -f "$cio_stamp" ] || [ "$(cat "$cio_stamp")" != "$cio_lock_hash" ]; then
   echo "$cio_lock_hash" > "$cio_stamp"
 fi
 
+# --- PostgreSQL (tests only) -----------------------------------------------------------------
+# The Postgres cohort source's tests start a throwaway server from Debian's `postgresql` package
+# (test/helpers/postgres.ts). Installed only on CI or when asked (CIO_SYNC_INSTALL_DEPS=1), and only
+# when its binaries are missing; a no-op otherwise.
+cio_has_postgres() {
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ||
+    [ -x "${CIO_SYNC_PG_BIN:-/nonexistent}/initdb" ]
+}
+if { [ -n "${CI:-}" ] || [ "${CIO_SYNC_INSTALL_DEPS:-}" = 1 ]; } && ! cio_has_postgres; then
+  if command -v apt-get >/dev/null 2>&1; then
+    cio_sudo=""
+    [ "$(id -u)" = 0 ] || cio_sudo="sudo"
+    cio_log "installing PostgreSQL for the test suite (apt-get install postgresql)"
+    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    cio_log "PostgreSQL is missing and apt-get is not available: install it for the Postgres tests"
+  fi
+fi
+
 # --- Temporal CLI ----------------------------------------------------------------------------
 TEMPORAL_CLI="$(bash "$cio_root/scripts/temporal-cli.sh")"
 export TEMPORAL_CLI

@@ -13,8 +13,14 @@ import {
   resumeSync,
   listSyncs,
   setCursor,
+  streamStatus,
   syncStatus,
+  cohortStatus,
+  runCohortNow,
 } from './control/syncs.ts';
+import { parseDuration } from './config/duration.ts';
+import { waitForCohortRun } from './control/cohort-progress.ts';
+import { colourStatus, describeCohort, lastErrorLine } from './control/format.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { engineSettings } from './temporal/settings.ts';
@@ -146,14 +152,17 @@ export function buildCli(): Command {
 
   program
     .command('status <sync>')
-    .description("show a sync's cursor, lag, counters and last error")
+    .description("show a sync's progress, counters and last error")
     .action(async (syncId: string) => {
       const status = await withClient(globals(), (client) => syncStatus(client, syncId));
+      if (status.type === 'cohort') {
+        print(globals(), status, () => describeCohort(status));
+        return;
+      }
       const lag = await withStore(globals(), (store) => store.countAfter(status.source, status.cursor)).catch(
         () => status.lag,
       );
-      const value = { ...status, lag };
-      print(globals(), value, () =>
+      print(globals(), { ...status, lag }, () =>
         [
           `${pc.bold(status.syncId)} (${status.type}: ${status.source} → ${status.destination}) ${colourStatus(status.status)}`,
           `cursor ${status.cursor}, lag ${lag}`,
@@ -163,11 +172,39 @@ export function buildCli(): Command {
               .map(([k, v]) => `${k}=${v}`)
               .join(', ') || 'none'
           }`,
-          status.lastError
-            ? pc.red(`last error (${status.lastError.at}): ${status.lastError.message}`)
-            : 'no errors',
+          lastErrorLine(status.lastError),
         ].join('\n'),
       );
+    });
+
+  program
+    .command('run <sync>')
+    .description('run a cohort sync now, whatever its cadence')
+    .option('--wait', 'wait for the run to finish, with a progress bar of ids applied')
+    .option('--timeout <duration>', 'give up waiting after this long', '1h')
+    .action(async (syncId: string, { wait, timeout }: { wait?: boolean; timeout: string }) => {
+      const summary = await withClient(globals(), async (client) => {
+        const before = await cohortStatus(client, syncId);
+        await runCohortNow(client, syncId);
+        if (!wait) return undefined;
+        return withStore(globals(), (store) =>
+          waitForCohortRun(
+            client,
+            store,
+            syncId,
+            before,
+            parseDuration(timeout) ?? 3_600_000,
+            !globals().json,
+          ),
+        );
+      });
+      if (!summary) {
+        print(globals(), { syncId, started: true }, () => `${syncId}: run requested`);
+        return;
+      }
+      print(globals(), summary, () => describeCohort(summary));
+      if (summary.lastError && summary.lastRun?.runId !== summary.currentRunId)
+        process.exitCode = EXIT.failure;
     });
 
   for (const [name, fn, done] of [
@@ -189,7 +226,7 @@ export function buildCli(): Command {
     .requiredOption('--since <time>', 'ISO time, or a duration ago like 2h')
     .action(async (syncId: string, { since }: { since: string }) => {
       const time = parseSince(since);
-      const status = await withClient(globals(), (client) => syncStatus(client, syncId));
+      const status = await withClient(globals(), (client) => streamStatus(client, syncId));
       const seq = await withStore(globals(), (store) => store.seqAtTime(status.source, time));
       const moved = await withClient(globals(), (client) => setCursor(client, syncId, Math.max(0, seq - 1)));
       print(
@@ -266,12 +303,6 @@ function table(header: string[], rows: Array<Array<string | number>>): string {
   return [line(header.map((h) => pc.bold(h))), ...rows.map(line)].join('\n');
 }
 
-function colourStatus(status: string): string {
-  if (status === 'running') return pc.green(status);
-  if (status === 'paused') return pc.yellow(status);
-  return pc.red(status);
-}
-
 export async function runCli(argv: string[]): Promise<number> {
   try {
     await buildCli().parseAsync(argv);
@@ -283,7 +314,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (err instanceof SyncControlError) {
       process.stderr.write(`${pc.red('error:')} ${err.message}\n`);
-      return err.message.startsWith('no sync') ? EXIT.notFound : EXIT.failure;
+      return err.notFound ? EXIT.notFound : EXIT.failure;
     }
     process.stderr.write(`${pc.red('error:')} ${(err as Error).stack ?? String(err)}\n`);
     return EXIT.failure;

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { syncStatus } from '../src/control/syncs.ts';
+import { streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
 import { ROOT } from './helpers/processes.ts';
@@ -103,7 +103,7 @@ describe('cio-sync CLI', () => {
       context: {},
     };
     const [seq] = await engine.store.append(source, [record]);
-    await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === seq);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seq);
 
     const status = JSON.parse((await cli(['--json', 'status', syncId])).stdout);
     expect(status).toMatchObject({
@@ -119,14 +119,14 @@ describe('cio-sync CLI', () => {
     expect(letters.stdout).toContain('identifier_too_long');
 
     expect((await cli(['pause', syncId])).stdout.trim()).toBe(`${syncId} paused`);
-    await eventually(async () => (await syncStatus(engine.client, syncId)).status === 'paused');
+    await eventually(async () => (await streamStatus(engine.client, syncId)).status === 'paused');
     const list = JSON.parse((await cli(['--json', 'list'])).stdout) as Array<{
       syncId: string;
       status: string;
     }>;
     expect(list.find((s) => s.syncId === syncId)?.status).toBe('paused');
     expect((await cli(['resume', syncId])).code).toBe(0);
-    await eventually(async () => (await syncStatus(engine.client, syncId)).status === 'running');
+    await eventually(async () => (await streamStatus(engine.client, syncId)).status === 'running');
 
     expect(await cli(['requests', syncId])).toMatchObject({
       code: 0,

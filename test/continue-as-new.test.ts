@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { specFor, syncStatus } from '../src/control/syncs.ts';
+import type { StreamSyncSpec } from '../src/config/schema.ts';
+import { specFor, streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import {
   SyncIdAttribute,
@@ -47,7 +48,7 @@ describe('continue-as-new', () => {
     delivery: { waitFor: 200ms, maxRecords: 2 }`,
       { sources: [source] },
     );
-    const spec = specFor(config, config.syncs[0]!);
+    const spec = specFor(config, config.syncs[0]!) as StreamSyncSpec;
     // A low threshold stands in for Temporal's continueAsNewSuggested (4096 events by default).
     const handle = await engine.client.workflow.start<typeof streamSyncWorkflow>('streamSyncWorkflow', {
       workflowId: streamSyncWorkflowId(syncId),
@@ -67,7 +68,7 @@ describe('continue-as-new', () => {
       await handle.signal(resumeSignal);
     }
     const status = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.cursor === seqs.at(-1) ? s : undefined;
     }, 30_000);
     expect(status).toMatchObject({ status: 'running', counters: { delivered: 12 } });
@@ -80,13 +81,13 @@ describe('continue-as-new', () => {
     // The pause state survives a rollover too.
     await handle.signal(pauseSignal);
     await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.status === 'paused' && !s.delivering;
     });
     const later = await engine.store.append(source, [track(user, 99)]);
     await new Promise((r) => setTimeout(r, 1000));
-    expect((await syncStatus(engine.client, syncId)).cursor).toBe(seqs.at(-1));
+    expect((await streamStatus(engine.client, syncId)).cursor).toBe(seqs.at(-1));
     await handle.signal(resumeSignal);
-    await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === later[0]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === later[0]);
   });
 });

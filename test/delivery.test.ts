@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { redrive, setCursor, syncStatus } from '../src/control/syncs.ts';
+import { redrive, setCursor, streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import {
   eventually,
@@ -88,7 +88,7 @@ describe('delivery outcomes', () => {
       track(c, 'Three', T0),
     ]);
     const status = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.cursor === seqs[2] ? s : undefined;
     });
     expect(status.counters).toMatchObject({ delivered: 2, deadLettered: 1 });
@@ -118,7 +118,7 @@ describe('delivery outcomes', () => {
     expect(attempts[1]!.receivedAt - attempts[0]!.receivedAt).toBeGreaterThanOrEqual(1900);
     expect(JSON.stringify(attempts[0]!.body)).toBe(JSON.stringify(attempts[1]!.body));
     const status = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.cursor === seq ? s : undefined;
     });
     expect(status.counters).toMatchObject({ delivered: 1, retried: 1, deadLettered: 0 });
@@ -151,7 +151,7 @@ describe('delivery outcomes', () => {
     const user = uniqueId('u');
     const [seq] = await engine.store.append(source, [track(user, 'Locked Out', T0)]);
     const rejected = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.status === 'credentials_rejected' ? s : undefined;
     });
     expect(rejected.cursor).toBe(0);
@@ -163,7 +163,7 @@ describe('delivery outcomes', () => {
     await engine.worker.shutdown();
     await engine.restartWorker(WORKER_ENV);
     const recovered = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.status === 'running' && s.cursor === seq ? s : undefined;
     }, 20_000);
     expect(recovered.counters.delivered).toBe(1);
@@ -178,7 +178,7 @@ describe('delivery outcomes', () => {
       track(good, 'Fine', T0),
       { ...track(longId, 'Too Long', T0), user_properties: { email: 'long@example.com' } },
     ]);
-    await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === badSeq);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === badSeq);
     const [letter] = await engine.store.listDeadLetters(syncId);
     expect(letter).toMatchObject({ seq: badSeq, reason: 'identifier_too_long' });
 
@@ -233,7 +233,7 @@ describe('delivery outcomes', () => {
     const { source, syncId } = await oneSync();
     const user = uniqueId('u');
     const seqs = await engine.store.append(source, [track(user, 'A', T0), track(user, 'B', T0 + 1000)]);
-    await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === seqs[1]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seqs[1]);
     const ids = eventsOf(user).map((e) => e.id);
     const duplicatesBefore = engine.fake.duplicateEvents.length;
     await setCursor(engine.client, syncId, 0);
@@ -250,7 +250,7 @@ describe('delivery outcomes', () => {
       source,
       users.map((u, i) => track(u, 'Rated', T0 + i)),
     );
-    await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === seqs[3], 20_000);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seqs[3], 20_000);
     const times = engine.fake.requests
       .slice(before)
       .filter((r) => r.path === '/api/v2/batch' && users.some((u) => JSON.stringify(r.body).includes(u)))
@@ -303,7 +303,10 @@ describe('a worker killed in the middle of a stream', () => {
 
     worker = await spawnWorker(env);
     try {
-      await eventually(async () => (await syncStatus(engine.client, syncId)).cursor === seqs.at(-1), 60_000);
+      await eventually(
+        async () => (await streamStatus(engine.client, syncId)).cursor === seqs.at(-1),
+        60_000,
+      );
     } finally {
       await worker.stop();
     }

@@ -2,7 +2,7 @@ import { createInstance } from '@amplitude/analytics-node';
 import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { syncStatus } from '../src/control/syncs.ts';
+import { streamStatus } from '../src/control/syncs.ts';
 import { startIngest, type RunningIngest } from '../src/ingest/server.ts';
 import { ulidTime } from '../src/mapping/ulid.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
@@ -80,7 +80,7 @@ async function segment(source: string, send: (client: Analytics) => void) {
 /** Waits until the sync has moved past everything in its source, then returns the batch items sent for it. */
 async function delivered(syncId: string, source: string, userMarker: string) {
   const head = await engine.store.headSeq(source);
-  await eventually(async () => (await syncStatus(engine.client, syncId)).cursor >= head, 20_000);
+  await eventually(async () => (await streamStatus(engine.client, syncId)).cursor >= head, 20_000);
   return engine.fake.requests
     .filter((r) => r.path === '/api/v2/batch' && r.status !== undefined && r.status < 300)
     .flatMap((r) => (r.body as { batch: Array<Record<string, unknown>> }).batch)
@@ -266,7 +266,7 @@ describe('Segment → Customer.io', () => {
     expect(ops.map((o) => [o.name, (o.attributes as Record<string, unknown>).total])).toEqual([
       ['Order Completed', 42],
     ]);
-    const status = await syncStatus(engine.client, syncId);
+    const status = await streamStatus(engine.client, syncId);
     expect(status.counters.filtered).toEqual({
       event_type_excluded: 1,
       'condition_not_met:0': 1,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { CanonicalRecord } from '../src/events/record.ts';
-import { pauseSync, resumeSync, syncStatus } from '../src/control/syncs.ts';
+import { pauseSync, resumeSync, streamStatus } from '../src/control/syncs.ts';
 import {
   SyncIdAttribute,
   configQuery,
@@ -104,7 +104,7 @@ describe('stream sync on a real Temporal dev server', () => {
     ]);
 
     const status = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.cursor === 2 ? s : undefined;
     });
     expect(status).toMatchObject({
@@ -142,21 +142,21 @@ describe('stream sync on a real Temporal dev server', () => {
     await engine.apply(testConfig(engine.fake, syncYaml(syncId, 'app'), { sources: ['app'] }));
     await pauseSync(engine.client, syncId);
     await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.status === 'paused' && !s.delivering;
     });
     const user = uniqueId('paused-user');
     const [seq] = await engine.store.append('app', [track(user, 'While Paused', Date.now())]);
     await new Promise((r) => setTimeout(r, 1500));
     expect(engine.fake.events.filter((e) => e.identifier?.value === user)).toEqual([]);
-    const paused = await syncStatus(engine.client, syncId);
+    const paused = await streamStatus(engine.client, syncId);
     expect(paused.status).toBe('paused');
     expect(paused.cursor).toBe(0);
 
     await resumeSync(engine.client, syncId);
     await eventually(() => engine.fake.events.some((e) => e.identifier?.value === user));
     const resumed = await eventually(async () => {
-      const s = await syncStatus(engine.client, syncId);
+      const s = await streamStatus(engine.client, syncId);
       return s.cursor === seq ? s : undefined;
     });
     expect(resumed.status).toBe('running');

@@ -1,11 +1,12 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 
 import type { CanonicalRecord } from '../events/record.ts';
-import { planBatch } from '../mapping/plan-batch.ts';
+import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import type { ActivityDeps } from './index.ts';
 import { MissingCredentialsError } from './destinations.ts';
 import { sendPlanned } from './send-planned.ts';
+import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverBatchInput, DeliverySummary } from './types.ts';
 
 /** How often a waiting or sending delivery heartbeats (the SDK throttles below heartbeatTimeout). */
@@ -37,7 +38,12 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
     if (!has) return { ...base, outcome: 'idle', records: 0, cursor: afterSeq };
 
     const logged = await deps.store.readAfter(sync.source, afterSeq, sync.delivery.maxRecords);
-    const plan = planBatch(logged, sync);
+    const dryRun = deps.clients.isDryRun(destination);
+    // User forwarding compares each identify with what Customer.io already has of that user.
+    const scope = snapshotScope(syncId, dryRun);
+    const userKeys = userKeysOf(logged, sync);
+    const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeys);
+    const plan = planBatch(logged, sync, undefined, snapshots);
     const records = new Map<number, CanonicalRecord>(logged.map((l) => [l.seq, l.record]));
     const planned: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     const summary: DeliverySummary = {
@@ -48,12 +54,12 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
       cursor: plan.lastSeq,
     };
     if (plan.ops.length === 0) {
+      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));
       await deps.store.addDeadLetters(planned);
       summary.deadLettered = planned.length;
       return summary;
     }
 
-    const dryRun = deps.clients.isDryRun(destination);
     let client;
     try {
       client = dryRun
@@ -83,8 +89,9 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
       };
     }
     const deadLetters = [...planned, ...sent.deadLetters];
-    // Dead letters are written only once Customer.io has answered, so a retried delivery does not
-    // store them twice.
+    // Snapshots and dead letters are written only once Customer.io has answered: a delivery retried
+    // before that recomputes the same absolute values, and does not store letters twice.
+    await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
     await deps.store.addDeadLetters(deadLetters);
     deps.metrics?.onDelivery(syncId, sent.status, sent.durationMs);
     return {

@@ -1,4 +1,11 @@
 import type { Store } from '../store/store.ts';
+import {
+  applyCohortDiff,
+  ensureCohortSegment,
+  nextCohortRunAt,
+  snapshotCohort,
+  type CohortActivityInput,
+} from './cohort.ts';
 import { deliverBatch } from './deliver-batch.ts';
 import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
@@ -12,6 +19,8 @@ export interface DeliveryMetrics {
 export interface ActivityDeps {
   store: Store;
   clients: DestinationClients;
+  /** The worker's own environment: where `${ENV}` references (secrets) are resolved. */
+  env: NodeJS.ProcessEnv;
   metrics?: DeliveryMetrics;
 }
 
@@ -21,5 +30,9 @@ export function createActivities(deps: { store: Store; env: NodeJS.ProcessEnv; m
   return {
     deliverBatch: (input: DeliverBatchInput) => deliverBatch(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),
+    ensureCohortSegment: (input: CohortActivityInput) => ensureCohortSegment(full, input),
+    snapshotCohort: (input: Parameters<typeof snapshotCohort>[1]) => snapshotCohort(full, input),
+    applyCohortDiff: (input: Parameters<typeof applyCohortDiff>[1]) => applyCohortDiff(full, input),
+    nextCohortRunAt: (input: Parameters<typeof nextCohortRunAt>[1]) => nextCohortRunAt(full, input),
   };
 }

@@ -1,10 +1,11 @@
 import { Context } from '@temporalio/activity';
 
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
-import { planBatch } from '../mapping/plan-batch.ts';
+import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import type { ActivityDeps } from './index.ts';
 import { sendPlanned } from './send-planned.ts';
+import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverBatchInput } from './types.ts';
 
 export interface RedriveInput extends Omit<DeliverBatchInput, 'afterSeq'> {
@@ -36,6 +37,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
   );
   const dryRun = deps.clients.isDryRun(spec.destination);
   total.dryRun = dryRun;
+  const scope = snapshotScope(syncId, dryRun);
   const client = dryRun
     ? deps.clients.dryRunClient(spec.destination, syncId)
     : await deps.clients.client(spec.destination);
@@ -52,7 +54,9 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       receivedAt: l.createdAt,
       record: l.record,
     }));
-    const plan = planBatch(logged, spec.sync);
+    const userKeys = userKeysOf(logged, spec.sync);
+    const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeys);
+    const plan = planBatch(logged, spec.sync, undefined, snapshots);
     const included = chunk.filter((l) => l.seq <= plan.lastSeq);
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
@@ -69,6 +73,9 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       deadLetters.push(...sent.deadLetters);
       total.delivered += sent.deliveredSeqs.size;
       total.status = sent.status;
+      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
+    } else {
+      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));
     }
     await deps.store.addDeadLetters(deadLetters);
     await deps.store.markRedriven(included.map((l) => l.id));

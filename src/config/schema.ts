@@ -1,7 +1,9 @@
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 
-import { parseDuration } from './duration.ts';
-import { isEnvReference } from './env.ts';
+import { CohortSourceConfig } from '../cohorts/config.ts';
+import { parseCadence, type Cadence } from './cadence.ts';
+import { Duration, SecretRef } from './fields.ts';
 
 /**
  * The config file's schema. What it parses to is what the CLI sends to Temporal as a sync's
@@ -15,22 +17,6 @@ const Id = z
     /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
     'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
   );
-
-const SecretRef = z
-  .string()
-  .refine(
-    isEnvReference,
-    'expected a ${ENV_VAR} reference: secrets are read from the environment, never written in the config',
-  );
-
-const Duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 15m, 2h or 1d' });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
@@ -196,7 +182,65 @@ export const StreamSync = z.strictObject({
 });
 export type StreamSync = z.infer<typeof StreamSync>;
 
-export const Sync = z.discriminatedUnion('type', [StreamSync]);
+const CadenceField = z.union([z.string(), z.number()]).transform((value, ctx): Cadence => {
+  const parsed = parseCadence(String(value));
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed });
+    return z.NEVER;
+  }
+  if (parsed.kind === 'cron') {
+    try {
+      CronExpressionParser.parse(parsed.expression, { tz: 'UTC' });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `invalid cron line: ${(err as Error).message}` });
+      return z.NEVER;
+    }
+  }
+  return parsed;
+});
+
+export const CohortSync = z
+  .strictObject({
+    id: Id,
+    type: z.literal('cohort'),
+    name: z.string().optional(),
+    destination: Id,
+    status: z.enum(['enabled', 'paused']).default('enabled'),
+    /** Where the members come from (Amplitude export, file, URL, PostgreSQL query). */
+    cohort: CohortSourceConfig,
+    /** `segment`: a Customer.io manual segment (Amplitude's behaviour); `attribute`: a person attribute (Segment audiences). */
+    target: z.enum(['segment', 'attribute']).default('segment'),
+    /** An existing manual segment `id`, or a `name` to create once through the App API. */
+    segment: z
+      .strictObject({ id: z.number().int().positive().optional(), name: z.string().min(1).optional() })
+      .optional(),
+    /** Attribute set `true` on joining and `false` on leaving; default: the snake_cased segment/sync name. */
+    attribute: z.string().min(1).max(150).optional(),
+    /** What the member ids are in Customer.io. */
+    idType: z.enum(['id', 'email', 'cio_id']).default('id'),
+    /** Identify each joiner before adding it, so Customer.io does not silently ignore unknown people. */
+    identifyJoiners: z.boolean().default(false),
+    cadence: CadenceField.default({ kind: 'interval', everyMs: 86_400_000 }),
+    /** Ids per add/remove request (Customer.io accepts at most 1000). */
+    chunkSize: z.number().int().min(1).max(1000).default(1000),
+    /**
+     * Apply a run whose cohort came back empty although the last one had members. Off by default:
+     * an empty export is more often a broken source (wrong column, failed query) than everyone leaving.
+     */
+    allowEmpty: z.boolean().default(false),
+  })
+  .superRefine((sync, ctx) => {
+    if (sync.target === 'segment' && sync.segment?.id === undefined && sync.segment?.name === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['segment'],
+        message: 'a segment target needs segment.id or segment.name',
+      });
+    }
+  });
+export type CohortSync = z.infer<typeof CohortSync>;
+
+export const Sync = z.discriminatedUnion('type', [StreamSync, CohortSync]);
 export type Sync = z.infer<typeof Sync>;
 
 export const Config = z
@@ -220,6 +264,23 @@ export const Config = z
     const sources = new Set(config.sources.map((s) => s.id));
     const destinations = new Set(config.destinations.map((d) => d.id));
     config.syncs.forEach((sync, i) => {
+      if (sync.type === 'cohort') {
+        const destination = config.destinations.find((d) => d.id === sync.destination);
+        if (!destination) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['syncs', i, 'destination'],
+            message: `unknown destination "${sync.destination}" (destinations: ${[...destinations].join(', ') || 'none'})`,
+          });
+        } else if (sync.target === 'segment' && sync.segment?.id === undefined && !destination.appApiKey) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['syncs', i, 'segment'],
+            message: `creating segment "${sync.segment?.name}" needs destination ${destination.id} to have an appApiKey`,
+          });
+        }
+        return;
+      }
       if (!sources.has(sync.source)) {
         ctx.addIssue({
           code: 'custom',
@@ -241,5 +302,11 @@ export type Config = z.infer<typeof Config>;
 /** What a stream-sync workflow carries: the sync with its destination (references only, no secrets). */
 export interface StreamSyncSpec {
   sync: StreamSync;
+  destination: Destination;
+}
+
+/** What a cohort-sync workflow carries. */
+export interface CohortSyncSpec {
+  sync: CohortSync;
   destination: Destination;
 }

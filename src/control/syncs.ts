@@ -2,34 +2,56 @@ import { isDeepStrictEqual } from 'node:util';
 
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 
-import type { Config, StreamSyncSpec, Sync } from '../config/schema.ts';
+import type { CohortSyncSpec, Config, StreamSyncSpec, Sync } from '../config/schema.ts';
 import type { RedriveSummary } from '../activities/redrive.ts';
 import {
   DestinationAttribute,
   SyncIdAttribute,
   SyncStatusAttribute,
   SyncTypeAttribute,
+  cohortStatusQuery,
+  cohortSyncWorkflowId,
   configQuery,
   pauseSignal,
   redriveUpdate,
   resumeSignal,
+  runNowSignal,
   setCursorUpdate,
   statusQuery,
   streamSyncWorkflowId,
   updateConfigUpdate,
+  type CohortSyncStatus,
   type StreamSyncStatus,
 } from '../workflows/definitions.ts';
-import type { streamSyncWorkflow } from '../workflows/stream-sync.ts';
 
 /** Thrown for an operator mistake (unknown sync, wrong type); the CLI prints it without a stack. */
 export class SyncControlError extends Error {
   override name = 'SyncControlError';
+  /** Set when no such sync is running, so the CLI can exit with its not-found code. */
+  readonly notFound: boolean;
+  constructor(message: string, notFound = false) {
+    super(message);
+    this.notFound = notFound;
+  }
 }
 
-export function specFor(config: Config, sync: Sync): StreamSyncSpec {
+export type SyncSpec = StreamSyncSpec | CohortSyncSpec;
+export type SyncType = Sync['type'];
+export type AnySyncStatus = StreamSyncStatus | CohortSyncStatus;
+
+const WORKFLOW_TYPES: Record<SyncType, string> = {
+  stream: 'streamSyncWorkflow',
+  cohort: 'cohortSyncWorkflow',
+};
+
+export function workflowIdFor(type: SyncType, syncId: string): string {
+  return type === 'stream' ? streamSyncWorkflowId(syncId) : cohortSyncWorkflowId(syncId);
+}
+
+export function specFor(config: Config, sync: Sync): SyncSpec {
   const destination = config.destinations.find((d) => d.id === sync.destination);
   if (!destination) throw new SyncControlError(`sync ${sync.id}: unknown destination ${sync.destination}`);
-  return { sync, destination };
+  return sync.type === 'stream' ? { sync, destination } : { sync, destination };
 }
 
 export type PlanAction = 'start' | 'update' | 'pause' | 'resume' | 'unchanged' | 'stop';
@@ -39,18 +61,27 @@ export interface PlanStep {
   actions: PlanAction[];
 }
 
-/** Reads what is running for a sync: its config and status, or undefined when not running. */
-async function running(client: Client, syncId: string) {
-  const handle = client.workflow.getHandle<typeof streamSyncWorkflow>(streamSyncWorkflowId(syncId));
-  try {
-    const description = await handle.describe();
-    if (description.status.name !== 'RUNNING') return undefined;
-    const [spec, status] = await Promise.all([handle.query(configQuery), handle.query(statusQuery)]);
-    return { handle, spec, status };
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    throw err;
+interface RunningSync {
+  type: SyncType;
+  handle: WorkflowHandle;
+}
+
+/** The running workflow of a sync, whichever type it is; undefined when none runs. */
+async function findRunning(
+  client: Client,
+  syncId: string,
+  type?: SyncType,
+): Promise<RunningSync | undefined> {
+  for (const candidate of type ? [type] : (['stream', 'cohort'] as const)) {
+    const handle = client.workflow.getHandle(workflowIdFor(candidate, syncId));
+    try {
+      const description = await handle.describe();
+      if (description.status.name === 'RUNNING') return { type: candidate, handle };
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
   }
+  return undefined;
 }
 
 /**
@@ -66,18 +97,24 @@ export async function applyConfig(
   const steps: PlanStep[] = [];
   for (const sync of config.syncs) {
     const spec = specFor(config, sync);
-    const current = await running(client, sync.id);
+    const current = await findRunning(client, sync.id, sync.type);
     const actions: PlanAction[] = [];
     if (!current) {
       actions.push('start');
       if (!opts.dryRun) await startSync(client, spec, opts.taskQueue);
     } else {
-      if (!isDeepStrictEqual(current.spec, spec)) {
+      const [runningSpec, status] = await Promise.all([
+        current.handle.query(configQuery),
+        current.handle.query<AnySyncStatus>('status'),
+      ]);
+      if (!isDeepStrictEqual(runningSpec, spec)) {
         actions.push('update');
-        if (!opts.dryRun) await current.handle.executeUpdate(updateConfigUpdate, { args: [spec] });
+        // Both sync types answer the `updateConfig` update; its validator rejects a bad spec.
+        if (!opts.dryRun)
+          await current.handle.executeUpdate(updateConfigUpdate, { args: [spec as StreamSyncSpec] });
       }
       const wantPaused = sync.status === 'paused';
-      const isPaused = current.status.status === 'paused';
+      const isPaused = status.status === 'paused';
       if (wantPaused && !isPaused) {
         actions.push('pause');
         if (!opts.dryRun) await current.handle.signal(pauseSignal);
@@ -91,23 +128,20 @@ export async function applyConfig(
   }
   if (opts.prune) {
     const wanted = new Set(config.syncs.map((s) => s.id));
-    for (const syncId of await runningSyncIds(client)) {
+    for (const { syncId, workflowId } of await runningSyncs(client)) {
       if (wanted.has(syncId)) continue;
       steps.push({ syncId, actions: ['stop'] });
-      if (!opts.dryRun) {
-        await client.workflow
-          .getHandle(streamSyncWorkflowId(syncId))
-          .terminate('removed from the config (apply --prune)');
-      }
+      if (!opts.dryRun)
+        await client.workflow.getHandle(workflowId).terminate('removed from the config (apply --prune)');
     }
   }
   return steps;
 }
 
-export async function startSync(client: Client, spec: StreamSyncSpec, taskQueue: string): Promise<void> {
+export async function startSync(client: Client, spec: SyncSpec, taskQueue: string): Promise<void> {
   const { sync, destination } = spec;
-  await client.workflow.start<typeof streamSyncWorkflow>('streamSyncWorkflow', {
-    workflowId: streamSyncWorkflowId(sync.id),
+  await client.workflow.start(WORKFLOW_TYPES[sync.type], {
+    workflowId: workflowIdFor(sync.type, sync.id),
     taskQueue,
     args: [{ spec }],
     typedSearchAttributes: [
@@ -117,46 +151,58 @@ export async function startSync(client: Client, spec: StreamSyncSpec, taskQueue:
       { key: DestinationAttribute, value: destination.id },
     ],
     memo: { name: sync.name ?? sync.id },
-    staticSummary: `${sync.type} sync ${sync.id}: ${sync.source} → ${destination.id}`,
+    staticSummary:
+      sync.type === 'stream'
+        ? `stream sync ${sync.id}: ${sync.source} → ${destination.id}`
+        : `cohort sync ${sync.id}: ${sync.cohort.from} → ${destination.id} (${sync.target})`,
   });
 }
 
-export async function runningSyncIds(client: Client): Promise<string[]> {
-  const ids: string[] = [];
+/** Running syncs as the Web UI's visibility sees them. */
+export async function runningSyncs(
+  client: Client,
+): Promise<Array<{ syncId: string; workflowId: string; indexedStatus: string }>> {
+  const found: Array<{ syncId: string; workflowId: string; indexedStatus: string }> = [];
   for await (const wf of client.workflow.list({
     query: `${SyncIdAttribute.name} IS NOT NULL AND ExecutionStatus = "Running"`,
   })) {
-    const id = wf.searchAttributes?.[SyncIdAttribute.name];
-    if (Array.isArray(id) && typeof id[0] === 'string') ids.push(id[0]);
-    else if (wf.workflowId.startsWith('stream-sync/')) ids.push(wf.workflowId.slice('stream-sync/'.length));
+    const first = (name: string) => (wf.searchAttributes?.[name] as unknown[] | undefined)?.[0];
+    found.push({
+      syncId: String(first(SyncIdAttribute.name) ?? wf.workflowId),
+      workflowId: wf.workflowId,
+      indexedStatus: String(first(SyncStatusAttribute.name) ?? 'unknown'),
+    });
   }
-  return ids.sort();
+  return found.sort((a, b) => a.syncId.localeCompare(b.syncId));
 }
 
-export async function handleFor(
-  client: Client,
-  syncId: string,
-): Promise<WorkflowHandle<typeof streamSyncWorkflow>> {
-  const handle = client.workflow.getHandle<typeof streamSyncWorkflow>(streamSyncWorkflowId(syncId));
-  try {
-    const { status } = await handle.describe();
-    if (status.name !== 'RUNNING')
-      throw new SyncControlError(`sync ${syncId} is not running (${status.name.toLowerCase()})`);
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError)
-      throw new SyncControlError(`no sync "${syncId}" (apply a config that has it)`);
-    throw err;
+async function requireRunning(client: Client, syncId: string, type?: SyncType): Promise<RunningSync> {
+  const found = await findRunning(client, syncId, type);
+  if (!found) {
+    const other = type ? await findRunning(client, syncId) : undefined;
+    if (other) throw new SyncControlError(`sync ${syncId} is a ${other.type} sync, not a ${type} sync`);
+    throw new SyncControlError(`no running sync "${syncId}" (apply a config that has it)`, true);
   }
-  return handle;
+  return found;
 }
 
-export async function syncStatus(client: Client, syncId: string): Promise<StreamSyncStatus> {
-  return (await handleFor(client, syncId)).query(statusQuery);
+export async function syncStatus(client: Client, syncId: string): Promise<AnySyncStatus> {
+  const { handle } = await requireRunning(client, syncId);
+  return handle.query<AnySyncStatus>('status');
+}
+
+export async function streamStatus(client: Client, syncId: string): Promise<StreamSyncStatus> {
+  return (await requireRunning(client, syncId, 'stream')).handle.query(statusQuery);
+}
+
+export async function cohortStatus(client: Client, syncId: string): Promise<CohortSyncStatus> {
+  return (await requireRunning(client, syncId, 'cohort')).handle.query(cohortStatusQuery);
 }
 
 /** A row of `list`: live status when a worker answers, else what the Web UI's search attributes say. */
 export interface SyncListRow {
   syncId: string;
+  type?: SyncType;
   status: string;
   lag?: number;
   delivered?: number;
@@ -170,40 +216,48 @@ export interface SyncListRow {
  */
 export async function listSyncs(client: Client, queryTimeoutMs = 3000): Promise<SyncListRow[]> {
   const rows: SyncListRow[] = [];
-  for await (const wf of client.workflow.list({
-    query: `${SyncIdAttribute.name} IS NOT NULL AND ExecutionStatus = "Running"`,
-  })) {
-    const syncId = String(
-      (wf.searchAttributes?.[SyncIdAttribute.name] as unknown[] | undefined)?.[0] ?? wf.workflowId,
-    );
-    const indexed = String(
-      (wf.searchAttributes?.[SyncStatusAttribute.name] as unknown[] | undefined)?.[0] ?? 'unknown',
-    );
+  for (const { syncId, workflowId, indexedStatus } of await runningSyncs(client)) {
     try {
       const status = await client.connection.withDeadline(Date.now() + queryTimeoutMs, () =>
-        client.workflow.getHandle(wf.workflowId).query(statusQuery),
+        client.workflow.getHandle(workflowId).query<AnySyncStatus>('status'),
       );
-      rows.push({
-        syncId,
-        status: status.status,
-        lag: status.lag,
-        delivered: status.counters.delivered,
-        deadLettered: status.counters.deadLettered,
-        lastError: status.lastError?.message,
-      });
+      rows.push(
+        status.type === 'stream'
+          ? {
+              syncId,
+              type: 'stream',
+              status: status.status,
+              lag: status.lag,
+              delivered: status.counters.delivered,
+              deadLettered: status.counters.deadLettered,
+              lastError: status.lastError?.message,
+            }
+          : {
+              syncId,
+              type: 'cohort',
+              status: status.running ? 'running (applying)' : status.status,
+              delivered: status.counters.added + status.counters.removed,
+              lastError: status.lastError?.message,
+            },
+      );
     } catch {
-      rows.push({ syncId, status: indexed, lastError: 'no worker answered the status query' });
+      rows.push({ syncId, status: indexedStatus, lastError: 'no worker answered the status query' });
     }
   }
-  return rows.sort((a, b) => a.syncId.localeCompare(b.syncId));
+  return rows;
 }
 
 export async function pauseSync(client: Client, syncId: string): Promise<void> {
-  await (await handleFor(client, syncId)).signal(pauseSignal);
+  await (await requireRunning(client, syncId)).handle.signal(pauseSignal);
 }
 
 export async function resumeSync(client: Client, syncId: string): Promise<void> {
-  await (await handleFor(client, syncId)).signal(resumeSignal);
+  await (await requireRunning(client, syncId)).handle.signal(resumeSignal);
+}
+
+/** Starts a cohort sync's run now, whatever its cadence. */
+export async function runCohortNow(client: Client, syncId: string): Promise<void> {
+  await (await requireRunning(client, syncId, 'cohort')).handle.signal(runNowSignal);
 }
 
 export async function setCursor(
@@ -211,9 +265,13 @@ export async function setCursor(
   syncId: string,
   cursor: number,
 ): Promise<{ previous: number; cursor: number }> {
-  return (await handleFor(client, syncId)).executeUpdate(setCursorUpdate, { args: [cursor] });
+  return (await requireRunning(client, syncId, 'stream')).handle.executeUpdate(setCursorUpdate, {
+    args: [cursor],
+  });
 }
 
 export async function redrive(client: Client, syncId: string, ids?: number[]): Promise<RedriveSummary> {
-  return (await handleFor(client, syncId)).executeUpdate(redriveUpdate, { args: [{ ids }] });
+  return (await requireRunning(client, syncId, 'stream')).handle.executeUpdate(redriveUpdate, {
+    args: [{ ids }],
+  });
 }

@@ -126,6 +126,9 @@ describe('CustomerIoClient requests', () => {
 
   it('add/remove segment members: v1 paths, id_type query, { ids } body', async () => {
     const segment = fake.seedSegment({ name: 'Cohort' });
+    fake.seedPerson({ id: 'u1' });
+    fake.seedPerson({ id: 'u 2+x' });
+    fake.seedPerson({ email: 'a+b@x.io' });
     const c = client();
     const add = await c.addToSegment(segment.id, ['u1', 'u 2+x'], 'id');
     const remove = await c.removeFromSegment(segment.id, ['u1']);

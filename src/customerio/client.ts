@@ -147,6 +147,11 @@ export class CustomerIoClient {
   }
 
   /** App API: `{ segment: {...} }`, or a permanent 404 outcome for an unknown id. */
+  /** `GET {app}/v1/segments/{id}/customer_count` → `{ segment_id, count }`. */
+  async getSegmentCustomerCount(segmentId: number | string): Promise<CioCallResult> {
+    return this.#send('app', 'GET', `/v1/segments/${segmentPath(segmentId)}/customer_count`);
+  }
+
   async getSegment(segmentId: number | string): Promise<CioCallResult> {
     return this.#send('app', 'GET', `/v1/segments/${segmentPath(segmentId)}`);
   }

@@ -1,82 +1,301 @@
 import type { StreamSync } from '../config/schema.ts';
+import {
+  MAX_ATTRIBUTES,
+  MAX_ATTRIBUTE_NAME_BYTES,
+  MAX_ATTRIBUTE_VALUE_BYTES,
+  MAX_BATCH_ITEM_BYTES,
+  attributeValueBytes,
+  jsonBytes,
+  utf8Bytes,
+} from '../customerio/limits.ts';
 import type { CanonicalRecord } from '../events/record.ts';
+import type { UserSnapshot } from '../store/store.ts';
 import { identifierValue } from './identifier.ts';
-import type { MapResult, PersonIdentifiers } from './ops.ts';
-import { selectProperties } from './properties.ts';
+import type { PersonIdentifiers, PersonIdentifyOp } from './ops.ts';
 import { toUnixSeconds } from './timestamps.ts';
-import { flattenUserProperties } from './user-properties.ts';
-import { setOwn } from './values.ts';
+import {
+  type UserProperties,
+  type UserPropertiesMode,
+  applyPatch,
+  applyUserProperties,
+  changedProperties,
+  jsonEqual,
+} from './user-operations.ts';
+import { isPlainObject, objectAt, setOwn } from './values.ts';
 
 /**
- * Traits Segment's Customer.io destination always forwards on identify, because they are about who
- * the person is rather than optional data: `email` (a userId plus an email trait sets both), the
- * signup date and the unsubscribe flag.
- */
-const SEGMENT_RESERVED_TRAITS = ['email', 'created_at', 'createdAt', 'unsubscribed'];
-
-/**
- * An identify record as one Customer.io `identify` operation with the person's selected properties.
+ * User forwarding: an identify-bearing record + what the engine remembers of the user (its
+ * snapshot) → at most one Customer.io `identify` carrying only the selected attributes that changed
+ * since Customer.io last accepted them, as absolute values, and the user's next snapshot.
  *
- * Deliberately stateless and small: it sends what this record says, every time. Sending only what
- * changed and applying `$add` / `$unset` / … needs the person's last forwarded values, which is the
- * snapshot-based user forwarding's job; that replaces this function rather than growing it.
+ * Which records: Segment `identify`, Amplitude `$identify` events and Identify API calls, and
+ * Amplitude events with `user_properties` (HTTP V2) — Amplitude's "Send Users".
  *
  * No root `timestamp`: Customer.io drops an attribute update older than the profile's last edit, so a
  * client clock running ahead would silently block later updates; per-user delivery order already puts
  * updates in sequence.
  */
-export function mapIdentify(
+
+/** What a record does to its user's snapshot, to be written once Customer.io has answered. */
+export interface UserUpdate {
+  key: string;
+  /** The snapshot if Customer.io accepts the record's identify (or there is none to accept). */
+  next: UserSnapshot;
+  /**
+   * What the record makes true at Customer.io, typed and before `stringify` (`null` removes): the
+   * attributes of its identify, plus attributes dead-lettered for a name or value over the limits.
+   */
+  patch: UserProperties;
+  /** The record carries an identify: its patch counts only if Customer.io accepted the record. */
+  withOp: boolean;
+}
+
+export interface IdentifyOutcome {
+  op?: PersonIdentifyOp;
+  user?: UserUpdate;
+  /** Why no identify is sent, when none is (and nothing was dead-lettered). */
+  filtered?: string;
+  /** Attributes left out for Customer.io's limits; the rest (if any) is in `op`. */
+  deadLetter?: { reason: string; detail: string };
+}
+
+/** The users a batch is planned with: their stored (or in-batch) snapshots, and the record's seq. */
+export interface UserContext {
+  seq: number;
+  snapshots: ReadonlyMap<string, UserSnapshot>;
+}
+
+/**
+ * Traits Segment's Customer.io destination always forwards on identify, because they are about who
+ * the person is rather than optional data: `email` (a userId plus an email trait sets both), the
+ * signup date and the unsubscribe flag (Segment's Customer.io destination docs).
+ */
+const SEGMENT_RESERVED_TRAITS = ['email', 'created_at', 'unsubscribed'];
+
+/** Reason a record is dead-lettered (alongside what was sent) for attributes over Customer.io's limits. */
+export const OVER_LIMITS = 'attributes_over_limits';
+
+/**
+ * One user per Customer.io identifier. Emails are lower-cased: Customer.io matches them without
+ * regard to case, so `Ann@x.io` and `ann@x.io` are one person with one snapshot.
+ */
+export function userKey(identifiers: PersonIdentifiers): string {
+  if ('email' in identifiers) return `email:${identifiers.email.toLowerCase()}`;
+  if ('cio_id' in identifiers) return `cio_id:${identifiers.cio_id}`;
+  return `id:${identifiers.id}`;
+}
+
+/** Whether user forwarding looks at this record at all (identify calls, Amplitude user properties). */
+export function carriesUserProperties(record: CanonicalRecord, sync: StreamSync): boolean {
+  if (!sync.users.send) return false;
+  if (record.kind === 'identify') return true;
+  return (
+    record.origin === 'amplitude' &&
+    (record.kind === 'track' || record.kind === 'page' || record.kind === 'screen') &&
+    isPlainObject(record.user_properties) &&
+    Object.keys(record.user_properties).length > 0
+  );
+}
+
+export function planIdentify(
   record: CanonicalRecord,
   sync: StreamSync,
   identifiers: PersonIdentifiers,
-): MapResult {
-  const traits = flattenUserProperties(record.user_properties);
-  const attributes = selectProperties(traits, sync.users.properties);
+  users: UserContext,
+): IdentifyOutcome {
+  const key = userKey(identifiers);
+  const snapshot = users.snapshots.get(key);
+  const segment = record.origin === 'segment';
+  const tracked = trackedBy(record, sync, identifiers);
+
+  // A record the snapshot already holds (a delivery retried after its snapshot was written, a
+  // replay, a redrive) is not applied again — `$add` would count twice — but what Customer.io still
+  // lacks of the current state is sent.
+  const applied = snapshot !== undefined && users.seq <= snapshot.seq;
+  let state: UserProperties;
+  if (applied) {
+    state = snapshot.state;
+  } else {
+    const props = segment ? segmentTraits(record.user_properties) : record.user_properties;
+    state = applyUserProperties(snapshot?.state ?? {}, props, modeOf(record), tracked);
+    const anonymousId = identifierValue(record.anonymous_id);
+    // Customer.io attaches earlier anonymous events to the person who gets their anonymous_id, so an
+    // anonymous sync would be pointless without it. (Customer.io wants the value unique to one person.)
+    if (sync.anonymous && anonymousId !== undefined) setOwn(state, 'anonymous_id', anonymousId);
+  }
+  const sent = snapshot?.attributes ?? {};
+  const seq = applied ? snapshot.seq : users.seq;
+  const changed = changedProperties(sent, state, tracked);
+  // Segment's destination creates the person on their first identify even without traits.
+  const create = segment && snapshot === undefined;
+
+  const stateChanged =
+    snapshot === undefined ? Object.keys(state).length > 0 : !jsonEqual(state, snapshot.state);
+  const settle = (patch: UserProperties, withOp: boolean): UserUpdate | undefined =>
+    withOp || Object.keys(patch).length > 0 || stateChanged
+      ? { key, next: { attributes: applyPatch(sent, patch), state, seq }, patch, withOp }
+      : undefined;
+
+  if (changed.length === 0 && !create) {
+    const nothingSelected =
+      !segment &&
+      Array.isArray(sync.users.properties) &&
+      sync.users.properties.length === 0 &&
+      !sync.anonymous;
+    return withUser(
+      { filtered: nothingSelected ? 'no_selected_properties' : 'user_unchanged' },
+      settle({}, false),
+    );
+  }
+
+  // Who the person is goes first, so the limits below never cut it: Segment's `email` trait (sets
+  // both id and email, or finds the person known by email) and, by cio_id, the new `id`.
+  const identity: string[] = [];
+  if (segment && valueIn(state, 'email') !== undefined) identity.push('email');
+  if (segment && 'cio_id' in identifiers && valueIn(state, 'id') !== undefined) identity.push('id');
+  const names = [...identity, ...changed.filter((name) => !identity.includes(name))];
+
+  const { kept, settled, detail } = fitLimits(names, state, sync.users.stringify, identifiers);
+  const patch: UserProperties = {};
+  for (const name of [...kept, ...settled]) setOwn(patch, name, valueIn(state, name) ?? null);
+  const deadLetter = detail === undefined ? undefined : { reason: OVER_LIMITS, detail };
+
+  if (!create && kept.every((name) => identity.includes(name) && !changed.includes(name))) {
+    // Everything that changed was left out: nothing worth a request.
+    return withUser(deadLetter ? { deadLetter } : { filtered: 'user_unchanged' }, settle(patch, false));
+  }
+  const attributes: UserProperties = {};
+  for (const name of kept)
+    setOwn(attributes, name, formatValue(name, valueIn(state, name) ?? null, sync.users.stringify));
+  const op: PersonIdentifyOp = { type: 'person', action: 'identify', identifiers, attributes };
+  return withUser(deadLetter ? { op, deadLetter } : { op }, settle(patch, true));
+}
+
+function withUser(outcome: IdentifyOutcome, user: UserUpdate | undefined): IdentifyOutcome {
+  return user === undefined ? outcome : { ...outcome, user };
+}
+
+function modeOf(record: CanonicalRecord): UserPropertiesMode {
+  if (record.origin === 'segment') return 'traits';
+  return record.kind === 'identify' ? 'operations' : 'plain';
+}
+
+/**
+ * Which user properties the sync follows: the selected ones (`*` for all); for Segment also the
+ * reserved traits, the `id` trait when identifying by cio_id (how Segment users change a person's id,
+ * product docs), and the trait of a Segment Engage audience or computed trait (`context.personas`
+ * names it; its snake_cased boolean is what Customer.io segments on); `anonymous_id` in an anonymous
+ * sync.
+ */
+function trackedBy(
+  record: CanonicalRecord,
+  sync: StreamSync,
+  identifiers: PersonIdentifiers,
+): (name: string) => boolean {
+  const selection = sync.users.properties;
+  const selected = new Set(selection === '*' ? [] : selection);
   if (record.origin === 'segment') {
-    for (const key of SEGMENT_RESERVED_TRAITS) {
-      if (traits[key] !== undefined) setOwn(attributes, key, traits[key]);
+    for (const trait of SEGMENT_RESERVED_TRAITS) selected.add(trait);
+    if ('cio_id' in identifiers) selected.add('id');
+    const audience = identifierValue(objectAt(record.context, 'personas').computation_key);
+    if (audience !== undefined) selected.add(audience);
+  }
+  if (sync.anonymous) selected.add('anonymous_id');
+  return (name) => selection === '*' || selected.has(name);
+}
+
+/** Segment traits, with analytics.js' `createdAt` as Customer.io's reserved `created_at` (which wins). */
+function segmentTraits(traits: unknown): UserProperties {
+  const out: UserProperties = {};
+  if (!isPlainObject(traits)) return out;
+  for (const [key, value] of Object.entries(traits)) if (key !== 'createdAt') setOwn(out, key, value);
+  if (traits.createdAt !== undefined && (out.created_at === undefined || out.created_at === null)) {
+    setOwn(out, 'created_at', traits.createdAt);
+  }
+  return out;
+}
+
+function valueIn(props: UserProperties, name: string): unknown {
+  return Object.hasOwn(props, name) && props[name] !== null ? props[name] : undefined;
+}
+
+/**
+ * A value as sent: `created_at` in Unix seconds (Customer.io reads it as the signup date only then; a
+ * value that is not a date goes as it came, dropping it would lose data without a trace); with
+ * `stringify`, everything as a string as Amplitude's destination does, except a numeric `created_at`
+ * and `null` (it removes an attribute; `"null"` would set one), objects and arrays as JSON text.
+ */
+function formatValue(name: string, value: unknown, stringify: boolean): unknown {
+  if (name === 'created_at') {
+    const seconds = toUnixSeconds(value);
+    if (seconds !== undefined) return seconds;
+  }
+  if (!stringify || value === null || typeof value === 'string') return value;
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Customer.io's person limits, checked before sending so that what fits goes and what does not is
+ * dead-lettered with the reason (Customer.io would reject the whole identify otherwise):
+ * - a name over 150 bytes or a value over 1000 bytes can never be sent: `settled`, remembered as
+ *   handled so later updates of the user do not report it again;
+ * - past 300 attributes in one call, or past the 32 KB a batch item may weigh, the rest is `left`
+ *   for the user's next update (or a redrive), which sends what Customer.io still lacks.
+ */
+function fitLimits(
+  names: string[],
+  state: UserProperties,
+  stringify: boolean,
+  identifiers: PersonIdentifiers,
+): { kept: string[]; settled: string[]; detail?: string } {
+  const problems: string[] = [];
+  const settled: string[] = [];
+  let kept: string[] = [];
+  for (const name of names) {
+    const nameBytes = utf8Bytes(name);
+    const valueBytes = attributeValueBytes(formatValue(name, valueIn(state, name) ?? null, stringify));
+    if (nameBytes > MAX_ATTRIBUTE_NAME_BYTES) {
+      problems.push(`name '${preview(name)}' is ${nameBytes} bytes (limit ${MAX_ATTRIBUTE_NAME_BYTES})`);
+      settled.push(name);
+    } else if (valueBytes > MAX_ATTRIBUTE_VALUE_BYTES) {
+      problems.push(
+        `value of '${preview(name)}' is ${valueBytes} bytes (limit ${MAX_ATTRIBUTE_VALUE_BYTES})`,
+      );
+      settled.push(name);
+    } else {
+      kept.push(name);
     }
-    // Identifying by cio_id is how Segment users change a person's id or email (product docs): the
-    // new `id` trait must go through with the new email.
-    if ('cio_id' in identifiers && traits.id !== undefined) setOwn(attributes, 'id', traits.id);
   }
-  normalizeCreatedAt(attributes);
-  if (sync.users.stringify) stringifyValues(attributes);
-  const anonymousId = identifierValue(record.anonymous_id);
-  // Customer.io attaches earlier anonymous events to the person who gets their anonymous_id, so an
-  // anonymous sync would be pointless without it. (Customer.io wants the value unique to one person.)
-  if (sync.anonymous && anonymousId !== undefined) setOwn(attributes, 'anonymous_id', anonymousId);
-  // Amplitude's destination sends users only when a selected property changed; an identify that
-  // carries none of them has nothing to say. Segment's creates or updates the person regardless.
-  if (record.origin === 'amplitude' && Object.keys(attributes).length === 0) {
-    return { kind: 'filtered', reason: 'no_selected_properties' };
+  const left = kept.slice(MAX_ATTRIBUTES);
+  kept = kept.slice(0, MAX_ATTRIBUTES);
+  if (left.length > 0) {
+    problems.push(
+      `${left.length} over the ${MAX_ATTRIBUTES} attributes of one call: ${left.map(quote).join(', ')}`,
+    );
   }
-  return { kind: 'send', ops: [{ type: 'person', action: 'identify', identifiers, attributes }] };
+  // The operation must fit a batch item; the last attributes make room (who the person is comes first).
+  const itemBytes = (list: string[]) => {
+    const attributes: UserProperties = {};
+    for (const name of list)
+      setOwn(attributes, name, formatValue(name, valueIn(state, name) ?? null, stringify));
+    return jsonBytes({ type: 'person', action: 'identify', identifiers, attributes });
+  };
+  const cut: string[] = [];
+  while (kept.length > 0 && itemBytes(kept) > MAX_BATCH_ITEM_BYTES) cut.unshift(kept.pop()!);
+  if (cut.length > 0) {
+    problems.push(
+      `${cut.length} past the ${MAX_BATCH_ITEM_BYTES} bytes of one operation: ${cut.map(quote).join(', ')}`,
+    );
+    left.push(...cut);
+  }
+  if (problems.length === 0) return { kept, settled };
+  return { kept, settled, detail: `not sent: ${problems.join('; ')}` };
 }
 
-/**
- * `createdAt` (analytics.js style) becomes Customer.io's reserved `created_at`, in Unix seconds. A value
- * that is not a date is left as it came: dropping it would lose data without a trace.
- */
-function normalizeCreatedAt(attributes: Record<string, unknown>): void {
-  if (attributes.createdAt !== undefined) {
-    if (attributes.created_at === undefined) attributes.created_at = attributes.createdAt;
-    delete attributes.createdAt;
-  }
-  if (attributes.created_at === undefined) return;
-  const seconds = toUnixSeconds(attributes.created_at);
-  if (seconds !== undefined) attributes.created_at = seconds;
+function quote(name: string): string {
+  return `'${preview(name)}'`;
 }
 
-/**
- * Amplitude's destination sends every user property as a string; `users.stringify` does the same.
- * `created_at` stays a number (Customer.io reads it as the signup date only then), `null` stays null
- * (it clears an attribute; `"null"` would set one), objects and arrays become their JSON text.
- */
-function stringifyValues(attributes: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === 'created_at' && typeof value === 'number') continue;
-    if (value === null || typeof value === 'string') continue;
-    setOwn(attributes, key, typeof value === 'object' ? JSON.stringify(value) : String(value));
-  }
+function preview(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

@@ -9,14 +9,24 @@ import {
 } from '../customerio/limits.ts';
 import { deviceOp } from './devices.ts';
 import { filterRecord } from './filter.ts';
-import { mapIdentify } from './identify.ts';
+import { type IdentifyOutcome, type UserContext, carriesUserProperties, planIdentify } from './identify.ts';
 import { identifierValue, readIdentifier, toCioIdentifiers } from './identifier.ts';
-import type { AnonymousIdentifiers, CioBatchOp, MapResult, PersonEventOp, PersonIdentifiers } from './ops.ts';
+import type {
+  AnonymousIdentifiers,
+  CioBatchOp,
+  DeadLetterReason,
+  MapResult,
+  PersonEventOp,
+  PersonIdentifiers,
+} from './ops.ts';
 import { eventData, selectProperties } from './properties.ts';
 import { stableHash } from './stable-hash.ts';
 import { unixSeconds } from './timestamps.ts';
 import { MAX_ULID_TIME, eventUlid } from './ulid.ts';
 import { pageEventName, pageName, screenEventName, screenName, viewKind } from './views.ts';
+
+/** No user seen yet: what a record is mapped against when no snapshots are given. */
+const NO_USERS: UserContext = { seq: 0, snapshots: new Map() };
 
 /**
  * One canonical record → what to do with it for one stream sync: Customer.io Track v2 batch operations
@@ -24,15 +34,30 @@ import { pageEventName, pageName, screenEventName, screenName, viewKind } from '
  *
  * `sourceId` namespaces the dedupe seed of event ids, so two sources that happen to reuse an
  * insert_id / messageId cannot silence each other's events at Customer.io.
+ *
+ * `users` is what user forwarding compares against: the snapshots of the batch's users and this
+ * record's seq. An Amplitude event with user properties becomes an identify followed by its event.
  */
-export function mapRecord(record: CanonicalRecord, sync: StreamSync, sourceId?: string): MapResult {
+export function mapRecord(
+  record: CanonicalRecord,
+  sync: StreamSync,
+  sourceId?: string,
+  users: UserContext = NO_USERS,
+): MapResult {
   switch (record.kind) {
     case 'track':
     case 'page':
-    case 'screen':
-      return mapEvent(record, sync, sourceId);
+    case 'screen': {
+      const event = mapEvent(record, sync, sourceId);
+      if (!carriesUserProperties(record, sync)) return event;
+      // The identify goes whatever the event filters say: Amplitude's Send Users is its own switch.
+      const who = resolveWho(record, sync, false);
+      if (who.kind === 'error') return event.kind === 'filtered' ? who.result : event;
+      if (who.kind !== 'person') return event;
+      return withEvent(planIdentify(record, sync, who.identifiers, users), event);
+    }
     case 'identify':
-      return mapIdentifyRecord(record, sync);
+      return mapIdentifyRecord(record, sync, users);
     case 'group_identify':
       // Amplitude group properties have no person to attach to; objects come from Segment group calls.
       return { kind: 'filtered', reason: 'group_identify_not_forwarded' };
@@ -131,14 +156,44 @@ function eventShape(record: CanonicalRecord, sync: StreamSync): EventShape {
   return { action: 'event', name: record.event_type ?? '' };
 }
 
-function mapIdentifyRecord(record: CanonicalRecord, sync: StreamSync): MapResult {
+function mapIdentifyRecord(record: CanonicalRecord, sync: StreamSync, users: UserContext): MapResult {
   if (!sync.users.send) return filtered('users_disabled');
   // Customer.io's identify has no anonymous form: it needs a real identifier.
   const who = resolveWho(record, sync, false);
   if (who.kind === 'error') return who.result;
   if (who.kind !== 'person') return filtered('no_identifier');
-  const result = mapIdentify(record, sync, who.identifiers);
-  return result.kind === 'send' ? checked(result.ops) : result;
+  return withEvent(planIdentify(record, sync, who.identifiers, users), undefined);
+}
+
+/**
+ * A record's identify (already fitted to Customer.io's limits) and its event, if it has one, as one
+ * result: identify first, so the event's Liquid sees the person as updated; dead letters of either
+ * part kept beside whatever is sent.
+ */
+function withEvent(identify: IdentifyOutcome, event: MapResult | undefined): MapResult {
+  const ops: CioBatchOp[] = identify.op ? [identify.op] : [];
+  const letters: DeadLetterReason[] = identify.deadLetter ? [identify.deadLetter] : [];
+  if (event?.kind === 'send') {
+    ops.push(...event.ops);
+    letters.push(...(event.deadLetters ?? []));
+  } else if (event?.kind === 'dead_letter') {
+    letters.push(
+      event.detail === undefined ? { reason: event.reason } : { reason: event.reason, detail: event.detail },
+    );
+  }
+  const user = identify.user === undefined ? {} : { user: identify.user };
+  if (ops.length > 0)
+    return { kind: 'send', ops, ...(letters.length > 0 ? { deadLetters: letters } : {}), ...user };
+  const [first, ...more] = letters;
+  if (first !== undefined) {
+    if (more.length === 0) return { ...first, kind: 'dead_letter', ...user };
+    const detail = letters
+      .map((l) => (l.detail === undefined ? l.reason : `${l.reason}: ${l.detail}`))
+      .join('; ');
+    return { kind: 'dead_letter', reason: first.reason, detail, ...user };
+  }
+  const reason = event?.kind === 'filtered' ? event.reason : (identify.filtered ?? 'user_unchanged');
+  return { kind: 'filtered', reason, ...user };
 }
 
 /** Segment alias: the person known by `previous_id` is merged into the one known by `user_id`. */
@@ -225,6 +280,7 @@ function checkOp(op: CioBatchOp): MapResult | undefined {
     }
     case 'identify':
     case 'identify_anonymous': {
+      // Person identifies arrive fitted to these limits already (src/mapping/identify.ts); objects do not.
       const attributes = checkAttributes(op.attributes);
       if (attributes !== undefined) return deadLetter('attributes_invalid', attributes);
       break;

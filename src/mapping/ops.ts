@@ -1,3 +1,5 @@
+import type { UserUpdate } from './identify.ts';
+
 /**
  * Customer.io Track API v2 operations (`POST /api/v2/batch` items), as far as this engine sends them.
  * Shapes follow the Track OpenAPI spec's `person_*` and `object_*` schemas.
@@ -94,8 +96,19 @@ export type CioBatchOp =
   | ObjectIdentifyOp
   | ObjectIdentifyAnonymousOp;
 
-/** What one record becomes: operations to send, or why it is not sent. */
+/** A reason a record (or part of it) is kept as a dead letter. */
+export interface DeadLetterReason {
+  reason: string;
+  detail?: string;
+}
+
+/**
+ * What one record becomes: operations to send, or why it is not sent. `user` is what the record
+ * does to its user's snapshot (user forwarding), whichever the outcome. A record can be sent and
+ * dead-lettered at once: the identify attributes over Customer.io's limits are kept with the reason
+ * while the rest goes (`deadLetters`).
+ */
 export type MapResult =
-  | { kind: 'send'; ops: CioBatchOp[] }
-  | { kind: 'filtered'; reason: string }
-  | { kind: 'dead_letter'; reason: string; detail?: string };
+  | { kind: 'send'; ops: CioBatchOp[]; deadLetters?: DeadLetterReason[]; user?: UserUpdate }
+  | { kind: 'filtered'; reason: string; user?: UserUpdate }
+  | { kind: 'dead_letter'; reason: string; detail?: string; user?: UserUpdate };

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { mapRecord } from './map-record.ts';
 import type { CioBatchOp } from './ops.ts';
-import { planBatch } from './plan-batch.ts';
+import { planBatch, settleUserSnapshots, userKeysOf } from './plan-batch.ts';
 import { record, streamSync } from './testing.ts';
 
 const sync = streamSync({ events: { properties: { event: '*' } } });
@@ -51,6 +51,7 @@ describe('planBatch', () => {
       filtered: {},
       deadLetters: [],
       lastSeq: included.at(-1)?.seq,
+      users: new Map(),
     });
     expect(bodyBytes(plan.ops.map((o) => o.op))).toBeLessThanOrEqual(maxBytes);
   });
@@ -73,6 +74,7 @@ describe('planBatch', () => {
         },
       ],
       lastSeq: 6,
+      users: new Map(),
     });
   });
 
@@ -87,6 +89,7 @@ describe('planBatch', () => {
       filtered: {},
       deadLetters: [],
       lastSeq: 12,
+      users: new Map(),
     });
   });
 
@@ -106,6 +109,7 @@ describe('planBatch', () => {
         },
       ],
       lastSeq: 12,
+      users: new Map(),
     });
   });
 
@@ -127,5 +131,181 @@ describe('planBatch', () => {
 
   it('refuses an empty input rather than invent a cursor', () => {
     expect(() => planBatch([], sync)).toThrow(RangeError);
+  });
+});
+
+describe('planBatch with user snapshots', () => {
+  const users = streamSync({ users: { send: true, properties: ['plan', 'logins'] } });
+  const amp = (
+    seq: number,
+    user_properties: Record<string, unknown>,
+    overrides: Partial<CanonicalRecord> = {},
+  ) =>
+    logged(seq, {
+      kind: 'identify',
+      origin: 'amplitude',
+      event_type: '$identify',
+      user_properties,
+      ...overrides,
+    });
+  const identifyOf = (attributes: Record<string, unknown>, identifiers: object = { id: 'u1' }) => ({
+    type: 'person',
+    action: 'identify',
+    identifiers,
+    attributes,
+  });
+  const stored = new Map([['id:u1', { attributes: { logins: 1 }, state: { logins: 1 }, seq: 3 }]]);
+
+  it('chains updates of one user in log order, from the stored snapshot; other users apart', () => {
+    const plan = planBatch(
+      [
+        amp(4, { $add: { logins: 1 } }),
+        amp(5, { $add: { logins: 1 } }, { user_id: 'u2' }),
+        amp(6, { $add: { logins: 1 }, $set: { plan: 'pro' } }),
+        amp(7, { $setOnce: { plan: 'team' } }),
+        amp(8, { $add: { logins: 1 } }),
+      ],
+      users,
+      undefined,
+      stored,
+    );
+    expect(plan.ops).toEqual([
+      { seq: 4, op: identifyOf({ logins: 2 }) },
+      { seq: 5, op: identifyOf({ logins: 1 }, { id: 'u2' }) },
+      { seq: 6, op: identifyOf({ plan: 'pro', logins: 3 }) },
+      { seq: 8, op: identifyOf({ logins: 4 }) },
+    ]);
+    expect(plan.filtered).toEqual({ user_unchanged: 1 });
+    expect(plan.users).toEqual(
+      new Map([
+        [
+          'id:u1',
+          {
+            base: stored.get('id:u1'),
+            next: { attributes: { logins: 4, plan: 'pro' }, state: { logins: 4, plan: 'pro' }, seq: 8 },
+            updates: [
+              { seq: 4, patch: { logins: 2 }, withOp: true },
+              { seq: 6, patch: { plan: 'pro', logins: 3 }, withOp: true },
+              { seq: 8, patch: { logins: 4 }, withOp: true },
+            ],
+          },
+        ],
+        [
+          'id:u2',
+          {
+            next: { attributes: { logins: 1 }, state: { logins: 1 }, seq: 5 },
+            updates: [{ seq: 5, patch: { logins: 1 }, withOp: true }],
+          },
+        ],
+      ]),
+    );
+  });
+
+  it('a retried batch whose snapshots were already written applies nothing twice', () => {
+    const batch = [amp(4, { $add: { logins: 1 } }), amp(5, { $add: { logins: 1 } })];
+    const first = planBatch(batch, users, undefined, stored);
+    const written = new Map(
+      settleUserSnapshots(first.users, new Set([4, 5])).map((e) => [e.userKey, e.snapshot]),
+    );
+    expect(written.get('id:u1')).toEqual({ attributes: { logins: 3 }, state: { logins: 3 }, seq: 5 });
+    const retried = planBatch(batch, users, undefined, written);
+    expect({ ops: retried.ops, filtered: retried.filtered, users: retried.users }).toEqual({
+      ops: [],
+      filtered: { user_unchanged: 2 },
+      users: new Map(),
+    });
+    // Recomputed before the write (a crash between send and write): the same absolute values.
+    expect(planBatch(batch, users, undefined, stored).ops).toEqual(first.ops);
+  });
+
+  it('a record too big for any batch leaves its user untouched', () => {
+    const big = amp(4, { $set: { plan: 'x'.repeat(900) } });
+    const plan = planBatch([big], users, 100, stored);
+    expect({ ops: plan.ops, letters: plan.deadLetters.map((l) => l.reason), users: plan.users }).toEqual({
+      ops: [],
+      letters: ['exceeds_batch_size'],
+      users: new Map(),
+    });
+  });
+
+  it('keeps a partial dead letter beside the op of the same record', () => {
+    const plan = planBatch(
+      [amp(4, { $set: { plan: 'p'.repeat(1001), logins: 7 } })],
+      users,
+      undefined,
+      stored,
+    );
+    expect({ ops: plan.ops, letters: plan.deadLetters.map((l) => [l.seq, l.reason]) }).toEqual({
+      ops: [{ seq: 4, op: identifyOf({ logins: 7 }) }],
+      letters: [[4, 'attributes_over_limits']],
+    });
+  });
+});
+
+describe('settleUserSnapshots', () => {
+  const base = { attributes: { a: 1, n: 0 }, state: { a: 1, n: 0 }, seq: 1 };
+  const planned = new Map([
+    [
+      'id:u1',
+      {
+        base,
+        next: { attributes: { a: 2, n: 3, b: 'x' }, state: { a: 2, n: 3, b: 'x' }, seq: 7 },
+        updates: [
+          { seq: 3, patch: { n: 1 }, withOp: true },
+          { seq: 5, patch: { a: 2, n: 2 }, withOp: true },
+          { seq: 6, patch: { b: 'x' }, withOp: false },
+          { seq: 7, patch: { n: 3 }, withOp: true },
+        ],
+      },
+    ],
+  ]);
+
+  it('all accepted: the planned snapshot', () => {
+    expect(settleUserSnapshots(planned, new Set([3, 5, 7]))).toEqual([
+      { userKey: 'id:u1', snapshot: planned.get('id:u1')!.next },
+    ]);
+  });
+
+  it('one rejected: state and seq move on, attributes take only what was accepted', () => {
+    expect(settleUserSnapshots(planned, new Set([3, 7]))).toEqual([
+      {
+        userKey: 'id:u1',
+        snapshot: { attributes: { a: 1, n: 3, b: 'x' }, state: { a: 2, n: 3, b: 'x' }, seq: 7 },
+      },
+    ]);
+  });
+
+  it('nothing accepted (a refused batch) and a user never seen', () => {
+    const fresh = new Map([
+      [
+        'id:u2',
+        {
+          next: { attributes: { a: 1 }, state: { a: 1 }, seq: 4 },
+          updates: [{ seq: 4, patch: { a: 1 }, withOp: true }],
+        },
+      ],
+    ]);
+    expect(settleUserSnapshots(fresh, new Set())).toEqual([
+      { userKey: 'id:u2', snapshot: { attributes: {}, state: { a: 1 }, seq: 4 } },
+    ]);
+  });
+});
+
+describe('userKeysOf', () => {
+  it('names the users whose snapshots a batch needs, once each', () => {
+    const sync = streamSync({ users: { send: true, properties: '*' } });
+    const records = [
+      logged(1, { kind: 'identify', user_id: 'u1' }),
+      logged(2, { kind: 'identify', user_id: 'Ann@Example.com' }),
+      logged(3, { kind: 'identify', user_id: 'u1' }),
+      logged(4, { kind: 'identify', user_id: 'cio_abc' }),
+      logged(5, { kind: 'track', origin: 'amplitude', user_id: 'u3', user_properties: { plan: 'pro' } }),
+      logged(6, { kind: 'track', origin: 'amplitude', user_id: 'u4' }),
+      logged(7, { kind: 'track', origin: 'segment', user_id: 'u5', user_properties: { plan: 'pro' } }),
+      logged(8, { kind: 'identify', user_id: undefined }),
+      logged(9, { kind: 'identify', user_id: 'u'.repeat(151) }),
+    ];
+    expect(userKeysOf(records, sync)).toEqual(['id:u1', 'email:ann@example.com', 'cio_id:abc', 'id:u3']);
+    expect(userKeysOf(records, streamSync())).toEqual([]);
   });
 });

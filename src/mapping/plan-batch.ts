@@ -1,8 +1,22 @@
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { BATCH_ENVELOPE_BYTES, MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';
+import type { UserSnapshot } from '../store/store.ts';
+import { carriesUserProperties, userKey } from './identify.ts';
+import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
 import type { CioBatchOp } from './ops.ts';
+import { type UserProperties, applyPatch } from './user-operations.ts';
+
+/** One user's snapshot through a batch: as loaded, and what each of its records did to it. */
+export interface PlannedUser {
+  /** The stored snapshot the batch started from (absent: a user never seen). */
+  base?: UserSnapshot;
+  /** The snapshot once every identify of the user in the batch is accepted. */
+  next: UserSnapshot;
+  /** In log order: the record, what it makes true at Customer.io, and whether it has an identify. */
+  updates: Array<{ seq: number; patch: UserProperties; withOp: boolean }>;
+}
 
 export interface BatchPlan {
   /** Operations for one `/api/v2/batch` request, each with the seq of the record it came from. */
@@ -12,6 +26,8 @@ export interface BatchPlan {
   deadLetters: Array<{ seq: number; record: CanonicalRecord; reason: string; detail?: string }>;
   /** The last record fully planned (sent, filtered or dead-lettered): where the cursor goes once sent. */
   lastSeq: number;
+  /** User forwarding: the snapshots to write once Customer.io has answered (see settleUserSnapshots). */
+  users: Map<string, PlannedUser>;
 }
 
 /**
@@ -21,20 +37,26 @@ export interface BatchPlan {
  *
  * A record too big to fit even an empty batch is dead-lettered instead of stopping there: otherwise
  * the sync could never move past it.
+ *
+ * `snapshots` are the stored snapshots of the batch's users (userKeysOf says whose to load). Updates of
+ * one user build on each other in log order: the second sees the first as sent.
  */
 export function planBatch(
   loggedRecords: readonly LoggedRecord[],
   sync: StreamSync,
   maxBytes: number = MAX_BATCH_BYTES,
+  snapshots: ReadonlyMap<string, UserSnapshot> = new Map(),
 ): BatchPlan {
   const first = loggedRecords[0];
   // An empty plan has no honest lastSeq, and a made-up one would move a cursor backwards.
   if (first === undefined) throw new RangeError('planBatch needs at least one record');
-  const plan: BatchPlan = { ops: [], filtered: {}, deadLetters: [], lastSeq: first.seq };
+  const plan: BatchPlan = { ops: [], filtered: {}, deadLetters: [], lastSeq: first.seq, users: new Map() };
+  const working = new Map(snapshots);
   // Bytes of `{"batch":[...]}` so far: the envelope, each op, and a comma between two ops.
   let bytes = BATCH_ENVELOPE_BYTES;
   for (const { seq, sourceId, record } of loggedRecords) {
-    const result = mapRecord(record, sync, sourceId);
+    const result = mapRecord(record, sync, sourceId, { seq, snapshots: working });
+    let applied = true;
     if (result.kind === 'filtered') {
       plan.filtered[result.reason] = (plan.filtered[result.reason] ?? 0) + 1;
     } else if (result.kind === 'dead_letter') {
@@ -52,12 +74,74 @@ export function planBatch(
           reason: 'exceeds_batch_size',
           detail: `operations are ${added} bytes serialized, a batch holds ${maxBytes - BATCH_ENVELOPE_BYTES}`,
         });
+        // Nothing of it was sent: its user changes stay unapplied, so a redrive applies them.
+        applied = false;
       } else {
         bytes += added;
         for (const op of result.ops) plan.ops.push({ seq, op });
+        for (const { reason, detail } of result.deadLetters ?? []) {
+          plan.deadLetters.push(
+            detail === undefined ? { seq, record, reason } : { seq, record, reason, detail },
+          );
+        }
       }
+    }
+    if (applied && result.user !== undefined) {
+      const { key, next, patch, withOp } = result.user;
+      const planned = plan.users.get(key) ?? { ...baseOf(snapshots.get(key)), next, updates: [] };
+      planned.next = next;
+      planned.updates.push({ seq, patch, withOp });
+      plan.users.set(key, planned);
+      working.set(key, next);
     }
     plan.lastSeq = seq;
   }
   return plan;
+}
+
+function baseOf(base: UserSnapshot | undefined): { base?: UserSnapshot } {
+  return base === undefined ? {} : { base };
+}
+
+/**
+ * The user keys whose snapshots a batch of these records needs (the activity loads them first).
+ * Resolved as mapRecord resolves them; a record that ends up not sending anything costs one row read.
+ */
+export function userKeysOf(loggedRecords: readonly LoggedRecord[], sync: StreamSync): string[] {
+  const keys = new Set<string>();
+  for (const { record } of loggedRecords) {
+    if (!carriesUserProperties(record, sync)) continue;
+    const value = readIdentifier(record, sync.identifier);
+    if (value === undefined) continue;
+    const resolved = toCioIdentifiers(value);
+    if (resolved.ok) keys.add(userKey(resolved.identifiers));
+  }
+  return [...keys];
+}
+
+/**
+ * What to store for each user of a plan once Customer.io has answered. `state` and `seq` move on
+ * whatever the answer: the operations happened at the source, and a retry must not apply them twice.
+ * `attributes` takes in only what Customer.io accepted: when all of a user's identifies were
+ * accepted that is the planned snapshot; otherwise the accepted records' patches, in order, over the
+ * stored attributes — what a rejected identify carried stays unsent, and the user's next update (or a
+ * redrive) sends it.
+ */
+export function settleUserSnapshots(
+  users: ReadonlyMap<string, PlannedUser>,
+  deliveredSeqs: ReadonlySet<number>,
+): Array<{ userKey: string; snapshot: UserSnapshot }> {
+  const entries: Array<{ userKey: string; snapshot: UserSnapshot }> = [];
+  for (const [key, user] of users) {
+    const accepted = (u: PlannedUser['updates'][number]) => !u.withOp || deliveredSeqs.has(u.seq);
+    if (user.updates.every(accepted)) {
+      entries.push({ userKey: key, snapshot: user.next });
+      continue;
+    }
+    let attributes = user.base?.attributes ?? {};
+    for (const update of user.updates)
+      if (accepted(update)) attributes = applyPatch(attributes, update.patch);
+    entries.push({ userKey: key, snapshot: { attributes, state: user.next.state, seq: user.next.seq } });
+  }
+  return entries;
 }

@@ -4,7 +4,8 @@ import { assignOwn, isPlainObject, setOwn } from './values.ts';
 /**
  * Of Amplitude's user property operations only `$set` and `$setOnce` carry plain values; the others
  * (`$add`, `$unset`, `$append`, …) need the person's previous values to mean anything, which is the
- * job of snapshot-based user forwarding, not of this flat view.
+ * job of user forwarding (user-operations.ts, against each user's snapshot), not of this flat view:
+ * it serves event data and identifier paths, which read one record alone.
  *
  * User properties as plain values: `$setOnce` first, then top-level values, then `$set`, later ones
  * winning. `$setOnce` loses because it means "only if not set yet", so anything set explicitly in the

@@ -66,4 +66,48 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'user_snapshots',
+    sql: `
+      -- User forwarding: per sync and user, what Customer.io accepted (attributes), the operation-
+      -- applied user properties (state) and the seq of the last record applied, all JSON text.
+      CREATE TABLE user_snapshots (
+        sync_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        state TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (sync_id, user_key)
+      );
+    `,
+  },
+  {
+    version: 3,
+    name: 'cohorts',
+    sql: `
+  -- One row per member per run. Only the baseline run and the run being built are kept.
+  CREATE TABLE cohort_members (
+    sync_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (sync_id, run_id, member_id)
+  );
+
+  CREATE TABLE cohort_runs (
+    sync_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    members INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    to_add INTEGER NOT NULL DEFAULT 0,
+    to_remove INTEGER NOT NULL DEFAULT 0,
+    progress TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    PRIMARY KEY (sync_id, run_id)
+  );
+`,
+  },
 ];

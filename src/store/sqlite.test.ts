@@ -405,6 +405,82 @@ describe('state', () => {
   });
 });
 
+describe('user snapshots', () => {
+  const snap = (seq: number, attributes: Record<string, unknown>, state = attributes) => ({
+    attributes,
+    state,
+    seq,
+  });
+
+  it('gets only the users asked for, per sync; absent users are absent from the map', async () => {
+    const store = await open();
+    expect(await store.getUserSnapshots('sync-a', [])).toEqual(new Map());
+    await store.putUserSnapshots('sync-a', [
+      { userKey: 'id:u1', snapshot: snap(3, { plan: 'pro', tags: ['a', 1, null], nested: { x: true } }) },
+      { userKey: 'email:ann@example.com', snapshot: snap(4, { seats: 3 }, { seats: 3, plan: 'team' }) },
+    ]);
+    await store.putUserSnapshots('sync-b', [{ userKey: 'id:u1', snapshot: snap(9, { plan: 'free' }) }]);
+
+    expect(await store.getUserSnapshots('sync-a', ['id:u1', 'email:ann@example.com', 'id:nobody'])).toEqual(
+      new Map([
+        ['id:u1', snap(3, { plan: 'pro', tags: ['a', 1, null], nested: { x: true } })],
+        ['email:ann@example.com', snap(4, { seats: 3 }, { seats: 3, plan: 'team' })],
+      ]),
+    );
+    expect(await store.getUserSnapshots('sync-b', ['id:u1', 'id:u1'])).toEqual(
+      new Map([['id:u1', snap(9, { plan: 'free' })]]),
+    );
+  });
+
+  it('replaces a snapshot, but never with one of a lower seq', async () => {
+    const store = await open();
+    await store.putUserSnapshots('s', [{ userKey: 'id:u1', snapshot: snap(5, { plan: 'pro' }) }]);
+    await store.putUserSnapshots('s', [{ userKey: 'id:u1', snapshot: snap(4, { plan: 'stale' }) }]);
+    expect((await store.getUserSnapshots('s', ['id:u1'])).get('id:u1')).toEqual(snap(5, { plan: 'pro' }));
+    // Same seq: a redrive settles what was delivered without applying anything new.
+    await store.putUserSnapshots('s', [{ userKey: 'id:u1', snapshot: snap(5, { plan: 'team' }) }]);
+    await store.putUserSnapshots('s', [{ userKey: 'id:u1', snapshot: snap(7, {}, { plan: 'x' }) }]);
+    expect((await store.getUserSnapshots('s', ['id:u1'])).get('id:u1')).toEqual(snap(7, {}, { plan: 'x' }));
+  });
+
+  it('reads many keys at once, and keeps __proto__ keys as data', async () => {
+    const store = await open();
+    const keys = Array.from({ length: 40_000 }, (_, i) => `id:user-${i}`);
+    await store.putUserSnapshots(
+      's',
+      keys.map((userKey, i) => ({ userKey, snapshot: snap(i + 1, { n: i }) })),
+    );
+    const all = await store.getUserSnapshots('s', keys);
+    expect({ size: all.size, last: all.get('id:user-39999') }).toEqual({
+      size: 40_000,
+      last: snap(40_000, { n: 39_999 }),
+    });
+
+    await store.putUserSnapshots('s', [
+      {
+        userKey: 'id:p',
+        snapshot: snap(1, JSON.parse('{"__proto__":{"admin":true}}') as Record<string, unknown>),
+      },
+    ]);
+    const got = (await store.getUserSnapshots('s', ['id:p'])).get('id:p')!;
+    expect({
+      keys: Object.keys(got.attributes),
+      admin: (got.attributes as { admin?: unknown }).admin,
+    }).toEqual({
+      keys: ['__proto__'],
+      admin: undefined,
+    });
+  });
+
+  it('survives a reopen, and another connection sees it', async () => {
+    const store = await open();
+    await store.putUserSnapshots('s', [{ userKey: 'id:u1', snapshot: snap(2, { plan: 'pro' }) }]);
+    await store.close();
+    const reopened = await open();
+    expect((await reopened.getUserSnapshots('s', ['id:u1'])).get('id:u1')).toEqual(snap(2, { plan: 'pro' }));
+  });
+});
+
 describe('schema', () => {
   function inspect(path: string): { versions: number[]; journalMode: unknown; tables: string[] } {
     const db = new DatabaseSync(path, { readOnly: true });
@@ -434,11 +510,14 @@ describe('schema', () => {
     expect(first.journalMode).toBe('wal');
     expect(first.tables).toEqual([
       'captured_requests',
+      'cohort_members',
+      'cohort_runs',
       'dead_letters',
       'engine_state',
       'event_log',
       'rate_limits',
       'schema_migrations',
+      'user_snapshots',
     ]);
 
     const again = await open();
@@ -456,6 +535,20 @@ describe('schema', () => {
     await (await openSqliteStore(file, { migrations: extra })).close();
     expect(inspect(file).versions).toEqual([...migrations.map((m) => m.version), 999]);
     expect(inspect(file).tables).toContain('extra_table');
+  });
+
+  it('adds user_snapshots (version 2) to a store created at version 1, keeping its data', async () => {
+    const v1 = await openSqliteStore(file, { migrations: migrations.filter((m) => m.version === 1) });
+    await v1.append('web', [rec(1)]);
+    await v1.close();
+    expect(inspect(file).tables).not.toContain('user_snapshots');
+    const store = await open();
+    expect(inspect(file).versions).toEqual(migrations.map((m) => m.version));
+    expect((await store.readAfter('web', 0, 10)).map((r) => r.record)).toEqual([rec(1)]);
+    await store.putUserSnapshots('s', [
+      { userKey: 'id:u1', snapshot: { attributes: {}, state: {}, seq: 1 } },
+    ]);
+    expect((await store.getUserSnapshots('s', ['id:u1'])).size).toBe(1);
   });
 
   it('rolls back a failing migration as a whole', async () => {

@@ -3,9 +3,18 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import type { CohortApplyProgress, CohortRun } from './cohort-store.ts';
 import { migrations as defaultMigrations } from './migrations.ts';
+import { SqliteCohorts } from './sqlite-cohorts.ts';
 import type { Migration } from './migrations.ts';
-import type { CapturedRequest, DeadLetter, NewCapturedRequest, NewDeadLetter, Store } from './store.ts';
+import type {
+  CapturedRequest,
+  DeadLetter,
+  NewCapturedRequest,
+  NewDeadLetter,
+  Store,
+  UserSnapshot,
+} from './store.ts';
 
 export interface SqliteStoreOptions {
   /**
@@ -145,11 +154,14 @@ class SqliteStore implements Store {
   readonly #putState: StatementSync;
   readonly #syncNormal: StatementSync;
   readonly #syncFull: StatementSync;
+  #userSnapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
+  readonly #cohorts: SqliteCohorts;
 
   constructor(db: DatabaseSync, now: () => number, pollIntervalMs: number) {
     this.#db = db;
     this.#now = now;
     this.#pollIntervalMs = pollIntervalMs;
+    this.#cohorts = new SqliteCohorts(db, now, (fn) => writeTransaction(db, fn));
     this.#insertRecord = db.prepare(
       'INSERT INTO event_log (source_id, received_at, record) VALUES (?, ?, ?)',
     );
@@ -197,6 +209,24 @@ class SqliteStore implements Store {
     );
     this.#syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
     this.#syncFull = db.prepare('PRAGMA synchronous = FULL');
+  }
+
+  /** Prepared on first use: a store opened with an older schema (tests of migrations) has no table yet. */
+  #userSnapshots(): { get: StatementSync; put: StatementSync } {
+    this.#userSnapshotStatements ??= {
+      // The keys travel as one JSON array: one prepared statement for any number of them, and no
+      // brush with SQLite's limit on bound parameters.
+      get: this.#db.prepare(
+        'SELECT user_key, attributes, state, seq FROM user_snapshots' +
+          ' WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
+      ),
+      put: this.#db.prepare(
+        'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)' +
+          ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
+          ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
+      ),
+    };
+    return this.#userSnapshotStatements;
   }
 
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
@@ -393,6 +423,85 @@ class SqliteStore implements Store {
 
   async setState(key: string, value: string): Promise<void> {
     this.#putState.run(key, value, this.#now());
+  }
+
+  async getUserSnapshots(syncId: string, userKeys: readonly string[]): Promise<Map<string, UserSnapshot>> {
+    const snapshots = new Map<string, UserSnapshot>();
+    if (userKeys.length === 0) return snapshots;
+    for (const row of this.#userSnapshots().get.all(syncId, JSON.stringify([...new Set(userKeys)]))) {
+      snapshots.set(str(row, 'user_key'), {
+        attributes: JSON.parse(str(row, 'attributes')) as Record<string, unknown>,
+        state: JSON.parse(str(row, 'state')) as Record<string, unknown>,
+        seq: num(row, 'seq'),
+      });
+    }
+    return snapshots;
+  }
+
+  async putUserSnapshots(
+    syncId: string,
+    entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    const updatedAt = this.#now();
+    const put = this.#userSnapshots().put;
+    writeTransaction(this.#db, () => {
+      for (const { userKey, snapshot } of entries) {
+        put.run(
+          syncId,
+          userKey,
+          JSON.stringify(snapshot.attributes),
+          JSON.stringify(snapshot.state),
+          snapshot.seq,
+          updatedAt,
+        );
+      }
+    });
+  }
+
+  // ---- cohort snapshots (SqliteCohorts holds the SQL) ----------------------------------------
+
+  beginCohortRun(syncId: string, runId: string): Promise<void> {
+    return this.#cohorts.beginCohortRun(syncId, runId);
+  }
+
+  addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void> {
+    return this.#cohorts.addCohortMembers(syncId, runId, memberIds);
+  }
+
+  completeCohortSnapshot(
+    syncId: string,
+    runId: string,
+    baselineRunId: string | undefined,
+    skipped: number,
+  ): Promise<CohortRun> {
+    return this.#cohorts.completeCohortSnapshot(syncId, runId, baselineRunId, skipped);
+  }
+
+  cohortDiffPage(
+    syncId: string,
+    runId: string,
+    otherRunId: string | undefined,
+    after: string | undefined,
+    limit: number,
+  ): Promise<string[]> {
+    return this.#cohorts.cohortDiffPage(syncId, runId, otherRunId, after, limit);
+  }
+
+  saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void> {
+    return this.#cohorts.saveCohortProgress(syncId, runId, progress);
+  }
+
+  completeCohortRun(syncId: string, runId: string): Promise<void> {
+    return this.#cohorts.completeCohortRun(syncId, runId);
+  }
+
+  getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined> {
+    return this.#cohorts.getCohortRun(syncId, runId);
+  }
+
+  lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined> {
+    return this.#cohorts.lastAppliedCohortRun(syncId);
   }
 
   async close(): Promise<void> {

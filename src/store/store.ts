@@ -1,4 +1,5 @@
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import type { CohortStore } from './cohort-store.ts';
 
 /** A record that could not be delivered, kept with the reason so it can be inspected and redriven. */
 export interface DeadLetter {
@@ -34,10 +35,32 @@ export interface CapturedRequest {
 export type NewCapturedRequest = Omit<CapturedRequest, 'id' | 'createdAt'>;
 
 /**
+ * What user forwarding remembers about one user of one sync, to send Customer.io only what changed.
+ * Kept in the store, not in workflow state: it grows with the number of users, and a delivery reads
+ * it for the users of its batch only.
+ */
+export interface UserSnapshot {
+  /**
+   * The selected attributes as Customer.io last accepted them: typed values, before `stringify`. An
+   * attribute dead-lettered for a name or value over Customer.io's limits is recorded here too, so
+   * it is reported once rather than with every later update of the user.
+   */
+  attributes: Record<string, unknown>;
+  /**
+   * The selected user properties with every operation applied in log order, whatever Customer.io
+   * answered: what `$add` and `$append` build on. Differs from `attributes` only while something
+   * was rejected, and the difference is what the next update (or a redrive) sends.
+   */
+  state: Record<string, unknown>;
+  /** The seq of the last record applied to `state`; a record at or below it is not applied again. */
+  seq: number;
+}
+
+/**
  * Everything the engine persists outside Temporal. One interface, several backends (SQLite now,
  * PostgreSQL next): every method is async so callers never depend on a backend being in-process.
  */
-export interface Store {
+export interface Store extends CohortStore {
   /**
    * Appends records to a source's log in one transaction. Resolves only after the commit, so an
    * ingest answer given after it is durable. Returns the seqs assigned, in order.
@@ -103,4 +126,17 @@ export interface Store {
   setState(key: string, value: string): Promise<void>;
 
   close(): Promise<void>;
+
+  // ---- user forwarding ---------------------------------------------------------------------------
+
+  /** The snapshots of these users of a sync (by user key); users never seen are absent from the map. */
+  getUserSnapshots(syncId: string, userKeys: readonly string[]): Promise<Map<string, UserSnapshot>>;
+  /**
+   * Upserts user snapshots in one transaction. A stored snapshot with a higher `seq` is kept: a
+   * redrive running beside a delivery must not roll a user back.
+   */
+  putUserSnapshots(
+    syncId: string,
+    entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
+  ): Promise<void>;
 }

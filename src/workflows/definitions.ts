@@ -5,7 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { defineSearchAttributeKey } from '@temporalio/common';
 
-import type { StreamSyncSpec } from '../config/schema.ts';
+import type { CohortSyncSpec, StreamSyncSpec } from '../config/schema.ts';
 import type { RedriveSummary } from '../activities/redrive.ts';
 
 export const TASK_QUEUE = 'cio-sync';
@@ -104,3 +104,71 @@ export const updateConfigUpdate = defineUpdate<{ accepted: true }, [StreamSyncSp
 export const setCursorUpdate = defineUpdate<{ previous: number; cursor: number }, [number]>('setCursor');
 /** Sends the sync's dead letters again with its current config; answers with what happened. */
 export const redriveUpdate = defineUpdate<RedriveSummary, [{ ids?: number[] }]>('redrive');
+
+// --- Cohort sync ----------------------------------------------------------------------------
+
+export function cohortSyncWorkflowId(syncId: string): string {
+  return `cohort-sync/${syncId}`;
+}
+
+/** What one cohort run did; the apply activity's result and the run's audit line. */
+export interface CohortRunSummary {
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  members: number;
+  added: number;
+  removed: number;
+  /** Ids left out because they break Customer.io's rules for the id type. */
+  skipped: number;
+  /** Members Customer.io did not know, where its answers tell (segment count below the snapshot). */
+  unknown?: number;
+}
+
+export interface CohortCounters {
+  runs: number;
+  added: number;
+  removed: number;
+  skipped: number;
+}
+
+export interface CohortSyncState {
+  paused: boolean;
+  status: SyncStatus;
+  runNumber: number;
+  /** The run in progress, kept across pause and continue-as-new so it resumes, not restarts. */
+  current?: { runId: string; startedAt: string; stage: 'snapshot' | 'apply'; baselineRunId?: string };
+  lastRun?: CohortRunSummary;
+  /** Epoch ms of the next scheduled run; absent for `once` after its run. */
+  nextRunAt?: number;
+  runNowRequested: boolean;
+  counters: CohortCounters;
+  lastError?: LastError;
+}
+
+export interface CohortSyncInput {
+  spec: CohortSyncSpec;
+  state?: CohortSyncState;
+}
+
+export interface CohortSyncStatus {
+  syncId: string;
+  type: 'cohort';
+  status: SyncStatus;
+  /** A run is in progress (it may be paused between chunks). */
+  running: boolean;
+  /** An activity of the run is executing right now (a pause takes effect once this is false). */
+  applying: boolean;
+  currentRunId?: string;
+  lastRun?: CohortRunSummary;
+  nextRunAt?: string;
+  counters: CohortCounters;
+  lastError?: LastError;
+  destination: string;
+}
+
+/** Runs a cohort sync now, whatever its cadence (ignored while a run is in progress). */
+export const runNowSignal = defineSignal<[]>('runNow');
+export const cohortStatusQuery = defineQuery<CohortSyncStatus>('status');
+export const cohortConfigQuery = defineQuery<CohortSyncSpec>('config');
+export const updateCohortConfigUpdate = defineUpdate<{ accepted: true }, [CohortSyncSpec]>('updateConfig');

@@ -15,6 +15,11 @@
  *   - Track `add_customers`/`remove_customers` on an unknown segment answers `404 {meta:{errors}}`.
  *   - An empty v2 batch is a `400`.
  *   - Events do not create people; only identify does (so "never identified" stays meaningful).
+ *   - An identify attribute sent as `null` removes the attribute from the person. This one is observed
+ *     rather than documented: grouparoo's Customer.io tests, recorded against the live Track and App
+ *     APIs, send `{"email":null,"age":null}` and read the person back without them
+ *     (grouparoo/grouparoo plugins/@grouparoo/customerio/__tests__/fixtures/export/export-record.js).
+ *     An empty string is stored as an empty string: nothing shows that it removes anything.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -255,7 +260,8 @@ export class FakeCustomerIo {
 
   readonly #server: http.Server;
   readonly #options: FakeCustomerIoOptions;
-  readonly #members = new Map<number, FakeSegmentMember[]>();
+  /** Members per segment, keyed by the person's cio_id: membership is per person, whatever the id type. */
+  readonly #members = new Map<number, Map<string, FakeSegmentMember>>();
   readonly #eventIds = new Set<string>();
   #queue: ScriptEntry[] = [];
   #trackHits: number[] = [];
@@ -339,7 +345,7 @@ export class FakeCustomerIo {
   }
 
   segmentMembers(segmentId: number): FakeSegmentMember[] {
-    return [...(this.#members.get(segmentId) ?? [])];
+    return [...(this.#members.get(segmentId)?.values() ?? [])];
   }
 
   /** Member values as given to add_customers (ids, emails or cio_ids). */
@@ -897,43 +903,40 @@ export class FakeCustomerIo {
     if (!segment) return v1Error(404, `segment ${segmentId} not found`);
     if (segment.type !== 'manual') return v1Error(400, `segment ${segmentId} is not a manual segment`);
 
-    const members = this.#members.get(segmentId) ?? [];
+    const members = this.#members.get(segmentId) ?? new Map<string, FakeSegmentMember>();
     this.#members.set(segmentId, members);
+    // One pass over people per request (not per id): cohort tests send thousands of ids.
+    const index = new Map<string, FakePerson>();
+    if (idType !== 'cio_id') {
+      for (const p of this.people.values()) {
+        const key = idType === 'email' ? p.email?.toLowerCase() : p.id;
+        if (key !== undefined && !index.has(key)) index.set(key, p);
+      }
+    }
     for (const value of ids as string[]) {
       const given: FakeSegmentMember = { idType, value };
       if (idType === 'email' && !value.includes('@')) {
         this.ignoredSegmentIds.push({ ...given, segmentId, requestSeq: rec.seq });
         continue;
       }
-      const person = this.#lookup({ type: idType, value });
-      const existing = members.findIndex((m) => this.#sameMember(m, given, person));
+      const person =
+        idType === 'cio_id'
+          ? this.people.get(value.replace(/^cio_/, ''))
+          : index.get(idType === 'email' ? value.toLowerCase() : value);
       if (add) {
-        if (!person) this.unidentifiedSegmentIds.push({ ...given, segmentId, requestSeq: rec.seq });
-        if (existing === -1) members.push(given);
-      } else {
-        for (let i = members.length - 1; i >= 0; i--) {
-          if (this.#sameMember(members[i]!, given, person)) members.splice(i, 1);
+        // Customer.io ignores people it does not know in a manual-segment add (its manual-segment
+        // docs: people must be identified first; Amplitude's cohort sync docs: unknown users are ignored).
+        if (!person) {
+          this.unidentifiedSegmentIds.push({ ...given, segmentId, requestSeq: rec.seq });
+          continue;
         }
+        if (!members.has(person.cio_id)) members.set(person.cio_id, given);
+      } else if (person) {
+        members.delete(person.cio_id);
       }
     }
     segment.updated_at = nowSeconds();
     return ok();
-  }
-
-  #sameMember(
-    member: FakeSegmentMember,
-    given: FakeSegmentMember,
-    givenPerson: FakePerson | undefined,
-  ): boolean {
-    if (member.idType === given.idType) {
-      const equal =
-        given.idType === 'email'
-          ? member.value.toLowerCase() === given.value.toLowerCase()
-          : member.value === given.value;
-      if (equal) return true;
-    }
-    if (!givenPerson) return false;
-    return this.#lookup({ type: member.idType, value: member.value })?.cio_id === givenPerson.cio_id;
   }
 
   // ---- App API -----------------------------------------------------------------------------------------
@@ -961,7 +964,7 @@ export class FakeCustomerIo {
         if (sub === 'customer_count' && m === 'GET') {
           return {
             status: 200,
-            body: { segment_id: segment.id, count: this.#members.get(segment.id)?.length ?? 0 },
+            body: { segment_id: segment.id, count: this.#members.get(segment.id)?.size ?? 0 },
           };
         }
         if (sub === 'membership' && m === 'GET') return this.#membership(rec, segment);
@@ -989,7 +992,7 @@ export class FakeCustomerIo {
     const start =
       rec.query['start'] === undefined || rec.query['start'] === '' ? 0 : Number(rec.query['start']);
     if (!Number.isInteger(start) || start < 0) return appError(400, 'invalid start cursor');
-    const members = this.#members.get(segment.id) ?? [];
+    const members = [...(this.#members.get(segment.id)?.values() ?? [])];
     const page = members.slice(start, start + limit);
     const identifiers = page.map((m) => {
       const person = this.#lookup({ type: m.idType, value: m.value });
@@ -1078,7 +1081,10 @@ export class FakeCustomerIo {
     if (ident.type === 'phone') person.phone = ident.value;
     if (bodyId !== undefined) person.id = bodyId;
     if (bodyEmail !== undefined) person.email = bodyEmail;
-    Object.assign(person.attributes, stripReserved(attributes));
+    for (const [name, value] of Object.entries(stripReserved(attributes))) {
+      if (value === null) delete person.attributes[name];
+      else person.attributes[name] = value;
+    }
     person.updatedAt = nowSeconds();
   }
 
@@ -1090,12 +1096,13 @@ export class FakeCustomerIo {
       return;
     }
     for (const [k, v] of Object.entries(s.attributes)) if (!(k in p.attributes)) p.attributes[k] = v;
+    // Manual-segment memberships move to the primary (Customer.io's merge docs).
     for (const members of this.#members.values()) {
-      for (const m of members) {
-        if (this.#lookup({ type: m.idType, value: m.value }) === s && p.id !== undefined) {
-          m.idType = 'id';
-          m.value = p.id;
-        }
+      const member = members.get(s.cio_id);
+      if (!member) continue;
+      members.delete(s.cio_id);
+      if (!members.has(p.cio_id)) {
+        members.set(p.cio_id, p.id !== undefined ? { idType: 'id', value: p.id } : member);
       }
     }
     this.people.delete(s.cio_id);

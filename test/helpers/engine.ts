@@ -119,8 +119,7 @@ export function testConfig(
     (id) => `  - id: ${id}\n    apiKey: \${KEY_${id.replace(/-/g, '_')}:-${id}-key}`,
   );
   return parseConfig(`
-sources:
-${sources.join('\n')}
+sources:${sources.length ? `\n${sources.join('\n')}` : ' []'}
 destinations:
   - id: cio
     siteId: \${CIO_SITE_ID}

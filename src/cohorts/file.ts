@@ -1,0 +1,46 @@
+/** A cohort kept in a local file: CSV with a header, a JSON array, or NDJSON (optionally gzip-compressed). */
+import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
+
+import type { CohortFormat, FileCohortSource } from './config.ts';
+import { CohortSourceError } from './errors.ts';
+import { DEFAULT_ID_COLUMNS, formatFromName, parseMembers } from './parse.ts';
+import { newStats, ReadContext } from './read.ts';
+import type { CohortReadOptions, CohortSource } from './source.ts';
+
+export interface FileSourceOptions {
+  /** Base for a relative `path`. Default: the process's working directory. */
+  cwd?: string;
+}
+
+export function fileCohortSource(config: FileCohortSource, options: FileSourceOptions = {}): CohortSource {
+  const path = resolve(options.cwd ?? process.cwd(), config.path);
+  const format: CohortFormat | undefined = config.format ?? formatFromName(config.path);
+  if (format === undefined) {
+    throw new CohortSourceError(
+      'config',
+      `file ${config.path}: cannot tell its format from the name; set format: csv, json or ndjson`,
+    );
+  }
+  const columns = config.column !== undefined ? [config.column] : DEFAULT_ID_COLUMNS;
+  const what = `file ${config.path}`;
+  const stats = newStats();
+  return {
+    description: `${what} (${format}, column ${columns.join('|')})`,
+    stats,
+    async *members(readOptions: CohortReadOptions = {}) {
+      const ctx = new ReadContext(stats, readOptions);
+      ctx.throwIfAborted();
+      const stream = createReadStream(path, ctx.signal ? { signal: ctx.signal } : {});
+      try {
+        yield* ctx.reportChunks(
+          parseMembers(stream, { format, columns, chunkSize: ctx.chunkSize, what, stats }),
+        );
+      } catch (err) {
+        throw ctx.classify(err, what);
+      } finally {
+        stream.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,427 @@
+/**
+ * Streaming parsers that turn a document's bytes into member ids, for every source that reads a
+ * document (Amplitude's export, a file, a URL): CSV with a header, a JSON array, NDJSON. Input is
+ * consumed as it arrives and ids leave in chunks, so memory is bounded by one chunk plus one element
+ * whatever the document's size. A gzip-compressed document is recognised by its magic bytes.
+ *
+ * Ids come out trimmed; empty values (an empty CSV cell, `null`, `""`, an object without the id key)
+ * are skipped and counted. Anything that is not what the format promises is a `format` error.
+ */
+import { pipeline, Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+
+import { parse as parseCsv, CsvError } from 'csv-parse';
+
+import type { CohortFormat } from './config.ts';
+import { CohortSourceError } from './errors.ts';
+import { normalizeId } from './source.ts';
+import type { CohortReadStats } from './source.ts';
+
+export interface ParseOptions {
+  format: CohortFormat;
+  /**
+   * Column (CSV) or key (JSON objects) holding the id, tried in order: the first one the header (or
+   * the first object that has any of them) carries is used.
+   */
+  columns: readonly string[];
+  chunkSize: number;
+  /** Names the document in error messages, e.g. `file members.csv`. */
+  what: string;
+  /** Updated as the document is read. */
+  stats: CohortReadStats;
+}
+
+/** One JSON element or NDJSON line larger than this is not a member id: fail instead of buffering it. */
+export const MAX_ELEMENT_CHARS = 1_000_000;
+
+export const DEFAULT_ID_COLUMNS: readonly string[] = ['id', 'user_id'];
+
+/** The format a path or URL path names by its extension (`.gz` looked through), if any. */
+export function formatFromName(name: string): CohortFormat | undefined {
+  const lower = name.toLowerCase().replace(/\.gz$/, '');
+  if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.json')) return 'json';
+  if (lower.endsWith('.ndjson') || lower.endsWith('.jsonl')) return 'ndjson';
+  return undefined;
+}
+
+/** The format a Content-Type names, if any. */
+export function formatFromContentType(contentType: string | undefined): CohortFormat | undefined {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (type === undefined) return undefined;
+  if (type === 'text/csv' || type === 'application/csv') return 'csv';
+  if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl')
+    return 'ndjson';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  return undefined;
+}
+
+/** Member ids of a document, in chunks of at most `chunkSize`. */
+export async function* parseMembers(
+  input: AsyncIterable<Uint8Array>,
+  options: ParseOptions,
+): AsyncGenerator<string[]> {
+  const bytes = gunzipIfCompressed(countBytes(input, options.stats));
+  const values =
+    options.format === 'csv'
+      ? csvValues(bytes, options)
+      : options.format === 'json'
+        ? jsonArrayValues(bytes, options)
+        : ndjsonValues(bytes, options);
+  let chunk: string[] = [];
+  for await (const batch of values) {
+    for (const value of batch) {
+      const id = normalizeId(value);
+      if (id === undefined) {
+        options.stats.skippedEmpty++;
+        continue;
+      }
+      chunk.push(id);
+      if (chunk.length >= options.chunkSize) {
+        options.stats.ids += chunk.length;
+        yield chunk;
+        chunk = [];
+      }
+    }
+  }
+  if (chunk.length > 0) {
+    options.stats.ids += chunk.length;
+    yield chunk;
+  }
+}
+
+// ---- bytes -----------------------------------------------------------------------------------------
+
+async function* countBytes(
+  input: AsyncIterable<Uint8Array>,
+  stats: CohortReadStats,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of input) {
+    stats.bytes += chunk.byteLength;
+    yield chunk;
+  }
+}
+
+async function* gunzipIfCompressed(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const iterator = input[Symbol.asyncIterator]();
+  // Two bytes decide; a first chunk of one byte is possible on a slow connection.
+  let head = Buffer.alloc(0);
+  while (head.length < 2) {
+    const next = await iterator.next();
+    if (next.done) {
+      if (head.length > 0) yield head;
+      return;
+    }
+    head = Buffer.concat([head, next.value]);
+  }
+  const rest: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  if (head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield head;
+    yield* rest;
+    return;
+  }
+  const gunzip = createGunzip();
+  const compressed = Readable.from(prepend(head, rest), { objectMode: false });
+  // Errors reach the consumer through the gunzip stream, which pipeline destroys with them.
+  pipeline(compressed, gunzip, () => {});
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (err) {
+    if (err instanceof CohortSourceError) throw err;
+    throw new CohortSourceError(
+      'format',
+      `gzip-compressed document could not be decompressed: ${errText(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+async function* prepend(head: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield head;
+  yield* rest;
+}
+
+async function* decodeText(input: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<string> {
+  // TextDecoder drops a leading BOM by default.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  try {
+    for await (const chunk of input) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (text !== '') yield text;
+    }
+    const tail = decoder.decode();
+    if (tail !== '') yield tail;
+  } catch (err) {
+    if (err instanceof TypeError && (err as { code?: string }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA') {
+      throw new CohortSourceError('format', `${what} is not valid UTF-8`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+// ---- CSV -------------------------------------------------------------------------------------------
+
+async function* csvValues(
+  input: AsyncIterable<Uint8Array>,
+  options: ParseOptions,
+): AsyncGenerator<unknown[]> {
+  const parser = parseCsv({
+    bom: true,
+    skip_empty_lines: true,
+    // A short row has an empty id rather than being a broken document.
+    relax_column_count: true,
+  });
+  pipeline(Readable.from(input, { objectMode: false }), parser, () => {});
+  let index: number | undefined;
+  let batch: unknown[] = [];
+  try {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (index === undefined) {
+        index = findColumn(record, options);
+        continue;
+      }
+      batch.push(record[index]);
+      if (batch.length >= 1000) {
+        yield batch;
+        batch = [];
+      }
+    }
+  } catch (err) {
+    if (err instanceof CsvError) {
+      throw new CohortSourceError('format', `${options.what}: invalid CSV: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  if (index === undefined) {
+    throw new CohortSourceError(
+      'format',
+      `${options.what}: CSV is empty; expected a header naming the id column`,
+    );
+  }
+  if (batch.length > 0) yield batch;
+}
+
+function findColumn(header: readonly string[], options: ParseOptions): number {
+  const names = header.map((h) => h.trim());
+  for (const wanted of options.columns) {
+    const exact = names.indexOf(wanted);
+    if (exact >= 0) return exact;
+  }
+  for (const wanted of options.columns) {
+    const loose = names.findIndex((n) => n.toLowerCase() === wanted.toLowerCase());
+    if (loose >= 0) return loose;
+  }
+  throw new CohortSourceError(
+    'format',
+    `${options.what}: the CSV header has no column ${describeColumns(options.columns)} ` +
+      `(header: ${names.map((n) => JSON.stringify(n)).join(', ')}); the first line must name the columns`,
+  );
+}
+
+// ---- JSON array ------------------------------------------------------------------------------------
+
+type ArrayState = 'start' | 'first' | 'value' | 'in-value' | 'done';
+
+/**
+ * A JSON document whose top level is an array, split into its elements without holding the whole
+ * document: each element's text is cut out by tracking strings and nesting, then JSON.parse'd.
+ */
+async function* jsonArrayValues(
+  input: AsyncIterable<Uint8Array>,
+  options: ParseOptions,
+): AsyncGenerator<unknown[]> {
+  const keys = new ObjectKeys(options);
+  let state = 'start' as ArrayState;
+  let carry = '';
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let position = 0;
+  let element = 0;
+  const fail = (message: string): never => {
+    throw new CohortSourceError(
+      'format',
+      `${options.what}: invalid JSON: ${message} (at character ${position})`,
+    );
+  };
+
+  for await (const text of decodeText(input, options.what)) {
+    const out: unknown[] = [];
+    let start = 0;
+    for (let i = 0; i < text.length; i++, position++) {
+      const c = text.charCodeAt(i);
+      if (state === 'in-value') {
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === 0x5c /* \ */) escaped = true;
+          else if (c === 0x22 /* " */) inString = false;
+          continue;
+        }
+        if (c === 0x22) inString = true;
+        else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
+        else if ((c === 0x7d /* } */ || c === 0x5d) /* ] */ && depth > 0) depth--;
+        else if (depth === 0 && (c === 0x2c /* , */ || c === 0x5d)) {
+          const source = carry + text.slice(start, i);
+          carry = '';
+          out.push(keys.value(parseElement(source, element++, options), element));
+          state = c === 0x2c ? 'value' : 'done';
+        }
+        continue;
+      }
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+      switch (state) {
+        case 'start':
+          if (c !== 0x5b) fail('expected the document to be an array [ … ]');
+          state = 'first';
+          break;
+        case 'first':
+        case 'value':
+          if (c === 0x5d) {
+            if (state === 'value') fail('a comma before ]');
+            state = 'done';
+            break;
+          }
+          if (c === 0x2c) fail('an empty element');
+          state = 'in-value';
+          start = i;
+          depth = 0;
+          inString = false;
+          escaped = false;
+          // Re-read this character as the element's first.
+          i--;
+          position--;
+          break;
+        case 'done':
+          fail('text after the closing ]');
+      }
+    }
+    if (state === 'in-value') {
+      carry += text.slice(start);
+      if (carry.length > MAX_ELEMENT_CHARS)
+        fail(`element ${element + 1} is over ${MAX_ELEMENT_CHARS} characters`);
+    }
+    if (out.length > 0) yield out;
+  }
+  if (state === 'start') fail('the document is empty');
+  if (state !== 'done') fail('the document ends before the array is closed');
+  keys.finish();
+}
+
+function parseElement(source: string, index: number, options: ParseOptions): unknown {
+  try {
+    return JSON.parse(source);
+  } catch (err) {
+    throw new CohortSourceError(
+      'format',
+      `${options.what}: invalid JSON in element ${index + 1}: ${errText(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+// ---- NDJSON ----------------------------------------------------------------------------------------
+
+async function* ndjsonValues(
+  input: AsyncIterable<Uint8Array>,
+  options: ParseOptions,
+): AsyncGenerator<unknown[]> {
+  const keys = new ObjectKeys(options);
+  let carry = '';
+  let line = 0;
+  const parseLine = (text: string, out: unknown[]) => {
+    line++;
+    if (text.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new CohortSourceError(
+        'format',
+        `${options.what}: invalid JSON on line ${line}: ${errText(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    out.push(keys.value(value, line));
+  };
+  for await (const text of decodeText(input, options.what)) {
+    const out: unknown[] = [];
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      parseLine(carry + text.slice(start, nl), out);
+      carry = '';
+      start = nl + 1;
+    }
+    carry += text.slice(start);
+    if (carry.length > MAX_ELEMENT_CHARS) {
+      throw new CohortSourceError(
+        'format',
+        `${options.what}: line ${line + 1} is over ${MAX_ELEMENT_CHARS} characters`,
+      );
+    }
+    if (out.length > 0) yield out;
+  }
+  const out: unknown[] = [];
+  parseLine(carry, out);
+  if (out.length > 0) yield out;
+  keys.finish();
+}
+
+// ---- elements: a string/number is the id, an object carries it under a key --------------------------
+
+class ObjectKeys {
+  readonly #options: ParseOptions;
+  #key: string | undefined;
+  #objects = 0;
+
+  constructor(options: ParseOptions) {
+    this.#options = options;
+  }
+
+  /** The id value of one element (undefined/null when empty); `where` is its 1-based position. */
+  value(element: unknown, where: number): unknown {
+    if (element === null || typeof element === 'string' || typeof element === 'number') return element;
+    if (typeof element !== 'object' || Array.isArray(element)) {
+      throw new CohortSourceError(
+        'format',
+        `${this.#options.what}: element ${where} is ${Array.isArray(element) ? 'an array' : typeof element}; ` +
+          'expected a string, a number or an object',
+      );
+    }
+    this.#objects++;
+    const record = element as Record<string, unknown>;
+    this.#key ??= this.#options.columns.find((k) => Object.hasOwn(record, k));
+    if (this.#key === undefined) return undefined;
+    const value = record[this.#key];
+    if (value === undefined || value === null || typeof value === 'string' || typeof value === 'number')
+      return value;
+    throw new CohortSourceError(
+      'format',
+      `${this.#options.what}: element ${where}: "${this.#key}" is ${Array.isArray(value) ? 'an array' : typeof value}; ` +
+        'expected a string or a number',
+    );
+  }
+
+  /** Objects were read but none carried an id key: the column is wrong, not every member empty. */
+  finish(): void {
+    if (this.#objects > 0 && this.#key === undefined) {
+      throw new CohortSourceError(
+        'format',
+        `${this.#options.what}: no object has a key ${describeColumns(this.#options.columns)}; set \`column\``,
+      );
+    }
+  }
+}
+
+function describeColumns(columns: readonly string[]): string {
+  return columns.map((c) => JSON.stringify(c)).join(' or ');
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,66 @@
+/**
+ * Cohort membership snapshots and their diffs. Members live in the store, never in workflow state
+ * or in one JavaScript Set: a run streams its members in, and joiners/leavers are read back in
+ * pages by SQL, so memory stays flat however large the cohort is.
+ */
+
+/** `applied` is the baseline (one per sync); a later baseline makes it `superseded`. */
+export type CohortRunPhase =
+  'snapshotting' | 'snapshotted' | 'applying' | 'applied' | 'superseded' | 'failed';
+
+/** Where an apply step got to: the diff is read in member-id order, so a cursor is enough. */
+export interface CohortApplyProgress {
+  phase: 'add' | 'remove' | 'done';
+  /** Last member id applied in `phase` (keyset cursor); absent at the start of a phase. */
+  after?: string;
+  added: number;
+  removed: number;
+}
+
+export interface CohortRun {
+  syncId: string;
+  runId: string;
+  phase: CohortRunPhase;
+  members: number;
+  skipped: number;
+  /** Joiners and leavers against the baseline, counted when the snapshot is complete. */
+  toAdd: number;
+  toRemove: number;
+  progress: CohortApplyProgress;
+  startedAt: number;
+  finishedAt?: number;
+}
+
+export interface CohortStore {
+  /** Starts (or restarts, emptying it) the snapshot of run `runId`. */
+  beginCohortRun(syncId: string, runId: string): Promise<void>;
+  /** Adds members to a run's snapshot (duplicates are ignored); one transaction per call. */
+  addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void>;
+  /**
+   * Marks the snapshot complete and counts the diff against `baselineRunId` (no baseline: every
+   * member joins). Returns the run.
+   */
+  completeCohortSnapshot(
+    syncId: string,
+    runId: string,
+    baselineRunId: string | undefined,
+    skipped: number,
+  ): Promise<CohortRun>;
+  /** Up to `limit` ids in `runId` but not in `otherRunId`, in id order, after `after`. */
+  cohortDiffPage(
+    syncId: string,
+    runId: string,
+    otherRunId: string | undefined,
+    after: string | undefined,
+    limit: number,
+  ): Promise<string[]>;
+  saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void>;
+  /**
+   * Makes `runId` the baseline: marks it applied and drops older runs' members. Only called once
+   * every chunk was applied, so a crash mid-apply keeps the previous baseline.
+   */
+  completeCohortRun(syncId: string, runId: string): Promise<void>;
+  getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined>;
+  /** The last applied run (the baseline for the next diff). */
+  lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined>;
+}

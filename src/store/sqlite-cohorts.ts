@@ -1,0 +1,192 @@
+import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
+
+import type { CohortApplyProgress, CohortRun, CohortStore } from './cohort-store.ts';
+
+type Row = Record<string, SQLOutputValue>;
+
+const START: CohortApplyProgress = { phase: 'add', added: 0, removed: 0 };
+
+/** The SQLite side of CohortStore, sharing the store's connection and transaction helper. */
+export class SqliteCohorts implements CohortStore {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #tx: <T>(fn: () => T) => T;
+  #prepared: Statements | undefined;
+
+  constructor(db: DatabaseSync, now: () => number, tx: <T>(fn: () => T) => T) {
+    this.#db = db;
+    this.#now = now;
+    this.#tx = tx;
+  }
+
+  /** Prepared on first use: a store opened with only older migrations (tests) has no cohort tables. */
+  get #s(): Statements {
+    this.#prepared ??= prepare(this.#db);
+    return this.#prepared;
+  }
+
+  async beginCohortRun(syncId: string, runId: string): Promise<void> {
+    this.#tx(() => {
+      this.#db.prepare('DELETE FROM cohort_members WHERE sync_id = ? AND run_id = ?').run(syncId, runId);
+      this.#db
+        .prepare(
+          `INSERT INTO cohort_runs (sync_id, run_id, phase, progress, started_at) VALUES (?, ?, 'snapshotting', ?, ?)
+           ON CONFLICT (sync_id, run_id) DO UPDATE SET phase = 'snapshotting', members = 0, skipped = 0,
+             to_add = 0, to_remove = 0, progress = excluded.progress, started_at = excluded.started_at, finished_at = NULL`,
+        )
+        .run(syncId, runId, JSON.stringify(START), this.#now());
+    });
+  }
+
+  async addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void> {
+    if (memberIds.length === 0) return;
+    this.#tx(() => {
+      for (const id of memberIds) this.#s.insertMember.run(syncId, runId, id);
+    });
+  }
+
+  async completeCohortSnapshot(
+    syncId: string,
+    runId: string,
+    baselineRunId: string | undefined,
+    skipped: number,
+  ): Promise<CohortRun> {
+    const count = (sql: string, ...args: string[]) => Number((this.#db.prepare(sql).get(...args) as Row).n);
+    const members = count(
+      'SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = ? AND run_id = ?',
+      syncId,
+      runId,
+    );
+    const notIn = (a: string, b: string) =>
+      count(
+        `SELECT COUNT(*) AS n FROM cohort_members n WHERE n.sync_id = ? AND n.run_id = ? AND NOT EXISTS (
+           SELECT 1 FROM cohort_members o WHERE o.sync_id = n.sync_id AND o.run_id = ? AND o.member_id = n.member_id)`,
+        syncId,
+        a,
+        b,
+      );
+    const toAdd = baselineRunId ? notIn(runId, baselineRunId) : members;
+    const toRemove = baselineRunId ? notIn(baselineRunId, runId) : 0;
+    this.#tx(() =>
+      this.#db
+        .prepare(
+          `UPDATE cohort_runs SET phase = 'snapshotted', members = ?, skipped = ?, to_add = ?, to_remove = ?
+           WHERE sync_id = ? AND run_id = ?`,
+        )
+        .run(members, skipped, toAdd, toRemove, syncId, runId),
+    );
+    return (await this.getCohortRun(syncId, runId)) as CohortRun;
+  }
+
+  async cohortDiffPage(
+    syncId: string,
+    runId: string,
+    otherRunId: string | undefined,
+    after: string | undefined,
+    limit: number,
+  ): Promise<string[]> {
+    let rows: Row[];
+    if (otherRunId === undefined) {
+      rows = (
+        after === undefined
+          ? this.#s.diffAllFirst.all(syncId, runId, limit)
+          : this.#s.diffAllAfter.all(syncId, runId, after, limit)
+      ) as Row[];
+    } else {
+      rows = (
+        after === undefined
+          ? this.#s.diffFirst.all(syncId, runId, otherRunId, limit)
+          : this.#s.diffAfter.all(syncId, runId, after, otherRunId, limit)
+      ) as Row[];
+    }
+    return rows.map((r) => String(r.id));
+  }
+
+  async saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void> {
+    this.#tx(() =>
+      this.#db
+        .prepare(`UPDATE cohort_runs SET phase = 'applying', progress = ? WHERE sync_id = ? AND run_id = ?`)
+        .run(JSON.stringify(progress), syncId, runId),
+    );
+  }
+
+  async completeCohortRun(syncId: string, runId: string): Promise<void> {
+    this.#tx(() => {
+      this.#db
+        .prepare(`UPDATE cohort_runs SET phase = 'applied', finished_at = ? WHERE sync_id = ? AND run_id = ?`)
+        .run(this.#now(), syncId, runId);
+      // The new baseline is complete: older snapshots are no longer needed.
+      this.#db.prepare('DELETE FROM cohort_members WHERE sync_id = ? AND run_id <> ?').run(syncId, runId);
+      this.#db
+        .prepare(
+          // One baseline per sync: the previous one is superseded, unfinished attempts failed.
+          `UPDATE cohort_runs SET phase = CASE phase WHEN 'applied' THEN 'superseded' ELSE 'failed' END
+           WHERE sync_id = ? AND run_id <> ?`,
+        )
+        .run(syncId, runId);
+    });
+  }
+
+  async getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined> {
+    const row = this.#s.getRun.get(syncId, runId) as Row | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  async lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined> {
+    const row = this.#db
+      .prepare(`SELECT * FROM cohort_runs WHERE sync_id = ? AND phase = 'applied' LIMIT 1`)
+      .get(syncId) as Row | undefined;
+    return row ? toRun(row) : undefined;
+  }
+}
+
+interface Statements {
+  insertMember: StatementSync;
+  diffFirst: StatementSync;
+  diffAfter: StatementSync;
+  diffAllFirst: StatementSync;
+  diffAllAfter: StatementSync;
+  getRun: StatementSync;
+}
+
+function prepare(db: DatabaseSync): Statements {
+  // Keyset pages over the primary key: each page is an index range scan plus one index probe per
+  // row into the other run, whatever the cohort size.
+  const diff = (after: boolean) => `
+    SELECT n.member_id AS id FROM cohort_members n
+    WHERE n.sync_id = ? AND n.run_id = ?${after ? ' AND n.member_id > ?' : ''}
+      AND NOT EXISTS (
+        SELECT 1 FROM cohort_members o
+        WHERE o.sync_id = n.sync_id AND o.run_id = ? AND o.member_id = n.member_id
+      )
+    ORDER BY n.member_id LIMIT ?`;
+  const all = (after: boolean) => `
+    SELECT member_id AS id FROM cohort_members
+    WHERE sync_id = ? AND run_id = ?${after ? ' AND member_id > ?' : ''}
+    ORDER BY member_id LIMIT ?`;
+  return {
+    insertMember: db.prepare(
+      'INSERT OR IGNORE INTO cohort_members (sync_id, run_id, member_id) VALUES (?, ?, ?)',
+    ),
+    diffFirst: db.prepare(diff(false)),
+    diffAfter: db.prepare(diff(true)),
+    diffAllFirst: db.prepare(all(false)),
+    diffAllAfter: db.prepare(all(true)),
+    getRun: db.prepare('SELECT * FROM cohort_runs WHERE sync_id = ? AND run_id = ?'),
+  };
+}
+
+function toRun(row: Row): CohortRun {
+  return {
+    syncId: String(row.sync_id),
+    runId: String(row.run_id),
+    phase: String(row.phase) as CohortRun['phase'],
+    members: Number(row.members),
+    skipped: Number(row.skipped),
+    toAdd: Number(row.to_add),
+    toRemove: Number(row.to_remove),
+    progress: JSON.parse(String(row.progress)) as CohortApplyProgress,
+    startedAt: Number(row.started_at),
+    ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
+  };
+}

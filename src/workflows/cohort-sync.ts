@@ -1,0 +1,202 @@
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+
+import type { CohortSyncSpec } from '../config/schema.ts';
+import type { createActivities } from '../activities/index.ts';
+import {
+  SyncStatusAttribute,
+  cohortConfigQuery,
+  cohortStatusQuery,
+  pauseSignal,
+  resumeSignal,
+  runNowSignal,
+  updateCohortConfigUpdate,
+  type CohortSyncInput,
+  type CohortSyncState,
+  type CohortSyncStatus,
+  type SyncStatus,
+} from './definitions.ts';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const { snapshotCohort, applyCohortDiff } = proxyActivities<Activities>({
+  // Exports can take minutes (Amplitude prepares the file). The activities heartbeat every few
+  // seconds, so a dead worker is noticed within the heartbeat timeout and a pause reaches them.
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '5 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 12,
+    nonRetryableErrorTypes: ['CohortSourcePermanentError', 'InvalidSyncConfig'],
+  },
+});
+
+const { ensureCohortSegment, nextCohortRunAt } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
+export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
+  const paused = spec.sync.status === 'paused';
+  return {
+    paused,
+    status: paused ? 'paused' : 'running',
+    runNumber: 0,
+    // The first run happens at once; later ones follow the cadence.
+    nextRunAt: 0,
+    runNowRequested: false,
+    counters: { runs: 0, added: 0, removed: 0, skipped: 0 },
+  };
+}
+
+function validateNewSpec(current: CohortSyncSpec, next: CohortSyncSpec): void {
+  if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
+  if (next.sync.id !== current.sync.id)
+    throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
+  if (next.sync.type !== 'cohort') throw new Error('a cohort sync cannot become another type');
+}
+
+/**
+ * One long-running workflow per cohort sync: on its cadence (or a runNow signal) it snapshots the
+ * cohort into the store and applies the joiners and leavers to Customer.io. Members never enter
+ * history; the run's summary does.
+ */
+export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> {
+  let spec = input.spec;
+  const state: CohortSyncState = input.state ?? initialCohortState(spec);
+  let inFlight: CancellationScope | undefined;
+
+  const setStatus = (status: SyncStatus) => {
+    if (state.status === status) return;
+    state.status = status;
+    upsertSearchAttributes([{ key: SyncStatusAttribute, value: status }]);
+  };
+
+  setHandler(pauseSignal, () => {
+    state.paused = true;
+    setStatus('paused');
+    inFlight?.cancel();
+  });
+  setHandler(resumeSignal, () => {
+    state.paused = false;
+    setStatus('running');
+  });
+  setHandler(runNowSignal, () => {
+    state.runNowRequested = true;
+  });
+  setHandler(cohortConfigQuery, () => spec);
+  setHandler(cohortStatusQuery, (): CohortSyncStatus => ({
+    syncId: spec.sync.id,
+    type: 'cohort',
+    status: state.status,
+    running: state.current !== undefined,
+    applying: inFlight !== undefined,
+    currentRunId: state.current?.runId,
+    lastRun: state.lastRun,
+    nextRunAt: state.nextRunAt === undefined ? undefined : new Date(state.nextRunAt).toISOString(),
+    counters: state.counters,
+    lastError: state.lastError,
+    destination: spec.destination.id,
+  }));
+  setHandler(
+    updateCohortConfigUpdate,
+    async (next) => {
+      spec = next;
+      upsertMemo({ name: next.sync.name ?? next.sync.id });
+      // A new cadence takes effect from now.
+      if (!state.current && state.lastRun) state.nextRunAt = await nextRunAfter(next, Date.now());
+      return { accepted: true as const };
+    },
+    { validator: (next) => validateNewSpec(spec, next) },
+  );
+
+  for (;;) {
+    const due = () =>
+      state.current !== undefined ||
+      state.runNowRequested ||
+      (state.nextRunAt !== undefined && Date.now() >= state.nextRunAt);
+    const ready = () => !state.paused && due();
+    if (state.nextRunAt === undefined) await condition(ready);
+    else await condition(ready, Math.max(0, state.nextRunAt - Date.now()));
+    if (!ready()) continue;
+
+    if (workflowInfo().continueAsNewSuggested && !state.current) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof cohortSyncWorkflow>({ spec, state });
+    }
+    state.runNowRequested = false;
+    if (!state.current) {
+      state.runNumber += 1;
+      state.current = {
+        runId: String(state.runNumber),
+        startedAt: new Date().toISOString(),
+        stage: 'snapshot',
+      };
+    }
+    const current = state.current;
+    try {
+      inFlight = new CancellationScope();
+      await inFlight.run(async () => {
+        const segmentId = await ensureCohortSegment({ syncId: spec.sync.id, spec });
+        if (current.stage === 'snapshot') {
+          const snapshot = await snapshotCohort({ syncId: spec.sync.id, runId: current.runId, spec });
+          current.baselineRunId = snapshot.baselineRunId;
+          current.stage = 'apply';
+        }
+        const summary = await applyCohortDiff({
+          syncId: spec.sync.id,
+          runId: current.runId,
+          baselineRunId: current.baselineRunId,
+          spec,
+          segmentId,
+          startedAt: current.startedAt,
+        });
+        state.lastRun = summary;
+        state.counters.runs += 1;
+        state.counters.added += summary.added;
+        state.counters.removed += summary.removed;
+        state.counters.skipped += summary.skipped;
+        state.lastError = undefined;
+      });
+      state.current = undefined;
+    } catch (err) {
+      // Paused mid-run: keep `current`, so resume continues this run from its stored progress.
+      if (isCancellation(err)) continue;
+      state.lastError = { message: errorMessage(err), at: new Date().toISOString() };
+      // The run failed for good (retries exhausted or a permanent error): the next one starts over.
+      state.current = undefined;
+    } finally {
+      inFlight = undefined;
+    }
+    state.nextRunAt = await nextRunAfter(spec, Date.now());
+  }
+}
+
+/** Intervals are plain arithmetic; cron lines are evaluated by an activity (a cron library is I/O-free but not sandbox-vetted). */
+async function nextRunAfter(spec: CohortSyncSpec, after: number): Promise<number | undefined> {
+  const cadence = spec.sync.cadence;
+  if (cadence.kind === 'once') return undefined;
+  if (cadence.kind === 'interval') return after + cadence.everyMs;
+  return nextCohortRunAt({ expression: cadence.expression, after });
+}
+
+function errorMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  // ActivityFailure wraps the real reason.
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}

@@ -6,7 +6,7 @@
  *
  *   node bench/cohort.ts [--members 1000000]
  *
- * Prints the figures and writes reports/bench-cohort.json.
+ * Prints the figures and writes bench/reports/cohort.json.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -106,8 +106,8 @@ try {
     memoryRatioLargeToSmall: +(large.full.peakRssMb / small.full.peakRssMb).toFixed(2),
   };
   console.log(JSON.stringify(report, null, 2));
-  await mkdir('reports', { recursive: true });
-  await writeFile('reports/bench-cohort.json', `${JSON.stringify(report, null, 2)}\n`);
+  await mkdir('bench/reports', { recursive: true });
+  await writeFile('bench/reports/cohort.json', `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   clearInterval(sampler);
   await worker.shutdown();

@@ -5,7 +5,7 @@
  *
  *   node bench/stream.ts [--events 20000] [--latency-samples 40]
  *
- * Prints the figures and writes reports/bench-stream.json.
+ * Prints the figures and writes bench/reports/stream.json.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -133,8 +133,8 @@ try {
     },
   };
   console.log(JSON.stringify(report, null, 2));
-  await mkdir('reports', { recursive: true });
-  await writeFile('reports/bench-stream.json', `${JSON.stringify(report, null, 2)}\n`);
+  await mkdir('bench/reports', { recursive: true });
+  await writeFile('bench/reports/stream.json', `${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await client.workflow
     .getHandle('stream-sync/bench-sync')

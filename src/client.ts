@@ -19,6 +19,7 @@ import {
   runCohortNow,
 } from './control/syncs.ts';
 import { parseDuration } from './config/duration.ts';
+import { checkDestination } from './control/check.ts';
 import { waitForCohortRun } from './control/cohort-progress.ts';
 import { colourStatus, describeCohort, lastErrorLine } from './control/format.ts';
 import { openStore } from './store/index.ts';
@@ -137,9 +138,10 @@ export function buildCli(): Command {
         rows.length === 0
           ? 'no running syncs'
           : table(
-              ['SYNC', 'STATUS', 'LAG', 'DELIVERED', 'DEAD LETTERS', 'LAST ERROR'],
+              ['SYNC', 'TYPE', 'STATUS', 'LAG', 'DELIVERED', 'DEAD LETTERS', 'LAST ERROR'],
               rows.map((r) => [
                 r.syncId,
+                r.type ?? '-',
                 colourStatus(r.status),
                 r.lag ?? '-',
                 r.delivered ?? '-',
@@ -288,6 +290,36 @@ export function buildCli(): Command {
       );
     });
 
+  program
+    .command('check <destination>')
+    .description("verify a destination's Customer.io credentials and region (secrets from this environment)")
+    .requiredOption('-f, --file <path>', 'config file')
+    .action(async (destinationId: string, { file }: { file: string }) => {
+      const config = await loadConfig(file);
+      const destination = config.destinations.find((d) => d.id === destinationId);
+      if (!destination) {
+        throw new SyncControlError(
+          `no destination "${destinationId}" in ${file} (destinations: ${config.destinations.map((d) => d.id).join(', ') || 'none'})`,
+          true,
+        );
+      }
+      const result = await checkDestination(destination, process.env);
+      print(globals(), result, () => {
+        const mark = (ok: boolean) => (ok ? pc.green('ok') : pc.red('failed'));
+        const lines = [
+          `${pc.bold(destinationId)}: ${mark(result.ok)}`,
+          `  Track API: ${mark(result.track.ok)}${result.track.region ? ` (region ${result.track.region}, workspace ${result.track.environmentId})` : ''}${result.track.message ? ` — ${result.track.message}` : ''}`,
+        ];
+        if (result.app) {
+          lines.push(
+            `  App API:   ${mark(result.app.ok)}${result.app.segments !== undefined ? ` (${result.app.segments} segments)` : ''}${result.app.message ? ` — ${result.app.message}` : ''}`,
+          );
+        }
+        return lines.join('\n');
+      });
+      if (!result.ok) process.exitCode = EXIT.failure;
+    });
+
   return program;
 }
 
@@ -306,7 +338,8 @@ function table(header: string[], rows: Array<Array<string | number>>): string {
 export async function runCli(argv: string[]): Promise<number> {
   try {
     await buildCli().parseAsync(argv);
-    return EXIT.ok;
+    // Commands that end in a failure they have already reported set process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${pc.red('invalid config')}\n${err.message}\n`);

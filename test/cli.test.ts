@@ -134,6 +134,42 @@ describe('cio-sync CLI', () => {
     });
   });
 
+  it('check verifies a destination against Customer.io with the secrets of its environment', async () => {
+    const file = join(engine.dir, 'check.yaml');
+    await writeFile(
+      file,
+      `
+sources: []
+destinations:
+  - { id: cio, siteId: "\${CIO_SITE_ID}", trackApiKey: "\${CIO_TRACK_API_KEY}", appApiKey: "\${CIO_APP_API_KEY}",
+      trackUrl: "${engine.fake.url}", appUrl: "${engine.fake.url}", region: us }
+  - { id: eu, siteId: "\${CIO_SITE_ID}", trackApiKey: "\${CIO_TRACK_API_KEY}", trackUrl: "${engine.fake.url}", region: eu }
+syncs: []
+`,
+    );
+    const env = { CIO_SITE_ID: 'site-1', CIO_TRACK_API_KEY: 'track-key-1', CIO_APP_API_KEY: 'app-key-1' };
+    const good = await cli(['--json', 'check', 'cio', '-f', file], env);
+    expect(good.code).toBe(0);
+    expect(JSON.parse(good.stdout)).toMatchObject({
+      destination: 'cio',
+      ok: true,
+      track: { ok: true, region: 'us' },
+      app: { ok: true },
+    });
+
+    const wrongKey = await cli(['check', 'cio', '-f', file], { ...env, CIO_TRACK_API_KEY: 'nope' });
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stdout).toMatch(/Track API: failed/);
+    expect(wrongKey.stdout).not.toContain('nope');
+
+    const region = await cli(['check', 'eu', '-f', file], env);
+    expect(region.code).toBe(1);
+    expect(region.stdout).toContain('the credentials belong to the us region, but the destination says eu');
+
+    const unknown = await cli(['check', 'nowhere', '-f', file], env);
+    expect(unknown.code).toBe(3);
+  });
+
   it('explains an unreachable Temporal server instead of printing a stack', async () => {
     const res = await cli(['status', 'anything'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(res.code).toBe(1);

@@ -69,6 +69,22 @@ if { [ -n "${CI:-}" ] || [ "${CIO_SYNC_INSTALL_DEPS:-}" = 1 ]; } && ! cio_has_po
   fi
 fi
 
+# --- Chromium (tests only) -------------------------------------------------------------------
+# test/webui.test.ts drives Debian's `chromium` headless (playwright-core, no browser download) to
+# check the Temporal Web UI. Installed like PostgreSQL above: on CI or when asked, only when missing.
+cio_chromium="${CIO_SYNC_CHROMIUM:-/usr/bin/chromium}"
+if { [ -n "${CI:-}" ] || [ "${CIO_SYNC_INSTALL_DEPS:-}" = 1 ]; } && [ ! -x "$cio_chromium" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    cio_sudo=""
+    [ "$(id -u)" = 0 ] || cio_sudo="sudo"
+    cio_log "installing Chromium for the Web UI test (apt-get install chromium)"
+    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    cio_log "Chromium is missing and apt-get is not available: install it for the Web UI test"
+  fi
+fi
+
 # --- Temporal CLI ----------------------------------------------------------------------------
 TEMPORAL_CLI="$(bash "$cio_root/scripts/temporal-cli.sh")"
 export TEMPORAL_CLI

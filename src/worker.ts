@@ -1,56 +1,118 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
 
+import { DestinationClients } from './activities/destinations.ts';
 import { createActivities } from './activities/index.ts';
+import { createLogger, logLevelOf, temporalLevelOf, temporalLogger } from './logging.ts';
+import { metricsPortOf, startMetricsServer, type MetricsServer } from './metrics-server.ts';
+import { WorkerMetrics } from './metrics.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { bundleWorkflows } from './temporal/bundle.ts';
 import { engineSettings, type EngineSettings } from './temporal/settings.ts';
+
+/**
+ * The worker entry point (`node src/worker.ts`), and startWorker() for running it in-process.
+ *
+ * Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CIO_SYNC_TASK_QUEUE, CIO_SYNC_STORE (see
+ * temporal/settings.ts), CIO_SYNC_METRICS_PORT (default 9464; 0 picks a free port),
+ * CIO_SYNC_METRICS_HOST (default 127.0.0.1), LOG_LEVEL (default info), and the destinations'
+ * `${ENV}` references.
+ */
+
+/** How long in-flight activities get to finish on SIGTERM before the SDK cancels them. */
+export const SHUTDOWN_GRACE_MS = 20_000;
 
 export interface WorkerOptions extends Partial<EngineSettings> {
   store?: Store;
   /** A pre-built workflow bundle (tests build it once per run). */
   workflowBundlePath?: string;
   env?: NodeJS.ProcessEnv;
+  /** Serve `/metrics` and `/health` on this port (0: a free one); no HTTP server when undefined. */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** The worker's own log lines; silent when not given. */
+  logger?: Logger;
 }
 
 export interface RunningWorker {
   worker: Worker;
-  /** Resolves when the worker has stopped. */
+  metrics: WorkerMetrics;
+  /** `http://host:port` of the metrics server, when one is listening. */
+  metricsUrl?: string;
+  /** Resolves when the worker has stopped and its connections, metrics server and store are closed. */
   done: Promise<void>;
-  /** Stops polling, lets in-flight activities finish or hand back, then closes connections. */
+  /**
+   * Stops polling, hands back deliveries still waiting for records, lets the others finish (up to
+   * the grace time, then they are cancelled), then closes everything.
+   */
   shutdown(): Promise<void>;
 }
 
 /** Builds and starts a worker hosting every workflow and activity of cio-sync. */
 export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
   const settings = { ...engineSettings(options.env), ...stripUndefined(options) };
+  const env = options.env ?? process.env;
+  const log = options.logger ?? createLogger({ level: 'silent' });
   const bundlePath =
     options.workflowBundlePath ??
     options.env?.CIO_SYNC_WORKFLOW_BUNDLE ??
     process.env.CIO_SYNC_WORKFLOW_BUNDLE;
   const ownStore = !options.store;
   const store = options.store ?? (await openStore(settings.storeUrl));
-  const connection = await NativeConnection.connect({ address: settings.temporalAddress });
-  const worker = await Worker.create({
-    connection,
-    namespace: settings.namespace,
-    taskQueue: settings.taskQueue,
-    // Bundled here (quietly) unless a pre-built bundle is given.
-    workflowBundle: bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() },
-    activities: createActivities({ store, env: options.env ?? process.env }),
-    // Deliveries are long-polls; leave room for many syncs per worker.
-    maxConcurrentActivityTaskExecutions: 200,
-    // In-flight deliveries get time to finish their request on SIGTERM before they are cancelled.
-    shutdownGraceTime: '20 seconds',
-  });
-  const done = worker.run().finally(async () => {
-    await connection.close();
+  const metrics = new WorkerMetrics();
+  const clients = new DestinationClients(store, env, metrics);
+  const shuttingDown = new AbortController();
+  let connection: NativeConnection | undefined;
+  let created: Worker;
+  try {
+    connection = await NativeConnection.connect({ address: settings.temporalAddress });
+    created = await Worker.create({
+      connection,
+      namespace: settings.namespace,
+      taskQueue: settings.taskQueue,
+      // Bundled here (quietly) unless a pre-built bundle is given.
+      workflowBundle: bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() },
+      activities: createActivities({ store, env, metrics, clients, shutdownSignal: shuttingDown.signal }),
+      // Deliveries are long-polls; leave room for many syncs per worker.
+      maxConcurrentActivityTaskExecutions: 200,
+      // In-flight deliveries get time to finish their request on SIGTERM before they are cancelled.
+      shutdownGraceTime: SHUTDOWN_GRACE_MS,
+    });
+  } catch (err) {
+    await connection?.close();
+    if (ownStore) await store.close();
+    throw err;
+  }
+  const [worker, conn] = [created, connection];
+  const running = worker.run();
+  let server: MetricsServer | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      server = await startMetricsServer({
+        registry: metrics.registry,
+        port: options.metricsPort,
+        host: options.metricsHost,
+        healthy: () => ({ ok: worker.getState() === 'RUNNING', state: worker.getState().toLowerCase() }),
+      });
+    } catch (err) {
+      // Metrics are for watching; a port clash must not stop the syncs. Prometheus shows the target down.
+      log.error({ err, port: options.metricsPort }, 'metrics server could not start; running without it');
+    }
+  }
+  const done = running.finally(async () => {
+    await server?.close();
+    await clients.close();
+    await conn.close();
     if (ownStore) await store.close();
   });
   return {
     worker,
+    metrics,
+    metricsUrl: server?.url,
     done,
     async shutdown() {
+      shuttingDown.abort();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
     },
@@ -61,18 +123,48 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function main(): Promise<void> {
-  const running = await startWorker();
-  console.log(
-    JSON.stringify({ level: 'info', msg: 'worker started', taskQueue: running.worker.options.taskQueue }),
+async function main(logger: Logger, level: ReturnType<typeof logLevelOf>): Promise<void> {
+  const env = process.env;
+  Runtime.install({
+    logger: temporalLogger(logger.child({ component: 'temporal' })),
+    // Core's own lines (connection trouble, poll errors) go through the same JSON logger.
+    telemetryOptions: { logging: { forward: {}, filter: { core: temporalLevelOf(level), other: 'ERROR' } } },
+    // The signals are handled below: shutdown() first releases deliveries waiting for records.
+    shutdownSignals: [],
+  });
+  const running = await startWorker({
+    logger,
+    metricsPort: metricsPortOf(env.CIO_SYNC_METRICS_PORT),
+    metricsHost: env.CIO_SYNC_METRICS_HOST || undefined,
+  });
+  const { taskQueue, namespace } = running.worker.options;
+  logger.info(
+    { taskQueue, namespace, metrics: running.metricsUrl && `${running.metricsUrl}/metrics` },
+    'worker started',
   );
-  // The SDK's Runtime stops the worker on SIGINT/SIGTERM; we wait for it to drain.
+  const shutdown = (signal: NodeJS.Signals) => {
+    logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'worker shutting down');
+    // A second signal gets Node's default: stop at once.
+    void running.shutdown().catch(() => {});
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
   await running.done;
+  logger.info('worker stopped');
 }
 
 if (import.meta.main) {
-  main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
+  let logger: Logger | undefined;
+  try {
+    const level = logLevelOf(process.env);
+    logger = createLogger({ level });
+    await main(logger, level);
+    process.exitCode = 0;
+  } catch (err) {
+    if (logger) logger.fatal({ err }, 'worker failed');
+    else console.error(JSON.stringify({ level: 60, msg: err instanceof Error ? err.message : String(err) }));
+    process.exitCode = 1;
+  }
+  // Everything is closed; a handle some library left open must not keep a stopped worker around.
+  setTimeout(() => process.exit(), 5000).unref();
 }

@@ -175,6 +175,7 @@ export async function applyCohortDiff(
         const ids = await deps.store.cohortDiffPage(syncId, from, other, progress.after, chunkSize);
         if (ids.length === 0) break;
         await sendChunk(deps, client, spec, phase, ids, segmentId);
+        deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', ids.length);
         progress = {
           ...progress,
           after: ids.at(-1),

@@ -2,9 +2,15 @@ import { createHash } from 'node:crypto';
 
 import type { Destination } from '../config/schema.ts';
 import { MissingEnvError, resolveEnv, tryResolveEnv } from '../config/env.ts';
-import { CustomerIoClient, detectRegion, type CioTransport } from '../customerio/client.ts';
+import {
+  CustomerIoClient,
+  detectRegion,
+  type CioCallResult,
+  type CioTransport,
+} from '../customerio/client.ts';
 import { resolveHosts, type CioRegion } from '../customerio/hosts.ts';
 import type { Store } from '../store/store.ts';
+import type { DeliveryMetrics } from './index.ts';
 
 /** Credentials a destination needs but the worker's environment does not have. */
 export class MissingCredentialsError extends Error {
@@ -19,11 +25,13 @@ export class MissingCredentialsError extends Error {
 export class DestinationClients {
   readonly #store: Store;
   readonly #env: NodeJS.ProcessEnv;
+  readonly #metrics: DeliveryMetrics | undefined;
   readonly #clients = new Map<string, { key: string; client: CustomerIoClient }>();
 
-  constructor(store: Store, env: NodeJS.ProcessEnv) {
+  constructor(store: Store, env: NodeJS.ProcessEnv, metrics?: DeliveryMetrics) {
     this.#store = store;
     this.#env = env;
+    this.#metrics = metrics;
   }
 
   /** Whether this destination records instead of sending (`dryRun: true`, or `auto` without credentials). */
@@ -99,6 +107,8 @@ export class DestinationClients {
       trackApiKey,
       appApiKey,
       timeoutMs: destination.timeout,
+      // Only live clients report: a dry run's recorded requests never reached Customer.io.
+      onResult: this.#metrics && observer(this.#metrics, destination.id),
     });
     this.#clients.set(destination.id, { key, client });
     if (cached) await cached.client.close();
@@ -109,6 +119,17 @@ export class DestinationClients {
     await Promise.all([...this.#clients.values()].map(({ client }) => client.close()));
     this.#clients.clear();
   }
+}
+
+function observer(metrics: DeliveryMetrics, destination: string) {
+  return (result: CioCallResult) =>
+    metrics.onCustomerIoCall({
+      destination,
+      api: result.request.api,
+      status: result.outcome.status,
+      outcome: result.outcome.kind,
+      durationMs: result.durationMs,
+    });
 }
 
 function overrides(destination: Destination) {

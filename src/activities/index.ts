@@ -1,3 +1,5 @@
+import type { CioApi } from '../customerio/client.ts';
+import type { CioOutcomeKind } from '../customerio/classify.ts';
 import type { Store } from '../store/store.ts';
 import {
   applyCohortDiff,
@@ -11,9 +13,39 @@ import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
 import type { DeliverBatchInput } from './types.ts';
 
-/** Hooks the worker's metrics endpoint listens to; optional so tests can leave them out. */
+/** What one delivery (or one redriven batch) did with its records. */
+export interface RecordCounts {
+  delivered: number;
+  filtered: Record<string, number>;
+  /** Dead letters written, by reason. */
+  deadLettered: Record<string, number>;
+}
+
+/** One Customer.io request, as a live client saw it (a dry run sends nothing and reports nothing). */
+export interface CustomerIoCall {
+  destination: string;
+  api: CioApi;
+  /** HTTP status; undefined for a timeout or network failure. */
+  status: number | undefined;
+  outcome: CioOutcomeKind;
+  durationMs: number;
+}
+
+/**
+ * Hooks the worker's metrics endpoint listens to (src/metrics.ts implements them); optional so
+ * tests and tools can leave them out. Activities call them; they never read them back.
+ */
 export interface DeliveryMetrics {
-  onDelivery(syncId: string, status: number | undefined, durationMs: number | undefined): void;
+  onRecords(syncId: string, counts: RecordCounts): void;
+  /** Records in the source's log past the sync's cursor, as the last delivery saw them. */
+  onLag(syncId: string, records: number): void;
+  /** A delivery's outcome: `idle`, `delivered`, `credentials_rejected`. */
+  onDelivery(syncId: string, outcome: string): void;
+  /** A delivery attempt that follows a failed one. */
+  onRetry(syncId: string): void;
+  onCustomerIoCall(call: CustomerIoCall): void;
+  /** Ids a cohort sync added to or removed from its segment (or attribute). */
+  onCohortIds(syncId: string, change: 'added' | 'removed', count: number): void;
 }
 
 export interface ActivityDeps {
@@ -22,11 +54,26 @@ export interface ActivityDeps {
   /** The worker's own environment: where `${ENV}` references (secrets) are resolved. */
   env: NodeJS.ProcessEnv;
   metrics?: DeliveryMetrics;
+  /**
+   * Aborts when the worker begins to shut down: a delivery still waiting for records hands its
+   * attempt back at once instead of holding the shutdown for `waitFor`.
+   */
+  shutdownSignal?: AbortSignal;
 }
 
 /** The activities the worker registers, built from their dependencies (no module-level state). */
-export function createActivities(deps: { store: Store; env: NodeJS.ProcessEnv; metrics?: DeliveryMetrics }) {
-  const full: ActivityDeps = { ...deps, clients: new DestinationClients(deps.store, deps.env) };
+export function createActivities(deps: {
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  metrics?: DeliveryMetrics;
+  /** Pass your own to close them on shutdown; built here otherwise. */
+  clients?: DestinationClients;
+  shutdownSignal?: AbortSignal;
+}) {
+  const full: ActivityDeps = {
+    ...deps,
+    clients: deps.clients ?? new DestinationClients(deps.store, deps.env, deps.metrics),
+  };
   return {
     deliverBatch: (input: DeliverBatchInput) => deliverBatch(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),

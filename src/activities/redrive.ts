@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
+import { countByReason } from './deliver-batch.ts';
 import type { ActivityDeps } from './index.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
@@ -60,6 +61,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     const included = chunk.filter((l) => l.seq <= plan.lastSeq);
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
+    let delivered = 0;
     if (plan.ops.length > 0) {
       const sent = await sendPlanned({
         store: deps.store,
@@ -71,7 +73,8 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       });
       if (sent.kind === 'credentials_rejected') return { ...total, error: sent.error, status: sent.status };
       deadLetters.push(...sent.deadLetters);
-      total.delivered += sent.deliveredSeqs.size;
+      delivered = sent.deliveredSeqs.size;
+      total.delivered += delivered;
       total.status = sent.status;
       await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
     } else {
@@ -79,6 +82,11 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     }
     await deps.store.addDeadLetters(deadLetters);
     await deps.store.markRedriven(included.map((l) => l.id));
+    deps.metrics?.onRecords(syncId, {
+      delivered,
+      filtered: plan.filtered,
+      deadLettered: countByReason(deadLetters),
+    });
     total.redriven += included.length;
     total.deadLettered += deadLetters.length;
     for (const [reason, n] of Object.entries(plan.filtered))

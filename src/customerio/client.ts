@@ -58,6 +58,8 @@ export interface CustomerIoClientOptions {
   transport?: CioTransport;
   /** Max sockets per origin. Default 16. */
   connections?: number;
+  /** Called with every call's result (metrics); it must not throw. */
+  onResult?: (result: CioCallResult) => void;
 }
 
 export interface CioSegmentInput {
@@ -86,6 +88,7 @@ export class CustomerIoClient {
   readonly #appAuth: string | undefined;
   readonly #transport: CioTransport | undefined;
   readonly #connections: number;
+  readonly #onResult: ((result: CioCallResult) => void) | undefined;
   #agent: Agent | undefined;
   #closed = false;
 
@@ -101,6 +104,7 @@ export class CustomerIoClient {
     this.#appAuth = options.appApiKey ? `Bearer ${options.appApiKey}` : undefined;
     this.#transport = options.transport;
     this.#connections = options.connections ?? 16;
+    this.#onResult = options.onResult;
   }
 
   /** `POST /api/v2/batch` with `{ batch: ops }`; per-item failures come back as `item_errors`. */
@@ -217,11 +221,13 @@ export class CustomerIoClient {
 
     const started = performance.now();
     const outcome = await this.#exchange(request);
-    return {
+    const result: CioCallResult = {
       outcome,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       request: redacted,
     };
+    this.#onResult?.(result);
+    return result;
   }
 
   async #exchange(request: CioRequest): Promise<CioOutcome> {

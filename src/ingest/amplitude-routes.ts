@@ -62,7 +62,7 @@ function uploadRoute(ctx: IngestContext, maxBytes: number) {
       throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
     }
     const records = checked.items.map((event) => fromAmplitudeEvent(event, receivedAt, { ip: request.ip }));
-    await commitRecords(ctx, sourceId, records);
+    await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.send({
       code: 200,
       events_ingested: records.length,
@@ -112,7 +112,7 @@ function identifyRoute(ctx: IngestContext) {
       throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
     }
     const records = checked.items.map((item) => fromAmplitudeIdentify(item, receivedAt, { ip: request.ip }));
-    await commitRecords(ctx, sourceId, records);
+    await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.type('text/plain; charset=utf-8').send('success');
   };
 }
@@ -133,7 +133,7 @@ function groupIdentifyRoute(ctx: IngestContext) {
     const records = checked.items.map((item) =>
       fromAmplitudeGroupIdentify(item, receivedAt, { ip: request.ip }),
     );
-    await commitRecords(ctx, sourceId, records);
+    await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.type('text/plain; charset=utf-8').send('success');
   };
 }

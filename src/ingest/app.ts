@@ -1,6 +1,8 @@
 import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyRequest } from 'fastify';
 import type { LoggerOptions as PinoLoggerOptions } from 'pino';
 
+import { REDACT_CENSOR, REDACT_PATHS } from '../logging.ts';
+import { renderMetrics, type IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import { registerAmplitudeRoutes } from './amplitude-routes.ts';
 import {
@@ -10,7 +12,7 @@ import {
   type IngestLimits,
   type IngestRouteConfig,
 } from './context.ts';
-import { countRejected, createIngestCounters, type IngestCounters } from './counters.ts';
+import { apiOf, countRejected, createIngestCounters, type IngestCounters } from './counters.ts';
 import { IngestError, toIngestError } from './errors.ts';
 import {
   amplitudeErrorResponse,
@@ -38,28 +40,13 @@ export interface IngestAppOptions {
   /** Fastify/pino logger options; keys and Authorization headers are redacted whatever is passed. */
   logger?: IngestLoggerOptions;
   limits?: Partial<IngestLimits>;
-  /** Counters to update (pass your own to read them, e.g. from a metrics endpoint). */
+  /** Counters to update (pass your own to read them in-process). */
   counters?: IngestCounters;
+  /** Prometheus metrics to update and serve at GET /metrics; no such route without them. */
+  metrics?: IngestMetrics;
   /** Receive-time clock; tests pin it. */
   now?: () => number;
 }
-
-/**
- * Paths where a key can appear in a log object. The request serializer below already leaves out
- * headers and the query string; these catch anything logged by hand.
- */
-const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.query.api_key',
-  'headers.authorization',
-  'authorization',
-  'api_key',
-  'apiKey',
-  'writeKey',
-  '*.api_key',
-  '*.apiKey',
-  '*.writeKey',
-];
 
 /** Method and path only: GET /identify carries `api_key` in its query string. */
 function requestSerializer(request: FastifyRequest) {
@@ -74,7 +61,9 @@ function loggerOptions(logger: IngestLoggerOptions | undefined): IngestLoggerOpt
   const extra = Array.isArray(base.redact) ? base.redact : (base.redact?.paths ?? []);
   return {
     ...base,
-    redact: { paths: [...REDACT_PATHS, ...extra], censor: '[redacted]' },
+    // The request serializer below already leaves out headers and the query string; these catch
+    // anything logged by hand.
+    redact: { paths: [...REDACT_PATHS, ...extra], censor: REDACT_CENSOR },
     serializers: { ...base.serializers, req: requestSerializer },
   };
 }
@@ -113,6 +102,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
     store: options.store,
     sourceByKey: sourceMap(options.sources),
     counters: options.counters ?? createIngestCounters(),
+    metrics: options.metrics,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     now: options.now ?? Date.now,
   };
@@ -125,7 +115,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
 
   app.setErrorHandler((raw, request, reply) => {
     const error = toIngestError(raw);
-    countRejected(ctx.counters, error.reason);
+    countRejected(ctx, error.reason);
     const { status, body } = errorResponse(familyOf(request), error);
     if (status >= 500) {
       request.log.error({ err: error.cause ?? error, reason: error.reason }, 'ingest request failed');
@@ -137,10 +127,26 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     const error = new IngestError('not_found', 'Invalid request path');
-    countRejected(ctx.counters, error.reason);
+    countRejected(ctx, error.reason);
     const { status, body } = plainErrorResponse(error);
     return reply.code(status).send(body);
   });
+
+  const metrics = options.metrics;
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => {
+      const api = apiOf(familyOf(request));
+      metrics.requestDuration.observe({ api, status: reply.statusCode }, reply.elapsedTime / 1000);
+    });
+    app.get(
+      '/metrics',
+      { config: { family: 'plain' } satisfies IngestRouteConfig },
+      async (_request, reply) => {
+        const { contentType, body } = await renderMetrics(metrics.registry);
+        return reply.type(contentType).send(body);
+      },
+    );
+  }
 
   registerAmplitudeRoutes(app, ctx);
   registerSegmentRoutes(app, ctx);

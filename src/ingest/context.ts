@@ -1,4 +1,5 @@
 import type { CanonicalRecord } from '../events/record.ts';
+import type { IngestApi, IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import { countAccepted, type IngestCounters } from './counters.ts';
 import { IngestError } from './errors.ts';
@@ -55,6 +56,8 @@ export interface IngestContext {
   /** Resolved key → source id. */
   sourceByKey: ReadonlyMap<string, string>;
   counters: IngestCounters;
+  /** Prometheus metrics, when the app serves GET /metrics. */
+  metrics?: IngestMetrics;
   limits: IngestLimits;
   now: () => number;
 }
@@ -69,6 +72,7 @@ export async function commitRecords(
   ctx: IngestContext,
   sourceId: string,
   records: CanonicalRecord[],
+  api: IngestApi,
 ): Promise<void> {
   if (records.length > 0) {
     try {
@@ -77,5 +81,5 @@ export async function commitRecords(
       throw new IngestError('store_unavailable', 'the event log could not be written', {}, { cause });
     }
   }
-  countAccepted(ctx.counters, sourceId, records.length);
+  countAccepted(ctx, sourceId, api, records.length);
 }

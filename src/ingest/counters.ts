@@ -1,8 +1,11 @@
+import type { IngestApi, IngestMetrics } from '../metrics.ts';
+import type { ApiFamily } from './context.ts';
 import type { RejectReason } from './errors.ts';
 
 /**
- * Plain counters the metrics endpoint reads (it turns them into Prometheus series). Monotonic,
- * in-process, reset on restart, like any Prometheus counter.
+ * Plain counters tests and callers read in-process; when the app has Prometheus metrics (served at
+ * GET /metrics), the same counts go there too. Monotonic, in-process, reset on restart, like any
+ * Prometheus counter.
  */
 export interface IngestCounters {
   /** Records appended to each source's log. */
@@ -13,15 +16,31 @@ export interface IngestCounters {
   requestsRejected: Partial<Record<RejectReason, number>>;
 }
 
+/** Where a count goes: the plain counters, and the Prometheus metrics when there are any. */
+export interface IngestTally {
+  counters: IngestCounters;
+  metrics?: IngestMetrics;
+}
+
 export function createIngestCounters(): IngestCounters {
   return { recordsIngested: {}, requestsAccepted: {}, requestsRejected: {} };
 }
 
-export function countAccepted(counters: IngestCounters, sourceId: string, records: number): void {
-  counters.recordsIngested[sourceId] = (counters.recordsIngested[sourceId] ?? 0) + records;
-  counters.requestsAccepted[sourceId] = (counters.requestsAccepted[sourceId] ?? 0) + 1;
+/** The metrics' `api` label: the Identify APIs count as Amplitude, health and 404s as other. */
+export function apiOf(family: ApiFamily): IngestApi {
+  if (family === 'amplitude' || family === 'amplitude-identify') return 'amplitude';
+  return family === 'segment' ? 'segment' : 'other';
 }
 
-export function countRejected(counters: IngestCounters, reason: RejectReason): void {
-  counters.requestsRejected[reason] = (counters.requestsRejected[reason] ?? 0) + 1;
+export function countAccepted(tally: IngestTally, sourceId: string, api: IngestApi, records: number): void {
+  const { counters, metrics } = tally;
+  counters.recordsIngested[sourceId] = (counters.recordsIngested[sourceId] ?? 0) + records;
+  counters.requestsAccepted[sourceId] = (counters.requestsAccepted[sourceId] ?? 0) + 1;
+  metrics?.recordsIngested.inc({ source: sourceId, api }, records);
+  metrics?.requestsAccepted.inc({ source: sourceId, api });
+}
+
+export function countRejected(tally: IngestTally, reason: RejectReason): void {
+  tally.counters.requestsRejected[reason] = (tally.counters.requestsRejected[reason] ?? 0) + 1;
+  tally.metrics?.requestsRejected.inc({ reason });
 }

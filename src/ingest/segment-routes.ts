@@ -80,7 +80,7 @@ async function ingest(
     throw new IngestError('invalid_events', describe(parsed.problems), { problems: parsed.problems });
   }
   const records = parsed.calls.map((call) => fromSegment(call, receivedAt));
-  await commitRecords(ctx, sourceId, records);
+  await commitRecords(ctx, sourceId, records, 'segment');
   return reply.send({ success: true });
 }
 

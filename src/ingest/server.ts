@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { MissingEnvError, resolveEnv } from '../config/env.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { logLevelOf } from '../logging.ts';
+import { createIngestMetrics, type IngestMetrics } from '../metrics.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/store.ts';
 import {
@@ -22,12 +24,15 @@ import {
  *
  * Environment: CIO_SYNC_CONFIG (config file, when --config/-f is not given), CIO_SYNC_STORE (default
  * sqlite:.data/cio-sync.db), CIO_SYNC_INGEST_HOST (default 127.0.0.1), CIO_SYNC_INGEST_PORT
- * (default 8788; 0 picks a free port).
+ * (default 8788; 0 picks a free port), LOG_LEVEL (default info). Prometheus metrics are served at
+ * GET /metrics on the same port.
  */
 
 export const DEFAULT_STORE_URL = 'sqlite:.data/cio-sync.db';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8788;
+/** How long in-flight requests get to finish on SIGTERM before their connections are cut. */
+export const SHUTDOWN_GRACE_MS = 20_000;
 
 export interface StartIngestOptions {
   /** A parsed config; else `configPath`, else CIO_SYNC_CONFIG is loaded. */
@@ -43,6 +48,10 @@ export interface StartIngestOptions {
   logger?: IngestLoggerOptions;
   limits?: Partial<IngestLimits>;
   counters?: IngestCounters;
+  /** Prometheus metrics (served at GET /metrics); a registry of its own is made otherwise. */
+  metrics?: IngestMetrics;
+  /** In-flight requests' time to finish in close() before their connections are cut. */
+  shutdownGraceMs?: number;
 }
 
 export interface RunningIngest {
@@ -51,7 +60,11 @@ export interface RunningIngest {
   url: string;
   sources: string[];
   counters: IngestCounters;
-  /** Stops accepting, answers in-flight requests, then closes the store if startIngest opened it. */
+  metrics: IngestMetrics;
+  /**
+   * Stops accepting, answers in-flight requests (cutting connections still open after the grace
+   * time), then closes the store if startIngest opened it.
+   */
   close(): Promise<void>;
 }
 
@@ -98,11 +111,26 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
   const store =
     options.store ?? (await openStore(options.storeUrl ?? env.CIO_SYNC_STORE ?? DEFAULT_STORE_URL));
   const counters = options.counters ?? createIngestCounters();
+  const metrics = options.metrics ?? createIngestMetrics();
   const warnings: string[] = [];
   const sources = resolveSources(config, env, (message) => warnings.push(message));
   let app: FastifyInstance;
+  let closing: Promise<void> | undefined;
   try {
-    app = buildIngestApp({ store, sources, logger: options.logger, limits: options.limits, counters });
+    app = buildIngestApp({
+      store,
+      sources,
+      logger: options.logger,
+      limits: options.limits,
+      counters,
+      metrics,
+    });
+    // A request answered during close() must not leave its keep-alive connection open: that would
+    // hold the shutdown until the client or the keep-alive timeout lets go.
+    app.addHook('onSend', async (_request, reply, payload) => {
+      if (closing) reply.header('connection', 'close');
+      return payload;
+    });
     for (const message of warnings) app.log.warn(message);
     if (sources.length === 0) app.log.warn('no source has its api key set: every request will be rejected');
     await app.listen({ host, port, listenTextResolver: (address) => `ingest listening at ${address}` });
@@ -113,17 +141,23 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  let closing: Promise<void> | undefined;
   return {
     app,
     url: `http://${urlHost}:${boundPort}`,
     sources: sources.map((source) => source.id),
     counters,
+    metrics,
     close() {
       closing ??= (async () => {
+        const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
+        const cut = setTimeout(() => {
+          app.log.warn({ graceMs }, 'requests still open after the grace time: closing their connections');
+          app.server.closeAllConnections();
+        }, graceMs);
         try {
           await app.close();
         } finally {
+          clearTimeout(cut);
           if (ownStore) await store.close();
         }
       })();
@@ -139,28 +173,35 @@ async function main(): Promise<void> {
   });
   const running = await startIngest({
     configPath: values.config,
-    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    logger: { level: logLevelOf(process.env) },
   });
-  const shutdown = (signal: string) => {
-    running.app.log.info({ signal }, 'ingest shutting down');
-    running.close().then(
-      () => {
-        process.exitCode = 0;
-      },
-      (err: unknown) => {
-        running.app.log.error({ err }, 'ingest shutdown failed');
-        process.exitCode = 1;
-      },
-    );
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  const stopped = new Promise<void>((resolve, reject) => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      running.app.log.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'ingest shutting down');
+      // A second signal gets Node's default: stop at once.
+      running.close().then(resolve, reject);
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+  await stopped;
+  running.app.log.info('ingest stopped');
 }
 
 if (import.meta.main) {
-  main().catch((err: unknown) => {
-    // Config and store errors carry precise messages (file:line, variable names); no stack needed.
-    console.error(JSON.stringify({ level: 'error', msg: err instanceof Error ? err.message : String(err) }));
-    process.exitCode = 1;
-  });
+  main().then(
+    () => {
+      process.exitCode = 0;
+      // Everything is closed; a handle some library left open must not keep a stopped server around.
+      setTimeout(() => process.exit(), 5000).unref();
+    },
+    (err: unknown) => {
+      // Config and store errors carry precise messages (file:line, variable names); no stack needed.
+      console.error(
+        JSON.stringify({ level: 'error', msg: err instanceof Error ? err.message : String(err) }),
+      );
+      process.exitCode = 1;
+      setTimeout(() => process.exit(), 5000).unref();
+    },
+  );
 }

@@ -1,7 +1,10 @@
+import { openPostgresStore } from './postgres.ts';
 import { openSqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
 export type { CapturedRequest, DeadLetter, NewCapturedRequest, NewDeadLetter, Store } from './store.ts';
+export { openPostgresStore } from './postgres.ts';
+export type { PostgresStoreOptions } from './postgres.ts';
 export { openSqliteStore } from './sqlite.ts';
 export type { SqliteStoreOptions } from './sqlite.ts';
 
@@ -18,11 +21,8 @@ export async function openStore(url: string): Promise<Store> {
     if (path === '') throw new Error(`store URL ${JSON.stringify(url)} has no file path`);
     return openSqliteStore(path);
   }
-  if (scheme === 'postgres' || scheme === 'postgresql') {
-    throw new Error(
-      'PostgreSQL backend not available yet: use a SQLite store (sqlite:<path> or a file path) for now',
-    );
-  }
+  // The whole URL goes to the driver (sslmode, options, …); errors show it with the password masked.
+  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgresStore(url);
   // Anything else that looks like a URL is a mistake, not a file called "mysql://…"; a drive letter
   // (C:\data\x.db) has no "//" and stays a path.
   if (scheme !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {

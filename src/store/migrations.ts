@@ -10,9 +10,9 @@ export interface Migration {
 }
 
 /**
- * The SQLite schema, in order. A PostgreSQL backend keeps the same versions, names, tables and
- * columns with its own column types (BIGSERIAL for the AUTOINCREMENT keys, JSONB for the JSON text,
- * DOUBLE PRECISION for REAL), so the SQL here stays plain: no SQLite-only clauses beyond
+ * The SQLite schema, in order. The PostgreSQL backend keeps the same versions, names, tables and
+ * columns with its own column types in postgres-migrations.ts (a step added here needs its twin
+ * there: a test compares both), so the SQL here stays plain: no SQLite-only clauses beyond
  * AUTOINCREMENT, times as epoch milliseconds, JSON as text.
  */
 export const migrations: readonly Migration[] = [

@@ -34,6 +34,7 @@ type Row = Record<string, SQLOutputValue>;
 
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_INTERVAL_MS = 25;
+const SQLITE_BUSY = 5;
 
 function num(row: Row | undefined, column: string): number {
   const value = row?.[column];
@@ -104,6 +105,25 @@ function applyMigrations(db: DatabaseSync, list: readonly Migration[], now: numb
   });
 }
 
+/**
+ * Switches the file to WAL. Several processes opening a new file at once (make start, a deployment
+ * starting) can get SQLITE_BUSY here at once: the switch needs a lock SQLite does not wait for
+ * with the busy handler. So wait ourselves, up to the busy timeout.
+ */
+async function enableWal(db: DatabaseSync, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (error) {
+      const busy = (error as { errcode?: unknown }).errcode === SQLITE_BUSY;
+      if (!busy || performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+    }
+  }
+}
+
 /** Opens (creating and migrating if needed) a SQLite store. `':memory:'` gives a private, throwaway one. */
 export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Promise<Store> {
   const now = opts.now ?? Date.now;
@@ -111,10 +131,11 @@ export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {
   const inMemory = path === ':memory:' || path === '';
   if (!inMemory) await mkdir(dirname(path), { recursive: true });
 
-  const db = new DatabaseSync(path, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+  const busyTimeoutMs = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs });
   try {
     // WAL lets the ingest server append while workers read, and lets readers see each commit at once.
-    if (!inMemory) db.exec('PRAGMA journal_mode = WAL');
+    if (!inMemory) await enableWal(db, busyTimeoutMs);
     // Acknowledged means durable: with WAL, NORMAL survives a process crash but can lose the last
     // commits on power loss, so every commit is fsynced (FULL) except rate-limit reservations, which
     // switch to NORMAL for their own transaction (see reserveRateSlot).

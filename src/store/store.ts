@@ -57,8 +57,9 @@ export interface UserSnapshot {
 }
 
 /**
- * Everything the engine persists outside Temporal. One interface, several backends (SQLite now,
- * PostgreSQL next): every method is async so callers never depend on a backend being in-process.
+ * Everything the engine persists outside Temporal. One interface, two backends (SQLite in sqlite.ts,
+ * PostgreSQL in postgres.ts) held to one test suite (store-contract.ts): every method is async so
+ * callers never depend on a backend being in-process.
  */
 export interface Store extends CohortStore {
   /**
@@ -67,7 +68,7 @@ export interface Store extends CohortStore {
    *
    * Seqs of a source only grow and become visible in seq order: once a reader can see seq N, no
    * record with a smaller seq can appear later, or a cursor past N would skip it. (SQLite's single
-   * writer gives this for free; a PostgreSQL backend must serialize appends per source.)
+   * writer gives this for free; PostgreSQL serializes appends per source with an advisory lock.)
    */
   append(sourceId: string, records: CanonicalRecord[]): Promise<number[]>;
 

@@ -69,6 +69,8 @@ export function spawnWorker(
     {
       TEMPORAL_ADDRESS: inject('temporalAddress'),
       CIO_SYNC_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+      // Test files run side by side: each worker's metrics server takes a free port.
+      CIO_SYNC_METRICS_PORT: '0',
       ...env,
     },
     'worker started',

@@ -1,0 +1,107 @@
+import type { Migration } from './migrations.ts';
+
+/**
+ * The PostgreSQL schema: the same versions, names, tables and columns as the SQLite steps in
+ * migrations.ts, with PostgreSQL's types (a test compares both lists and both live schemas, so they
+ * cannot drift apart silently). The same rule holds: an applied step is never edited.
+ *
+ * Type choices, column for column against SQLite:
+ * - BIGSERIAL for AUTOINCREMENT keys (never reused: cursors point at seqs), BIGINT for epoch ms.
+ * - JSON stays TEXT rather than JSONB: a record must read back exactly as ingest wrote it (key order
+ *   decides the order of attributes sent; JSONB sorts keys, drops duplicates and rejects `\u0000`,
+ *   which JSON.stringify writes for a NUL in a property).
+ * - DOUBLE PRECISION for REAL (rate-limit slots are fractional ms).
+ * - Cohort member ids are `COLLATE "C"`: byte order, as SQLite's BINARY, whatever the database's
+ *   default collation, so keyset pages come in the same order on both backends (and compare fast).
+ */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE event_log (
+        seq BIGSERIAL PRIMARY KEY,
+        source_id TEXT NOT NULL,
+        received_at BIGINT NOT NULL,
+        record TEXT NOT NULL
+      );
+      CREATE INDEX event_log_source_seq ON event_log (source_id, seq);
+      CREATE INDEX event_log_source_received_at ON event_log (source_id, received_at);
+
+      CREATE TABLE dead_letters (
+        id BIGSERIAL PRIMARY KEY,
+        sync_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        record TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT,
+        created_at BIGINT NOT NULL,
+        redriven_at BIGINT
+      );
+      CREATE INDEX dead_letters_sync_id ON dead_letters (sync_id);
+
+      CREATE TABLE captured_requests (
+        id BIGSERIAL PRIMARY KEY,
+        sync_id TEXT NOT NULL,
+        destination_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX captured_requests_sync_id ON captured_requests (sync_id);
+
+      CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,
+        next_at DOUBLE PRECISION NOT NULL
+      );
+
+      CREATE TABLE engine_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'user_snapshots',
+    sql: `
+      CREATE TABLE user_snapshots (
+        sync_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        state TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (sync_id, user_key)
+      );
+    `,
+  },
+  {
+    version: 3,
+    name: 'cohorts',
+    sql: `
+      CREATE TABLE cohort_members (
+        sync_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        member_id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (sync_id, run_id, member_id)
+      );
+
+      CREATE TABLE cohort_runs (
+        sync_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        members BIGINT NOT NULL DEFAULT 0,
+        skipped BIGINT NOT NULL DEFAULT 0,
+        to_add BIGINT NOT NULL DEFAULT 0,
+        to_remove BIGINT NOT NULL DEFAULT 0,
+        progress TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        PRIMARY KEY (sync_id, run_id)
+      );
+    `,
+  },
+];

@@ -302,7 +302,7 @@ describe('a cohort worker killed between chunks', () => {
     );
     await eventually(() => e.fake.requestsTo(/\/add_customers$/).filter((r) => r.status === 200).length >= 2);
     await worker.kill();
-    const before = await e.store.lastAppliedCohortRun(syncId);
+    const before = await e.store.cohorts.lastAppliedCohortRun(syncId);
     expect(before).toBeUndefined();
 
     worker = await spawnWorker(env);
@@ -321,6 +321,6 @@ describe('a cohort worker killed between chunks', () => {
     expect(adds.length).toBeLessThanOrEqual(5);
     expect(new Set(e.fake.segmentMemberValues(segment.id))).toEqual(new Set(members));
     expect(e.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/segments')).toHaveLength(1);
-    expect((await e.store.lastAppliedCohortRun(syncId))?.runId).toBe('1');
+    expect((await e.store.cohorts.lastAppliedCohortRun(syncId))?.runId).toBe('1');
   });
 });

@@ -85,8 +85,8 @@ export async function snapshotCohort(
   { syncId, runId, spec }: CohortActivityInput & { runId: string },
 ): Promise<SnapshotResult> {
   const ctx = Context.current();
-  const baseline = await deps.store.lastAppliedCohortRun(syncId);
-  await deps.store.beginCohortRun(syncId, runId);
+  const baseline = await deps.store.cohorts.lastAppliedCohortRun(syncId);
+  await deps.store.cohorts.beginCohortRun(syncId, runId);
   const source = openCohortSource(spec.sync.cohort, deps.env);
   let skipped = 0;
   const alive = keepAlive({ phase: 'requested' });
@@ -101,7 +101,7 @@ export async function snapshotCohort(
         if (bad) skipped++;
         return !bad;
       });
-      await deps.store.addCohortMembers(syncId, runId, valid);
+      await deps.store.cohorts.addCohortMembers(syncId, runId, valid);
     }
   } catch (err) {
     if (err instanceof CohortSourceError) {
@@ -115,7 +115,7 @@ export async function snapshotCohort(
   } finally {
     alive.stop();
   }
-  const run = await deps.store.completeCohortSnapshot(syncId, runId, baseline?.runId, skipped);
+  const run = await deps.store.cohorts.completeCohortSnapshot(syncId, runId, baseline?.runId, skipped);
   if (run.members === 0 && baseline && baseline.members > 0 && !spec.sync.allowEmpty) {
     throw ApplicationFailure.nonRetryable(
       `${source.description} returned no members (the last applied run had ${baseline.members}); not emptying the ` +
@@ -150,7 +150,7 @@ export async function applyCohortDiff(
   const ctx = Context.current();
   const { syncId, runId, baselineRunId, spec, segmentId } = input;
   const { sync } = spec;
-  const run = await deps.store.getCohortRun(syncId, runId);
+  const run = await deps.store.cohorts.getCohortRun(syncId, runId);
   if (!run)
     throw ApplicationFailure.nonRetryable(
       `cohort run ${runId} of ${syncId} has no snapshot`,
@@ -172,7 +172,7 @@ export async function applyCohortDiff(
       }
       for (;;) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-        const ids = await deps.store.cohortDiffPage(syncId, from, other, progress.after, chunkSize);
+        const ids = await deps.store.cohorts.cohortDiffPage(syncId, from, other, progress.after, chunkSize);
         if (ids.length === 0) break;
         await sendChunk(deps, client, spec, phase, ids, segmentId);
         deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', ids.length);
@@ -182,19 +182,19 @@ export async function applyCohortDiff(
           added: progress.added + (phase === 'add' ? ids.length : 0),
           removed: progress.removed + (phase === 'remove' ? ids.length : 0),
         };
-        await deps.store.saveCohortProgress(syncId, runId, progress);
+        await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
         alive.update(progress);
       }
       progress =
         phase === 'add'
           ? { ...progress, phase: 'remove', after: undefined }
           : { ...progress, phase: 'done', after: undefined };
-      await deps.store.saveCohortProgress(syncId, runId, progress);
+      await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
     }
   } finally {
     alive.stop();
   }
-  await deps.store.completeCohortRun(syncId, runId);
+  await deps.store.cohorts.completeCohortRun(syncId, runId);
   const summary: CohortRunSummary = {
     runId,
     startedAt: input.startedAt,

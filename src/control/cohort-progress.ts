@@ -37,7 +37,7 @@ export async function waitForCohortRun(
         return status;
       }
       if (bar && status.currentRunId) {
-        const run = await store.getCohortRun(syncId, status.currentRunId);
+        const run = await store.cohorts.getCohortRun(syncId, status.currentRunId);
         if (run) {
           const total = run.phase === 'snapshotting' ? run.members : run.toAdd + run.toRemove;
           const done = run.progress.added + run.progress.removed;

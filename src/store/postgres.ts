@@ -1,7 +1,6 @@
 import pg from 'pg';
 
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
-import type { CohortApplyProgress, CohortRun } from './cohort-store.ts';
 import type { Migration } from './migrations.ts';
 import { PostgresCohorts } from './postgres-cohorts.ts';
 import { LogListener, logChannel } from './postgres-listener.ts';
@@ -186,7 +185,8 @@ class PostgresStore implements Store {
   readonly #fallbackPollIntervalMs: number;
   /** Pending `waitForRecords` calls, released when the store closes under them. */
   readonly #waiters = new Set<() => void>();
-  readonly #cohorts: PostgresCohorts;
+  /** Cohort snapshots and diffs; the backend's SQL lives in PostgresCohorts. */
+  readonly cohorts: PostgresCohorts;
   #closed = false;
 
   constructor(pool: pg.Pool, listener: LogListener, opts: PostgresStoreOptions) {
@@ -196,7 +196,7 @@ class PostgresStore implements Store {
     this.#pinnedNow = opts.now;
     this.#pollIntervalMs = opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#fallbackPollIntervalMs = opts.fallbackPollIntervalMs ?? DEFAULT_FALLBACK_POLL_INTERVAL_MS;
-    this.#cohorts = new PostgresCohorts(pool, this.#now, (fn) => this.#tx(fn));
+    this.cohorts = new PostgresCohorts(pool, this.#now, (fn) => this.#tx(fn));
   }
 
   async #tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -559,51 +559,6 @@ class PostgresStore implements Store {
         );
       }
     });
-  }
-
-  // ---- cohort snapshots (PostgresCohorts holds the SQL) --------------------------------------
-
-  beginCohortRun(syncId: string, runId: string): Promise<void> {
-    return this.#cohorts.beginCohortRun(syncId, runId);
-  }
-
-  addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void> {
-    return this.#cohorts.addCohortMembers(syncId, runId, memberIds);
-  }
-
-  completeCohortSnapshot(
-    syncId: string,
-    runId: string,
-    baselineRunId: string | undefined,
-    skipped: number,
-  ): Promise<CohortRun> {
-    return this.#cohorts.completeCohortSnapshot(syncId, runId, baselineRunId, skipped);
-  }
-
-  cohortDiffPage(
-    syncId: string,
-    runId: string,
-    otherRunId: string | undefined,
-    after: string | undefined,
-    limit: number,
-  ): Promise<string[]> {
-    return this.#cohorts.cohortDiffPage(syncId, runId, otherRunId, after, limit);
-  }
-
-  saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void> {
-    return this.#cohorts.saveCohortProgress(syncId, runId, progress);
-  }
-
-  completeCohortRun(syncId: string, runId: string): Promise<void> {
-    return this.#cohorts.completeCohortRun(syncId, runId);
-  }
-
-  getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined> {
-    return this.#cohorts.getCohortRun(syncId, runId);
-  }
-
-  lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined> {
-    return this.#cohorts.lastAppliedCohortRun(syncId);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
-import type { CohortApplyProgress, CohortRun } from './cohort-store.ts';
 import { migrations as defaultMigrations } from './migrations.ts';
 import { SqliteCohorts } from './sqlite-cohorts.ts';
 import type { Migration } from './migrations.ts';
@@ -176,13 +175,14 @@ class SqliteStore implements Store {
   readonly #syncNormal: StatementSync;
   readonly #syncFull: StatementSync;
   #userSnapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
-  readonly #cohorts: SqliteCohorts;
+  /** Cohort snapshots and diffs; the backend's SQL lives in SqliteCohorts. */
+  readonly cohorts: SqliteCohorts;
 
   constructor(db: DatabaseSync, now: () => number, pollIntervalMs: number) {
     this.#db = db;
     this.#now = now;
     this.#pollIntervalMs = pollIntervalMs;
-    this.#cohorts = new SqliteCohorts(db, now, (fn) => writeTransaction(db, fn));
+    this.cohorts = new SqliteCohorts(db, now, (fn) => writeTransaction(db, fn));
     this.#insertRecord = db.prepare(
       'INSERT INTO event_log (source_id, received_at, record) VALUES (?, ?, ?)',
     );
@@ -478,51 +478,6 @@ class SqliteStore implements Store {
         );
       }
     });
-  }
-
-  // ---- cohort snapshots (SqliteCohorts holds the SQL) ----------------------------------------
-
-  beginCohortRun(syncId: string, runId: string): Promise<void> {
-    return this.#cohorts.beginCohortRun(syncId, runId);
-  }
-
-  addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void> {
-    return this.#cohorts.addCohortMembers(syncId, runId, memberIds);
-  }
-
-  completeCohortSnapshot(
-    syncId: string,
-    runId: string,
-    baselineRunId: string | undefined,
-    skipped: number,
-  ): Promise<CohortRun> {
-    return this.#cohorts.completeCohortSnapshot(syncId, runId, baselineRunId, skipped);
-  }
-
-  cohortDiffPage(
-    syncId: string,
-    runId: string,
-    otherRunId: string | undefined,
-    after: string | undefined,
-    limit: number,
-  ): Promise<string[]> {
-    return this.#cohorts.cohortDiffPage(syncId, runId, otherRunId, after, limit);
-  }
-
-  saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void> {
-    return this.#cohorts.saveCohortProgress(syncId, runId, progress);
-  }
-
-  completeCohortRun(syncId: string, runId: string): Promise<void> {
-    return this.#cohorts.completeCohortRun(syncId, runId);
-  }
-
-  getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined> {
-    return this.#cohorts.getCohortRun(syncId, runId);
-  }
-
-  lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined> {
-    return this.#cohorts.lastAppliedCohortRun(syncId);
   }
 
   async close(): Promise<void> {

@@ -691,16 +691,16 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
   let store: Store;
 
   async function snapshot(runId: string, ids: string[], baseline?: string) {
-    await store.beginCohortRun('sync', runId);
-    await store.addCohortMembers('sync', runId, ids);
-    return store.completeCohortSnapshot('sync', runId, baseline, 0);
+    await store.cohorts.beginCohortRun('sync', runId);
+    await store.cohorts.addCohortMembers('sync', runId, ids);
+    return store.cohorts.completeCohortSnapshot('sync', runId, baseline, 0);
   }
 
   async function allPages(runId: string, other: string | undefined, limit: number): Promise<string[][]> {
     const pages: string[][] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await store.cohortDiffPage('sync', runId, other, after, limit);
+      const page = await store.cohorts.cohortDiffPage('sync', runId, other, after, limit);
       if (page.length === 0) return pages;
       pages.push(page);
       after = page.at(-1);
@@ -727,7 +727,7 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
 
     it('diffs joiners and leavers against the baseline with keyset pages', async () => {
       await snapshot('1', ['a', 'b', 'c', 'd']);
-      await store.completeCohortRun('sync', '1');
+      await store.cohorts.completeCohortRun('sync', '1');
       const run = await snapshot('2', ['b', 'c', 'e', 'f', 'g'], '1');
       expect(run).toMatchObject({ members: 5, toAdd: 3, toRemove: 2 });
       expect(await allPages('2', '1', 2)).toEqual([['e', 'f'], ['g']]);
@@ -740,7 +740,7 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
         '1',
         Array.from({ length: 30_000 }, (_, i) => id(i)),
       );
-      await store.completeCohortRun('sync', '1');
+      await store.cohorts.completeCohortRun('sync', '1');
       // Shifted by 5,000: 5,000 leave at the start, 5,000 join at the end; duplicates are ignored.
       const next = Array.from({ length: 30_000 }, (_, i) => id(i + 5_000));
       const run = await snapshot('2', [...next, ...next.slice(0, 1_000)], '1');
@@ -753,28 +753,28 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
 
     it('keeps the old baseline until the new run completes, then drops the old members', async () => {
       await snapshot('1', ['a']);
-      await store.completeCohortRun('sync', '1');
+      await store.cohorts.completeCohortRun('sync', '1');
       await snapshot('2', ['b'], '1');
-      await store.saveCohortProgress('sync', '2', { phase: 'add', after: 'b', added: 1, removed: 0 });
-      expect((await store.lastAppliedCohortRun('sync'))?.runId).toBe('1');
-      expect(await store.getCohortRun('sync', '2')).toMatchObject({
+      await store.cohorts.saveCohortProgress('sync', '2', { phase: 'add', after: 'b', added: 1, removed: 0 });
+      expect((await store.cohorts.lastAppliedCohortRun('sync'))?.runId).toBe('1');
+      expect(await store.cohorts.getCohortRun('sync', '2')).toMatchObject({
         phase: 'applying',
         progress: { phase: 'add', after: 'b', added: 1, removed: 0 },
       });
-      await store.completeCohortRun('sync', '2');
-      expect(await store.lastAppliedCohortRun('sync')).toMatchObject({
+      await store.cohorts.completeCohortRun('sync', '2');
+      expect(await store.cohorts.lastAppliedCohortRun('sync')).toMatchObject({
         runId: '2',
         phase: 'applied',
         finishedAt: 1_000,
       });
-      expect(await store.getCohortRun('sync', '1')).toMatchObject({ phase: 'superseded' });
-      expect(await store.getCohortRun('sync', 'nope')).toBeUndefined();
-      expect(await store.cohortDiffPage('sync', '1', undefined, undefined, 10)).toEqual([]);
+      expect(await store.cohorts.getCohortRun('sync', '1')).toMatchObject({ phase: 'superseded' });
+      expect(await store.cohorts.getCohortRun('sync', 'nope')).toBeUndefined();
+      expect(await store.cohorts.cohortDiffPage('sync', '1', undefined, undefined, 10)).toEqual([]);
     });
 
     it('restarting a snapshot empties what the failed attempt had read', async () => {
-      await store.beginCohortRun('sync', '1');
-      await store.addCohortMembers('sync', '1', ['stale-1', 'stale-2']);
+      await store.cohorts.beginCohortRun('sync', '1');
+      await store.cohorts.addCohortMembers('sync', '1', ['stale-1', 'stale-2']);
       const run = await snapshot('1', ['fresh']);
       expect(run.members).toBe(1);
       expect(await allPages('1', undefined, 10)).toEqual([['fresh']]);
@@ -782,10 +782,10 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
 
     it('keeps cohorts of different syncs apart', async () => {
       await snapshot('1', ['a']);
-      await store.beginCohortRun('other', '1');
-      await store.addCohortMembers('other', '1', ['z']);
-      expect(await store.cohortDiffPage('sync', '1', undefined, undefined, 10)).toEqual(['a']);
-      expect(await store.cohortDiffPage('other', '1', undefined, undefined, 10)).toEqual(['z']);
+      await store.cohorts.beginCohortRun('other', '1');
+      await store.cohorts.addCohortMembers('other', '1', ['z']);
+      expect(await store.cohorts.cohortDiffPage('sync', '1', undefined, undefined, 10)).toEqual(['a']);
+      expect(await store.cohorts.cohortDiffPage('other', '1', undefined, undefined, 10)).toEqual(['z']);
     });
   });
 }

@@ -61,7 +61,10 @@ export interface UserSnapshot {
  * PostgreSQL in postgres.ts) held to one test suite (store-contract.ts): every method is async so
  * callers never depend on a backend being in-process.
  */
-export interface Store extends CohortStore {
+export interface Store {
+  /** Cohort membership snapshots and their diffs (cohort syncs). */
+  readonly cohorts: CohortStore;
+
   /**
    * Appends records to a source's log in one transaction. Resolves only after the commit, so an
    * ingest answer given after it is durable. Returns the seqs assigned, in order.

@@ -9,7 +9,7 @@ start:
 
 ## Run the whole test suite (lint, type-check, unit and integration tests on a real Temporal dev server).
 test:
-	@source scripts/setup.sh && npm run check && npm test
+	@export CIO_SYNC_INSTALL_DEPS=1 && source scripts/setup.sh && npm run check && npm test
 
 check:
 	@source scripts/setup.sh && npm run check

@@ -49,40 +49,30 @@ if [ ! -f "$cio_stamp" ] || [ "$(cat "$cio_stamp")" != "$cio_lock_hash" ]; then
   echo "$cio_lock_hash" > "$cio_stamp"
 fi
 
-# --- PostgreSQL (tests only) -----------------------------------------------------------------
-# The Postgres cohort source's tests start a throwaway server from Debian's `postgresql` package
-# (test/helpers/postgres.ts). Installed only on CI or when asked (CIO_SYNC_INSTALL_DEPS=1), and only
-# when its binaries are missing; a no-op otherwise.
+# --- Test dependencies: PostgreSQL and Chromium ------------------------------------------------
+# The Postgres tests start throwaway servers from Debian's `postgresql` package (test/helpers/
+# postgres.ts) and test/webui.test.ts drives Debian's `chromium` headless (playwright-core, no
+# browser download). Installed only for the test suite (`make test`, CI, or CIO_SYNC_INSTALL_DEPS=1)
+# and only when missing; a no-op otherwise.
 cio_has_postgres() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ||
     [ -x "${CIO_SYNC_PG_BIN:-/nonexistent}/initdb" ]
 }
-if { [ -n "${CI:-}" ] || [ "${CIO_SYNC_INSTALL_DEPS:-}" = 1 ]; } && ! cio_has_postgres; then
-  if command -v apt-get >/dev/null 2>&1; then
-    cio_sudo=""
-    [ "$(id -u)" = 0 ] || cio_sudo="sudo"
-    cio_log "installing PostgreSQL for the test suite (apt-get install postgresql)"
-    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-  else
-    cio_log "PostgreSQL is missing and apt-get is not available: install it for the Postgres tests"
+cio_has_chromium() { [ -x "${CIO_SYNC_CHROMIUM:-/usr/bin/chromium}" ]; }
+cio_apt_install() { # package, what it is for
+  if ! command -v apt-get >/dev/null 2>&1; then
+    cio_log "$1 is missing and apt-get is not available: install it for $2"
+    return 0
   fi
-fi
-
-# --- Chromium (tests only) -------------------------------------------------------------------
-# test/webui.test.ts drives Debian's `chromium` headless (playwright-core, no browser download) to
-# check the Temporal Web UI. Installed like PostgreSQL above: on CI or when asked, only when missing.
-cio_chromium="${CIO_SYNC_CHROMIUM:-/usr/bin/chromium}"
-if { [ -n "${CI:-}" ] || [ "${CIO_SYNC_INSTALL_DEPS:-}" = 1 ]; } && [ ! -x "$cio_chromium" ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    cio_sudo=""
-    [ "$(id -u)" = 0 ] || cio_sudo="sudo"
-    cio_log "installing Chromium for the Web UI test (apt-get install chromium)"
-    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    $cio_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  else
-    cio_log "Chromium is missing and apt-get is not available: install it for the Web UI test"
-  fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  cio_log "installing $1 for $2 (apt-get install $1)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+if [ -n "${CI:-}" ] || [ "${CIO_SYNC_INSTALL_DEPS:-}" = 1 ]; then
+  cio_has_postgres || cio_apt_install postgresql "the PostgreSQL tests"
+  cio_has_chromium || cio_apt_install chromium "the Web UI test"
 fi
 
 # --- Temporal CLI ----------------------------------------------------------------------------

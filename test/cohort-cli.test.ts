@@ -1,37 +1,15 @@
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cohortStatus } from '../src/control/syncs.ts';
 import { eventually, startEngine, uniqueId, type TestEngine } from './helpers/engine.ts';
-import { ROOT } from './helpers/processes.ts';
+import { runCliProcess } from './helpers/cli.ts';
 
 let engine: TestEngine;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'src/client.ts'), ...args],
-      {
-        env: {
-          ...process.env,
-          NO_COLOR: '1',
-          TEMPORAL_ADDRESS: inject('temporalAddress'),
-          CIO_SYNC_STORE: `sqlite:${engine.storePath}`,
-          CIO_SYNC_TASK_QUEUE: engine.taskQueue,
-        },
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(engine, args, env);
 
 beforeAll(async () => {
   engine = await startEngine();

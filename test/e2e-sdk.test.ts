@@ -3,9 +3,16 @@ import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { streamStatus } from '../src/control/syncs.ts';
-import { startIngest, type RunningIngest } from '../src/ingest/server.ts';
+import type { RunningIngest } from '../src/ingest/server.ts';
 import { ulidTime } from '../src/mapping/ulid.ts';
-import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+import {
+  eventually,
+  startEngine,
+  startTestIngest,
+  testConfig,
+  uniqueId,
+  type TestEngine,
+} from './helpers/engine.ts';
 
 /**
  * The whole path with the official SDKs: SDK → ingest → store → stream-sync workflow on the real
@@ -29,14 +36,7 @@ let ingest: RunningIngest;
 
 beforeAll(async () => {
   engine = await startEngine();
-  ingest = await startIngest({
-    config: testConfig(engine.fake, '  []', { sources: SOURCES }),
-    store: engine.store,
-    host: '127.0.0.1',
-    port: 0,
-    env: {},
-    logger: { level: 'silent' },
-  });
+  ingest = await startTestIngest(engine, SOURCES);
 });
 
 afterAll(async () => {

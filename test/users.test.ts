@@ -2,9 +2,16 @@ import { createInstance, Identify } from '@amplitude/analytics-node';
 import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startIngest, type RunningIngest } from '../src/ingest/server.ts';
+import type { RunningIngest } from '../src/ingest/server.ts';
 import { pauseSignal, redriveUpdate, resumeSignal, statusQuery } from '../src/workflows/definitions.ts';
-import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+import {
+  eventually,
+  startEngine,
+  startTestIngest,
+  testConfig,
+  uniqueId,
+  type TestEngine,
+} from './helpers/engine.ts';
 
 /**
  * User forwarding through the whole stack: the official Amplitude and Segment SDKs (and Amplitude's
@@ -28,14 +35,7 @@ let ingest: RunningIngest;
 
 beforeAll(async () => {
   engine = await startEngine();
-  ingest = await startIngest({
-    config: testConfig(engine.fake, '  []', { sources: SOURCES }),
-    store: engine.store,
-    host: '127.0.0.1',
-    port: 0,
-    env: {},
-    logger: { level: 'silent' },
-  });
+  ingest = await startTestIngest(engine, SOURCES);
 });
 
 afterAll(async () => {

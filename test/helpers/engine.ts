@@ -10,6 +10,7 @@ import { inject } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { applyConfig } from '../../src/control/syncs.ts';
+import { startIngest, type RunningIngest } from '../../src/ingest/server.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
 import { startWorker, type RunningWorker } from '../../src/worker.ts';
@@ -156,4 +157,16 @@ export async function eventually<T>(
       );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** An in-process ingest server on a free port, writing to the engine's store, with these sources. */
+export function startTestIngest(engine: TestEngine, sources: string[]): Promise<RunningIngest> {
+  return startIngest({
+    config: testConfig(engine.fake, '  []', { sources }),
+    store: engine.store,
+    host: '127.0.0.1',
+    port: 0,
+    env: {},
+    logger: { level: 'silent' },
+  });
 }

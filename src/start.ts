@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       '',
       `  try:  curl -s ${ingestUrl}/2/httpapi -H 'content-type: application/json' \\`,
       `          -d '{"api_key":"dev-web-key","events":[{"user_id":"user-123","event_type":"Signed Up"}]}'`,
-      `        npm run cli -- status web-to-cio`,
+      `        ./cio-sync status web-to-cio`,
       '',
       'Ctrl-C stops everything.',
       '',

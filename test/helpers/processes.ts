@@ -44,6 +44,10 @@ export async function spawnEntry(
     await new Promise((r) => setTimeout(r, 50));
   }
   const exited = once(child, 'exit');
+  // A test that times out never reaches its cleanup: do not let its processes outlive the run.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  void exited.then(() => process.off('exit', reap));
   return {
     child,
     output: () => out,

@@ -1,5 +1,3 @@
-import { createInstance } from '@amplitude/analytics-node';
-import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { streamStatus } from '../src/control/syncs.ts';
@@ -13,6 +11,7 @@ import {
   uniqueId,
   type TestEngine,
 } from './helpers/engine.ts';
+import { amplitudeClient, sendWithSegment } from './helpers/sdk.ts';
 
 /**
  * The whole path with the official SDKs: SDK → ingest → store → stream-sync workflow on the real
@@ -62,21 +61,6 @@ ${yaml}`,
   return syncId;
 }
 
-async function segment(source: string, send: (client: Analytics) => void) {
-  const client = new Analytics({
-    writeKey: `${source}-key`,
-    host: ingest.url,
-    flushAt: 50,
-    flushInterval: 50,
-    maxRetries: 0,
-  });
-  const errors: unknown[] = [];
-  client.on('error', (e) => errors.push(e));
-  send(client);
-  await client.closeAndFlush();
-  expect(errors).toEqual([]);
-}
-
 /** Waits until the sync has moved past everything in its source, then returns the batch items sent for it. */
 async function delivered(syncId: string, source: string, userMarker: string) {
   const head = await engine.store.headSeq(source);
@@ -92,7 +76,7 @@ describe('Segment → Customer.io', () => {
     const source = 'seg-ids';
     const syncId = await sync(source, `    events: { properties: { event: [plan], user: [email] } }`);
     const marker = uniqueId('m');
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       c.track({
         userId: `${marker}@example.com`,
         event: 'Upgraded',
@@ -156,7 +140,7 @@ describe('Segment → Customer.io', () => {
     const source = 'seg-views';
     const syncId = await sync(source);
     const user = uniqueId('viewer');
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       c.page({
         userId: user,
         name: 'Pricing',
@@ -181,7 +165,7 @@ describe('Segment → Customer.io', () => {
     const syncId = await sync(source);
     const user = uniqueId('mobile');
     const device = { token: `tok-${user}`, type: 'iOS', model: 'iPhone15,2' };
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       c.track({
         userId: user,
         event: 'Application Installed',
@@ -217,7 +201,7 @@ describe('Segment → Customer.io', () => {
     const source = 'seg-objects';
     const syncId = await sync(source, `    events: { properties: { group: '*' } }`);
     const user = uniqueId('member');
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       c.alias({ userId: user, previousId: `anon-${user}`, timestamp: AT });
       c.group({
         userId: user,
@@ -251,7 +235,7 @@ describe('Segment → Customer.io', () => {
         where: [{ property: event_properties.total, op: greater_than, value: 10 }]`,
     );
     const user = uniqueId('buyer');
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       c.track({ userId: user, event: 'Order Completed', properties: { total: 42 }, timestamp: AT });
       c.track({ userId: user, event: 'Order Completed', properties: { total: 5 }, timestamp: AT });
       c.track({ userId: user, event: 'Heartbeat', properties: { total: 99 }, timestamp: AT });
@@ -276,22 +260,11 @@ describe('Segment → Customer.io', () => {
 });
 
 describe('Amplitude → Customer.io', () => {
-  async function amplitude(source: string) {
-    const client = createInstance();
-    await client.init(`${source}-key`, {
-      serverUrl: `${ingest.url}/2/httpapi`,
-      flushIntervalMillis: 20,
-      flushQueueSize: 50,
-      logLevel: 0,
-    }).promise;
-    return client;
-  }
-
   it('streams events, page views and screen views with times in seconds and insert_id-based ids', async () => {
     const source = 'amp-events';
     const syncId = await sync(source, `    events: { properties: { event: [plan] } }`);
     const user = uniqueId('amp-user');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     const t = AT.getTime();
     client.track('Purchase', { plan: 'pro', price: 9 }, { user_id: user, time: t, insert_id: `${user}-p` });
     client.track(
@@ -328,7 +301,7 @@ describe('Amplitude → Customer.io', () => {
     const source = 'amp-limits';
     const syncId = await sync(source, `    events: { properties: { event: '*' } }`);
     const user = uniqueId('big');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     const huge = Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`p${i}`, 'x'.repeat(1000)]));
     client.track('Huge', huge, { user_id: user, time: AT.getTime(), insert_id: `${user}-huge` });
     client.track('Small', { ok: true }, { user_id: user, time: AT.getTime(), insert_id: `${user}-small` });

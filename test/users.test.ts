@@ -1,5 +1,4 @@
-import { createInstance, Identify } from '@amplitude/analytics-node';
-import { Analytics } from '@segment/analytics-node';
+import { Identify } from '@amplitude/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RunningIngest } from '../src/ingest/server.ts';
@@ -12,6 +11,7 @@ import {
   uniqueId,
   type TestEngine,
 } from './helpers/engine.ts';
+import { amplitudeClient, sendWithSegment } from './helpers/sdk.ts';
 
 /**
  * User forwarding through the whole stack: the official Amplitude and Segment SDKs (and Amplitude's
@@ -99,38 +99,12 @@ const identifyOf = (identifiers: Item, attributes: Item) => ({
   attributes,
 });
 
-async function amplitude(source: string) {
-  const client = createInstance();
-  await client.init(`${source}-key`, {
-    serverUrl: `${ingest.url}/2/httpapi`,
-    flushIntervalMillis: 20,
-    flushQueueSize: 50,
-    logLevel: 0,
-  }).promise;
-  return client;
-}
-
-async function segment(source: string, send: (client: Analytics) => void) {
-  const client = new Analytics({
-    writeKey: `${source}-key`,
-    host: ingest.url,
-    flushAt: 50,
-    flushInterval: 50,
-    maxRetries: 0,
-  });
-  const errors: unknown[] = [];
-  client.on('error', (e) => errors.push(e));
-  send(client);
-  await client.closeAndFlush();
-  expect(errors).toEqual([]);
-}
-
 describe('Amplitude Identify (SDK identify)', () => {
   it('sends selected properties only when they change, with $setOnce, $add and $unset applied', async () => {
     const source = 'amp-users';
     const syncId = await sync(source, `    users: { send: true, properties: [plan, logins, first_seen] }`);
     const user = uniqueId('amp-user');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     let t = AT;
     /** One identify, delivered before the next: returns the identify items it produced. */
     const step = async (identify: Identify) => {
@@ -187,7 +161,7 @@ describe('Amplitude HTTP V2 user_properties and the Identify API', () => {
     events: { properties: { event: [amount] } }`,
     );
     const user = uniqueId('amp-buyer');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     const event = (name: string, plan: string, amount: number, time: number) =>
       client.track({
         event_type: name,
@@ -254,7 +228,7 @@ describe('Segment identify', () => {
     const existing = engine.fake.seedPerson({ id: `old-${marker}`, email: `old-${marker}@example.com` });
     const audience = { personas: { computation_class: 'audience', computation_key: 'high_value_users' } };
 
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       // A userId that is an email identifies by email.
       c.identify({ userId: byEmail, traits: { plan: 'free', secret: 's' }, timestamp: new Date(AT) });
       // A userId plus an email trait sets both; created_at (ISO) in seconds.
@@ -287,7 +261,7 @@ describe('Segment identify', () => {
     });
 
     const before = items(marker).length;
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       // The same traits again: no request.
       c.identify({ userId: byEmail, traits: { plan: 'free', secret: 'changed' } });
       // Unsubscribe: the flag, with the email that identifies the person.
@@ -307,7 +281,7 @@ describe('Segment identify', () => {
     const source = 'seg-limits';
     const syncId = await sync(source, `    users: { send: true, properties: '*' }`);
     const user = uniqueId('seg-big');
-    await segment(source, (c) => {
+    await sendWithSegment(ingest.url, source, (c) => {
       c.identify({ userId: user, traits: { plan: 'pro', bio: 'b'.repeat(1500), ['n'.repeat(160)]: 1 } });
     });
     await settled(syncId, source);
@@ -329,7 +303,7 @@ describe('snapshots outlive workers and rejections', () => {
     const source = 'amp-restart';
     const syncId = await sync(source, `    users: { send: true, properties: [logins, plan] }`);
     const user = uniqueId('amp-restart');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     client.identify(new Identify().add('logins', 1).set('plan', 'pro'), { user_id: user, time: AT });
     await client.flush().promise;
     await settled(syncId, source);
@@ -350,7 +324,7 @@ describe('snapshots outlive workers and rejections', () => {
     const source = 'amp-rejected';
     const syncId = await sync(source, `    users: { send: true, properties: [logins, plan] }`);
     const user = uniqueId('amp-207');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     engine.fake.script.failNext(1, {
       path: '/api/v2/batch',
       status: 207,
@@ -402,7 +376,7 @@ describe('snapshots outlive workers and rejections', () => {
     const yaml = `    users: { send: true, properties: [logins, plan] }`;
     const syncId = await sync(source, yaml, uniqueId(source), 'cio-dry');
     const user = uniqueId('amp-dry');
-    const client = await amplitude(source);
+    const client = await amplitudeClient(ingest.url, source);
     const captured = async () =>
       (await engine.store.listCapturedRequests(syncId))
         .flatMap((r) => (r.body as { batch: Item[] }).batch)

@@ -5,6 +5,7 @@ import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batc
 import type { NewDeadLetter } from '../store/store.ts';
 import { countByReason } from './deliver-batch.ts';
 import type { ActivityDeps } from './index.ts';
+import { isHold, openDestination } from './customerio-send.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverBatchInput } from './types.ts';
@@ -21,6 +22,8 @@ export interface RedriveSummary {
   deadLettered: number;
   status?: number;
   dryRun?: boolean;
+  /** Set when the destination holds (credentials, unreachable): the letters not yet sent stay open. */
+  hold?: string;
   error?: string;
 }
 
@@ -36,12 +39,11 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
   const letters = (await deps.store.listDeadLetters(syncId, { limit: 100_000 })).filter(
     (l) => !wanted || wanted.has(l.id),
   );
-  const dryRun = deps.clients.isDryRun(spec.destination);
+  const opened = await openDestination(deps.clients, spec.destination, syncId);
+  if (isHold(opened)) return { ...total, hold: opened.hold, error: opened.message, status: opened.status };
+  const { client, dryRun } = opened;
   total.dryRun = dryRun;
   const scope = snapshotScope(syncId, dryRun);
-  const client = dryRun
-    ? deps.clients.dryRunClient(spec.destination, syncId)
-    : await deps.clients.client(spec.destination);
 
   // Redrive in log order, batch by batch, as a delivery would.
   letters.sort((a, b) => a.seq - b.seq || a.id - b.id);
@@ -62,6 +64,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     let delivered = 0;
+    let deliveredSeqs: ReadonlySet<number> = new Set();
     if (plan.ops.length > 0) {
       const sent = await sendPlanned({
         store: deps.store,
@@ -71,17 +74,20 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
         ops: plan.ops,
         records,
       });
-      if (sent.kind === 'credentials_rejected') return { ...total, error: sent.error, status: sent.status };
+      if (sent.kind === 'hold') return { ...total, hold: sent.hold, error: sent.message, status: sent.status };
       deadLetters.push(...sent.deadLetters);
+      deliveredSeqs = sent.deliveredSeqs;
       delivered = sent.deliveredSeqs.size;
       total.delivered += delivered;
       total.status = sent.status;
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
-    } else {
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));
     }
-    await deps.store.addDeadLetters(deadLetters);
-    await deps.store.markRedriven(included.map((l) => l.id));
+    // The letters leave the queue in the same transaction that stores what failed again.
+    await deps.store.settleDelivery({
+      syncId,
+      redriven: included.map((l) => l.id),
+      deadLetters,
+      userSnapshots: { scope, entries: settleUserSnapshots(plan.users, deliveredSeqs) },
+    });
     deps.metrics?.onRecords(syncId, {
       delivered,
       filtered: plan.filtered,

@@ -185,32 +185,39 @@ export function buildCli(): Command {
     .option('--wait', 'wait for the run to finish, with a progress bar of ids applied')
     .option('--confirm', 'apply a run held because it would remove more than maxRemovalRatio of the segment')
     .option('--timeout <duration>', 'give up waiting after this long', '1h')
-    .action(async (syncId: string, { wait, confirm, timeout }: { wait?: boolean; confirm?: boolean; timeout: string }) => {
-      const summary = await withClient(globals(), async (client) => {
-        const before = await cohortStatus(client, syncId);
-        if (confirm && !before.held)
-          throw new SyncControlError(`${syncId} has no run held for a large removal (status ${before.status})`);
-        await runCohortNow(client, syncId, { confirm });
-        if (!wait) return undefined;
-        return withStore(globals(), (store) =>
-          waitForCohortRun(
-            client,
-            store,
-            syncId,
-            before,
-            parseDuration(timeout) ?? 3_600_000,
-            !globals().json,
-          ),
-        );
-      });
-      if (!summary) {
-        print(globals(), { syncId, started: true }, () => `${syncId}: run requested`);
-        return;
-      }
-      print(globals(), summary, () => describeCohort(summary));
-      if (summary.lastError && summary.lastRun?.runId !== summary.currentRunId)
-        process.exitCode = EXIT.failure;
-    });
+    .action(
+      async (
+        syncId: string,
+        { wait, confirm, timeout }: { wait?: boolean; confirm?: boolean; timeout: string },
+      ) => {
+        const summary = await withClient(globals(), async (client) => {
+          const before = await cohortStatus(client, syncId);
+          if (confirm && !before.held)
+            throw new SyncControlError(
+              `${syncId} has no run held for a large removal (status ${before.status})`,
+            );
+          await runCohortNow(client, syncId, { confirm });
+          if (!wait) return undefined;
+          return withStore(globals(), (store) =>
+            waitForCohortRun(
+              client,
+              store,
+              syncId,
+              before,
+              parseDuration(timeout) ?? 3_600_000,
+              !globals().json,
+            ),
+          );
+        });
+        if (!summary) {
+          print(globals(), { syncId, started: true }, () => `${syncId}: run requested`);
+          return;
+        }
+        print(globals(), summary, () => describeCohort(summary));
+        if (summary.lastError && summary.lastRun?.runId !== summary.currentRunId)
+          process.exitCode = EXIT.failure;
+      },
+    );
 
   for (const [name, fn, done] of [
     ['pause', pauseSync, 'paused'],
@@ -252,7 +259,8 @@ export function buildCli(): Command {
     .option('--head', 'skip everything logged so far')
     .action(async (syncId: string, opts: { to?: string; beginning?: boolean; head?: boolean }) => {
       const chosen = [opts.to !== undefined, Boolean(opts.beginning), Boolean(opts.head)].filter(Boolean);
-      if (chosen.length !== 1) throw new SyncControlError('reset needs exactly one of --to <seq>, --beginning, --head');
+      if (chosen.length !== 1)
+        throw new SyncControlError('reset needs exactly one of --to <seq>, --beginning, --head');
       if (opts.to !== undefined && !/^\d+$/.test(opts.to))
         throw new SyncControlError(`--to: expected a seq (a whole number), got "${opts.to}"`);
       const result = await withClient(globals(), async (client) => {
@@ -264,7 +272,11 @@ export function buildCli(): Command {
             : Number(opts.to);
         return setCursor(client, syncId, cursor);
       });
-      print(globals(), { syncId, ...result }, () => `${syncId}: cursor ${result.previous} → ${result.cursor}`);
+      print(
+        globals(),
+        { syncId, ...result },
+        () => `${syncId}: cursor ${result.previous} → ${result.cursor}`,
+      );
     });
 
   program

@@ -145,7 +145,7 @@ export class WorkerMetrics implements DeliveryMetrics {
     });
     this.#syncState = new Gauge({
       name: `${METRIC_PREFIX}sync_state`,
-      help: 'A stream sync\'s state as this worker\'s last delivery of it left it: 1 for the current one of running, stalled, credentials_missing, credentials_rejected, destination_unreachable.',
+      help: "A stream sync's state as this worker's last delivery of it left it: 1 for the current one of running, stalled, credentials_missing, credentials_rejected, destination_unreachable.",
       labelNames: ['sync', 'state'],
       registers,
     });
@@ -192,7 +192,8 @@ export class WorkerMetrics implements DeliveryMetrics {
 
   onSyncState(syncId: string, state: SyncHealth, failingAttempts: number): void {
     this.#failingAttempts.set({ sync: syncId }, failingAttempts);
-    for (const each of SYNC_HEALTH) this.#syncState.set({ sync: syncId, state: each }, each === state ? 1 : 0);
+    for (const each of SYNC_HEALTH)
+      this.#syncState.set({ sync: syncId, state: each }, each === state ? 1 : 0);
   }
 
   onCohortIds(syncId: string, change: 'added' | 'removed', count: number): void {

@@ -215,7 +215,10 @@ export async function applyCohortDiff(
 }
 
 /** Adds this chunk's refusals (member id → Customer.io's reason) to the run's progress. */
-function withRejections(progress: CohortApplyProgress, rejected: ReadonlyMap<string, string>): CohortApplyProgress {
+function withRejections(
+  progress: CohortApplyProgress,
+  rejected: ReadonlyMap<string, string>,
+): CohortApplyProgress {
   if (rejected.size === 0) return progress;
   const reasons = { ...progress.rejectedReasons };
   for (const reason of rejected.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
@@ -247,7 +250,8 @@ async function sendChunk(
       identifiers: identifiers(id),
       attributes: attributes(id),
     }));
-    for (const [id, reason] of await trackCall(deps, spec, ids, () => client.batch(ops))) rejected.set(id, reason);
+    for (const [id, reason] of await trackCall(deps, spec, ids, () => client.batch(ops)))
+      rejected.set(id, reason);
   };
   if (sync.target === 'attribute') {
     const attribute = cohortAttributeName(sync);
@@ -282,7 +286,8 @@ async function trackCall(
   }
   for (const e of sent.itemErrors) {
     const id = ids[e.batch_index];
-    if (id !== undefined) rejected.set(id, [e.reason, e.field, e.message].filter(Boolean).join(': ') || 'rejected');
+    if (id !== undefined)
+      rejected.set(id, [e.reason, e.field, e.message].filter(Boolean).join(': ') || 'rejected');
   }
   return rejected;
 }

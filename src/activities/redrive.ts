@@ -74,7 +74,8 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
         ops: plan.ops,
         records,
       });
-      if (sent.kind === 'hold') return { ...total, hold: sent.hold, error: sent.message, status: sent.status };
+      if (sent.kind === 'hold')
+        return { ...total, hold: sent.hold, error: sent.message, status: sent.status };
       deadLetters.push(...sent.deadLetters);
       deliveredSeqs = sent.deliveredSeqs;
       delivered = sent.deliveredSeqs.size;

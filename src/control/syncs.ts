@@ -271,7 +271,11 @@ export async function resumeSync(client: Client, syncId: string): Promise<void> 
 }
 
 /** Starts a cohort sync's run now, whatever its cadence; `confirm` applies a run held for a large removal. */
-export async function runCohortNow(client: Client, syncId: string, opts: { confirm?: boolean } = {}): Promise<void> {
+export async function runCohortNow(
+  client: Client,
+  syncId: string,
+  opts: { confirm?: boolean } = {},
+): Promise<void> {
   const handle = (await requireRunning(client, syncId, 'cohort')).handle;
   await handle.signal(runNowSignal, opts.confirm ? { confirm: true } : {});
 }

@@ -213,14 +213,19 @@ export function jsonEqual(a: unknown, b: unknown, depth = 0): boolean {
   }
   if (Array.isArray(a) || Array.isArray(b)) {
     return (
-      Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i], depth + 1))
+      Array.isArray(a) &&
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((x, i) => jsonEqual(x, b[i], depth + 1))
     );
   }
   const ak = Object.keys(a).filter((k) => (a as UserProperties)[k] !== undefined);
   const bk = Object.keys(b).filter((k) => (b as UserProperties)[k] !== undefined);
   return (
     ak.length === bk.length &&
-    ak.every((k) => Object.hasOwn(b, k) && jsonEqual((a as UserProperties)[k], (b as UserProperties)[k], depth + 1))
+    ak.every(
+      (k) => Object.hasOwn(b, k) && jsonEqual((a as UserProperties)[k], (b as UserProperties)[k], depth + 1),
+    )
   );
 }
 

@@ -177,8 +177,7 @@ class SqliteStore implements Store {
   readonly #syncFull: StatementSync;
   #userSnapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
   #progressStatements:
-    | { getCursor: StatementSync; putCursor: StatementSync; nextSequence: StatementSync }
-    | undefined;
+    { getCursor: StatementSync; putCursor: StatementSync; nextSequence: StatementSync } | undefined;
   /** Cohort snapshots and diffs; the backend's SQL lives in SqliteCohorts. */
   readonly cohorts: SqliteCohorts;
 

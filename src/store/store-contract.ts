@@ -371,7 +371,13 @@ export function describeStoreContract(backend: StoreBackend): void {
   describe('durable progress', () => {
     it('keeps one open dead letter per record, reason and detail; a redriven one can fail again', async () => {
       const store = await open();
-      const letter = { syncId: 's1', seq: 10, record: rec(10), reason: 'customerio_rejected_item', detail: 'x' };
+      const letter = {
+        syncId: 's1',
+        seq: 10,
+        record: rec(10),
+        reason: 'customerio_rejected_item',
+        detail: 'x',
+      };
       await store.addDeadLetters([letter, { ...letter }]);
       await store.addDeadLetters([letter, { ...letter, detail: 'y' }, { ...letter, detail: undefined }]);
       const open1 = await store.listDeadLetters('s1');
@@ -379,7 +385,11 @@ export function describeStoreContract(backend: StoreBackend): void {
       await store.settleDelivery({ syncId: 's1', redriven: [open1[0]!.id], deadLetters: [letter] });
       const all = await store.listDeadLetters('s1', { includeRedriven: true });
       expect(all).toHaveLength(4);
-      expect(all.filter((l) => l.redrivenAt === undefined).map((l) => l.detail)).toEqual(['y', undefined, 'x']);
+      expect(all.filter((l) => l.redrivenAt === undefined).map((l) => l.detail)).toEqual([
+        'y',
+        undefined,
+        'x',
+      ]);
     });
 
     it('settles a delivery in one step, only from the cursor it read', async () => {
@@ -419,9 +429,11 @@ export function describeStoreContract(backend: StoreBackend): void {
       expect(await store.settleDelivery({ syncId: 's1', cursor: { from: 2, to: 9 } })).toBe(true);
       expect(await store.getStreamCursor('s1')).toBe(9);
 
-      expect([await store.nextSequence('a'), await store.nextSequence('a'), await store.nextSequence('b')]).toEqual([
-        1, 2, 1,
-      ]);
+      expect([
+        await store.nextSequence('a'),
+        await store.nextSequence('a'),
+        await store.nextSequence('b'),
+      ]).toEqual([1, 2, 1]);
       const reopened = await open();
       expect(await reopened.nextSequence('a')).toBe(3);
       expect(await reopened.getStreamCursor('s1')).toBe(9);

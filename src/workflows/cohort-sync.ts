@@ -261,4 +261,3 @@ async function nextRunAfter(spec: CohortSyncSpec, after: number): Promise<number
   if (cadence.kind === 'interval') return after + cadence.everyMs;
   return nextCohortRunAt({ expression: cadence.expression, after });
 }
-

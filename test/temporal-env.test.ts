@@ -22,14 +22,7 @@ describe('the test suite’s Temporal server', () => {
       const registered = Object.fromEntries(
         SEARCH_ATTRIBUTES.map((key) => [key.name, customAttributes?.[key.name]]),
       );
-      expect(registered).toEqual(
-        Object.fromEntries(
-          SEARCH_ATTRIBUTES.map((key) => [
-            key.name,
-            KEYWORD,
-          ]),
-        ),
-      );
+      expect(registered).toEqual(Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, KEYWORD])));
     } finally {
       await connection.close();
     }

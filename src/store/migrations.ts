@@ -110,4 +110,26 @@ export const migrations: readonly Migration[] = [
   );
 `,
   },
+  {
+    version: 4,
+    name: 'deletions',
+    sql: `
+      -- Users a sync's Customer.io suppress blocked, until an unsuppress (per snapshot scope).
+      CREATE TABLE suppressed_users (
+        sync_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        suppressed_at INTEGER NOT NULL,
+        PRIMARY KEY (sync_id, user_key)
+      );
+
+      -- People a delete or suppress removed from a Customer.io workspace, by user key, so cohort
+      -- syncs writing to the same workspace drop them from their baselines on their next run.
+      CREATE TABLE forgotten_people (
+        destination_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        forgotten_at INTEGER NOT NULL,
+        PRIMARY KEY (destination_id, user_key)
+      );
+    `,
+  },
 ];

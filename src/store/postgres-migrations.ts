@@ -104,4 +104,23 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'deletions',
+    sql: `
+      CREATE TABLE suppressed_users (
+        sync_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        suppressed_at BIGINT NOT NULL,
+        PRIMARY KEY (sync_id, user_key)
+      );
+
+      CREATE TABLE forgotten_people (
+        destination_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        forgotten_at BIGINT NOT NULL,
+        PRIMARY KEY (destination_id, user_key)
+      );
+    `,
+  },
 ];

@@ -10,6 +10,7 @@ import type {
   DeadLetter,
   NewCapturedRequest,
   NewDeadLetter,
+  PersonChange,
   Store,
   UserSnapshot,
 } from './store.ts';
@@ -559,6 +560,53 @@ class PostgresStore implements Store {
         );
       }
     });
+  }
+
+  async forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void> {
+    const { syncId, snapshotScopes, destinationId, changes } = input;
+    if (changes.length === 0) return;
+    const now = this.#now();
+    await this.#tx(async (c) => {
+      for (const { userKey, change } of changes) {
+        if (change === 'unsuppress') {
+          await c.query('DELETE FROM suppressed_users WHERE sync_id = $1 AND user_key = $2', [syncId, userKey]);
+          continue;
+        }
+        await c.query('DELETE FROM user_snapshots WHERE sync_id = ANY($1::text[]) AND user_key = $2', [
+          [...snapshotScopes],
+          userKey,
+        ]);
+        if (change === 'suppress') {
+          await c.query(
+            'INSERT INTO suppressed_users (sync_id, user_key, suppressed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+            [syncId, userKey, now],
+          );
+        }
+        if (destinationId !== undefined) {
+          await c.query(
+            'INSERT INTO forgotten_people (destination_id, user_key, forgotten_at) VALUES ($1, $2, $3)' +
+              ' ON CONFLICT (destination_id, user_key) DO UPDATE SET forgotten_at = excluded.forgotten_at',
+            [destinationId, userKey, now],
+          );
+        }
+      }
+    });
+  }
+
+  async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
+    const suppressed = new Set<string>();
+    if (userKeys.length === 0) return suppressed;
+    const { rows } = await this.#pool.query<{ user_key: string }>(
+      'SELECT user_key FROM suppressed_users WHERE sync_id = $1 AND user_key = ANY($2::text[])',
+      [syncId, [...new Set(userKeys)]],
+    );
+    for (const row of rows) suppressed.add(row.user_key);
+    return suppressed;
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@ import type {
   DeadLetter,
   NewCapturedRequest,
   NewDeadLetter,
+  PersonChange,
   Store,
   UserSnapshot,
 } from './store.ts';
@@ -478,6 +479,50 @@ class SqliteStore implements Store {
         );
       }
     });
+  }
+
+  async forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void> {
+    const { syncId, snapshotScopes, destinationId, changes } = input;
+    if (changes.length === 0) return;
+    const now = this.#now();
+    const db = this.#db;
+    const dropSnapshot = db.prepare('DELETE FROM user_snapshots WHERE sync_id = ? AND user_key = ?');
+    const suppress = db.prepare(
+      'INSERT INTO suppressed_users (sync_id, user_key, suppressed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    const unsuppress = db.prepare('DELETE FROM suppressed_users WHERE sync_id = ? AND user_key = ?');
+    const forget = db.prepare(
+      'INSERT INTO forgotten_people (destination_id, user_key, forgotten_at) VALUES (?, ?, ?)' +
+        ' ON CONFLICT (destination_id, user_key) DO UPDATE SET forgotten_at = excluded.forgotten_at',
+    );
+    writeTransaction(db, () => {
+      for (const { userKey, change } of changes) {
+        if (change === 'unsuppress') {
+          unsuppress.run(syncId, userKey);
+          continue;
+        }
+        for (const scope of snapshotScopes) dropSnapshot.run(scope, userKey);
+        if (change === 'suppress') suppress.run(syncId, userKey, now);
+        if (destinationId !== undefined) forget.run(destinationId, userKey, now);
+      }
+    });
+  }
+
+  async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
+    const suppressed = new Set<string>();
+    if (userKeys.length === 0) return suppressed;
+    const rows = this.#db
+      .prepare(
+        'SELECT user_key FROM suppressed_users WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
+      )
+      .all(syncId, JSON.stringify([...new Set(userKeys)]));
+    for (const row of rows) suppressed.add(str(row, 'user_key'));
+    return suppressed;
   }
 
   async close(): Promise<void> {

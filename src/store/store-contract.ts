@@ -596,6 +596,64 @@ export function describeStoreContract(backend: StoreBackend): void {
     });
   });
 
+  describe('deletions and suppressions', () => {
+    const snap = (seq: number) => ({ attributes: { plan: 'pro' }, state: { plan: 'pro' }, seq });
+
+    it('a delete drops the user\'s snapshots in every scope named, and only that user\'s', async () => {
+      const store = await open();
+      for (const scope of ['s', 's#dry-run', 'other']) {
+        await store.putUserSnapshots(scope, [
+          { userKey: 'id:u1', snapshot: snap(1) },
+          { userKey: 'id:u2', snapshot: snap(1) },
+        ]);
+      }
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s', 's#dry-run'],
+        changes: [{ userKey: 'id:u1', change: 'delete' }],
+      });
+      expect([...(await store.getUserSnapshots('s', ['id:u1', 'id:u2'])).keys()]).toEqual(['id:u2']);
+      expect([...(await store.getUserSnapshots('s#dry-run', ['id:u1', 'id:u2'])).keys()]).toEqual(['id:u2']);
+      expect([...(await store.getUserSnapshots('other', ['id:u1', 'id:u2'])).keys()].sort()).toEqual([
+        'id:u1',
+        'id:u2',
+      ]);
+      expect(await store.getSuppressedUsers('s', ['id:u1'])).toEqual(new Set());
+    });
+
+    it('suppress drops the snapshot and marks the user suppressed per sync; unsuppress lifts it, in order', async () => {
+      const store = await open();
+      await store.putUserSnapshots('s', [{ userKey: 'email:ann@example.com', snapshot: snap(3) }]);
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s'],
+        changes: [
+          { userKey: 'email:ann@example.com', change: 'suppress' },
+          { userKey: 'id:u9', change: 'suppress' },
+          { userKey: 'id:u9', change: 'unsuppress' },
+        ],
+      });
+      expect(await store.getUserSnapshots('s', ['email:ann@example.com'])).toEqual(new Map());
+      expect(await store.getSuppressedUsers('s', ['email:ann@example.com', 'id:u9', 'id:nobody'])).toEqual(
+        new Set(['email:ann@example.com']),
+      );
+      expect(await store.getSuppressedUsers('other', ['email:ann@example.com'])).toEqual(new Set());
+      // Suppressing twice is one suppression; one unsuppress lifts it.
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s'],
+        changes: [{ userKey: 'email:ann@example.com', change: 'suppress' }],
+      });
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s'],
+        changes: [{ userKey: 'email:ann@example.com', change: 'unsuppress' }],
+      });
+      expect(await store.getSuppressedUsers('s', ['email:ann@example.com'])).toEqual(new Set());
+      expect(await store.getSuppressedUsers('s', [])).toEqual(new Set());
+    });
+  });
+
   describe('schema', () => {
     const versions = backend.migrations.map((m) => m.version);
 
@@ -610,8 +668,10 @@ export function describeStoreContract(backend: StoreBackend): void {
         'dead_letters',
         'engine_state',
         'event_log',
+        'forgotten_people',
         'rate_limits',
         'schema_migrations',
+        'suppressed_users',
         'user_snapshots',
       ]);
 
@@ -778,6 +838,36 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
       const run = await snapshot('1', ['fresh']);
       expect(run.members).toBe(1);
       expect(await allPages('1', undefined, 10)).toEqual([['fresh']]);
+    });
+
+    it('drops people deleted in the same workspace since a time from a baseline, as the id type reads them', async () => {
+      let now = 1_000;
+      store = await open({ now: () => now });
+      await snapshot('1', ['u1', 'u2', 'Ann@Example.com', 'cio_abc', 'def', 'keep']);
+      await store.cohorts.completeCohortRun('sync', '1');
+      const forget = (destinationId: string, keys: string[]) =>
+        store.forgetPeople({
+          syncId: 'stream',
+          snapshotScopes: ['stream'],
+          destinationId,
+          changes: keys.map((userKey) => ({ userKey, change: 'delete' as const })),
+        });
+      await forget('cio', ['id:u2']); // at 1_000: before `since` below
+      now = 2_000;
+      await forget('cio', ['id:u1', 'email:ann@example.com', 'cio_id:abc', 'cio_id:def']);
+      await forget('other-workspace', ['id:keep']);
+
+      const drop = (idType: 'id' | 'email' | 'cio_id') =>
+        store.cohorts.dropForgottenMembers('sync', '1', { destinationId: 'cio', idType, since: 1_500 });
+      expect(await drop('id')).toBe(1);
+      expect(await drop('email')).toBe(1);
+      expect(await drop('cio_id')).toBe(2);
+      expect(await drop('id')).toBe(0);
+      expect((await allPages('1', undefined, 10)).flat()).toEqual(['keep', 'u2']);
+      expect((await store.cohorts.getCohortRun('sync', '1'))?.members).toBe(2);
+      expect(
+        await store.cohorts.dropForgottenMembers('sync', '1', { destinationId: 'cio', idType: 'id', since: 0 }),
+      ).toBe(1);
     });
 
     it('keeps cohorts of different syncs apart', async () => {

@@ -143,4 +143,26 @@ export interface Store {
     syncId: string,
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void>;
+
+  // ---- deletions and suppressions --------------------------------------------------------------
+
+  /**
+   * What a sync's accepted person deletes and suppressions change locally, applied in order in one
+   * transaction: `delete` and `suppress` drop the user's snapshots in every scope of `snapshotScopes`
+   * (so a later identify starts from scratch) and, with `destinationId`, record the person as forgotten
+   * in that Customer.io workspace (cohort syncs drop them from their baselines, see
+   * CohortStore.dropForgottenMembers); `suppress` marks the user suppressed in scope `syncId`;
+   * `unsuppress` lifts that.
+   */
+  forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void>;
+  /** Which of these users are suppressed in scope `syncId`. */
+  getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>>;
 }
+
+/** What a person delete, suppress or unsuppress accepted by Customer.io changes in the store. */
+export type PersonChange = 'delete' | 'suppress' | 'unsuppress';

@@ -2,10 +2,12 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { ApplicationFailureCategory } from '@temporalio/common';
 
 import type { CanonicalRecord } from '../events/record.ts';
+import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import type { ActivityDeps } from './index.ts';
 import { MissingCredentialsError } from './destinations.ts';
+import { loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverBatchInput, DeliverySummary } from './types.ts';
@@ -57,7 +59,9 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
     const scope = snapshotScope(syncId, dryRun);
     const userKeys = userKeysOf(logged, sync);
     const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeys);
-    const plan = planBatch(logged, sync, undefined, snapshots);
+    // A suppressed person's records are held back until an unsuppress (src/mapping/deletions.ts).
+    const suppressed = await loadSuppressed(deps.store, syncId, dryRun, personKeysOf(logged, sync));
+    const plan = planBatch(logged, sync, undefined, snapshots, suppressed);
     const records = new Map<number, CanonicalRecord>(logged.map((l) => [l.seq, l.record]));
     const planned: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     const summary: DeliverySummary = {
@@ -110,7 +114,15 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
     }
     const deadLetters = [...planned, ...sent.deadLetters];
     // Snapshots and dead letters are written only once Customer.io has answered: a delivery retried
-    // before that recomputes the same absolute values, and does not store letters twice.
+    // before that recomputes the same absolute values, and does not store letters twice. Deletions
+    // first: they drop snapshots that an identify later in the batch may have begun afresh.
+    const deletions = await settleDeletions(deps.store, {
+      syncId,
+      dryRun,
+      destinationId: destination.id,
+      deletions: plan.deletions,
+      deliveredSeqs: sent.deliveredSeqs,
+    });
     await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
     await deps.store.addDeadLetters(deadLetters);
     return report(
@@ -124,6 +136,7 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
         durationMs: sent.durationMs,
         dryRun,
         error: sent.error,
+        ...(Object.keys(deletions).length > 0 ? { deletions } : {}),
       },
       deadLetters,
     );

@@ -1,10 +1,12 @@
 import { Context } from '@temporalio/activity';
 
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import { countByReason } from './deliver-batch.ts';
 import type { ActivityDeps } from './index.ts';
+import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverBatchInput } from './types.ts';
@@ -22,6 +24,8 @@ export interface RedriveSummary {
   status?: number;
   dryRun?: boolean;
   error?: string;
+  /** Deletes and suppressions Customer.io accepted, by kind. */
+  deletions?: Record<string, number>;
 }
 
 /**
@@ -57,7 +61,8 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     }));
     const userKeys = userKeysOf(logged, spec.sync);
     const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeys);
-    const plan = planBatch(logged, spec.sync, undefined, snapshots);
+    const suppressed = await loadSuppressed(deps.store, syncId, dryRun, personKeysOf(logged, spec.sync));
+    const plan = planBatch(logged, spec.sync, undefined, snapshots, suppressed);
     const included = chunk.filter((l) => l.seq <= plan.lastSeq);
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
@@ -76,6 +81,14 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       delivered = sent.deliveredSeqs.size;
       total.delivered += delivered;
       total.status = sent.status;
+      const deletions = await settleDeletions(deps.store, {
+        syncId,
+        dryRun,
+        destinationId: spec.destination.id,
+        deletions: plan.deletions,
+        deliveredSeqs: sent.deliveredSeqs,
+      });
+      if (Object.keys(deletions).length > 0) addCounts((total.deletions ??= {}), deletions);
       await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
     } else {
       await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));

@@ -28,4 +28,6 @@ export interface DeliverySummary {
   /** Temporal attempt number; > 1 means earlier attempts failed and were retried. */
   attempt: number;
   error?: string;
+  /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …); absent when none. */
+  deletions?: Record<string, number>;
 }

@@ -41,7 +41,9 @@ export function deletionKindOf(record: CanonicalRecord, sync: StreamSync): Delet
   if (record.origin !== 'segment') return undefined;
   if (record.kind === 'group') {
     const action = record.group_properties?.action;
-    return sync.events.groups && action === GROUP_DELETE_RELATIONSHIPS_ACTION ? 'relationship_delete' : undefined;
+    return sync.events.groups && action === GROUP_DELETE_RELATIONSHIPS_ACTION
+      ? 'relationship_delete'
+      : undefined;
   }
   const semantic = sync.events.semantic;
   if (record.kind !== 'track' || !semantic.send || record.event_type === undefined) return undefined;
@@ -63,7 +65,8 @@ export function mapDeletion(record: CanonicalRecord, sync: StreamSync, kind: Del
     case 'person_unsuppress': {
       const who = person(record, sync);
       if (!who.ok) return who.result;
-      const action = kind === 'person_delete' ? 'delete' : kind === 'person_suppress' ? 'suppress' : 'unsuppress';
+      const action =
+        kind === 'person_delete' ? 'delete' : kind === 'person_suppress' ? 'suppress' : 'unsuppress';
       return send({ type: 'person', action, identifiers: who.identifiers }, { kind, person: who.person });
     }
     case 'object_delete': {

@@ -124,11 +124,7 @@ export type CioBatchOp =
 
 /** The deletes and suppressions a sync sends, by the name `status` counts them under. */
 export type DeletionKind =
-  | 'person_delete'
-  | 'person_suppress'
-  | 'person_unsuppress'
-  | 'object_delete'
-  | 'relationship_delete';
+  'person_delete' | 'person_suppress' | 'person_unsuppress' | 'object_delete' | 'relationship_delete';
 
 /**
  * What a delete or suppression does beyond its operation, once Customer.io has accepted it: counted by

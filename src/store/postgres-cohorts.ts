@@ -1,6 +1,11 @@
 import type pg from 'pg';
 
-import { type CohortApplyProgress, type CohortRun, type CohortStore, memberUserKeySql } from './cohort-store.ts';
+import {
+  type CohortApplyProgress,
+  type CohortRun,
+  type CohortStore,
+  memberUserKeySql,
+} from './cohort-store.ts';
 
 const START: CohortApplyProgress = { phase: 'add', added: 0, removed: 0 };
 

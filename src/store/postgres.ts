@@ -574,7 +574,10 @@ class PostgresStore implements Store {
     await this.#tx(async (c) => {
       for (const { userKey, change } of changes) {
         if (change === 'unsuppress') {
-          await c.query('DELETE FROM suppressed_users WHERE sync_id = $1 AND user_key = $2', [syncId, userKey]);
+          await c.query('DELETE FROM suppressed_users WHERE sync_id = $1 AND user_key = $2', [
+            syncId,
+            userKey,
+          ]);
           continue;
         }
         await c.query('DELETE FROM user_snapshots WHERE sync_id = ANY($1::text[]) AND user_key = $2', [

@@ -1,6 +1,11 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 
-import { type CohortApplyProgress, type CohortRun, type CohortStore, memberUserKeySql } from './cohort-store.ts';
+import {
+  type CohortApplyProgress,
+  type CohortRun,
+  type CohortStore,
+  memberUserKeySql,
+} from './cohort-store.ts';
 
 type Row = Record<string, SQLOutputValue>;
 
@@ -146,7 +151,9 @@ export class SqliteCohorts implements CohortStore {
     const { destinationId, idType, since } = forgotten;
     // Deletions are rare: only when there are some does the baseline get scanned.
     const any = this.#db
-      .prepare('SELECT 1 AS found FROM forgotten_people WHERE destination_id = ? AND forgotten_at >= ? LIMIT 1')
+      .prepare(
+        'SELECT 1 AS found FROM forgotten_people WHERE destination_id = ? AND forgotten_at >= ? LIMIT 1',
+      )
       .get(destinationId, since);
     if (any === undefined) return 0;
     return this.#tx(() => {

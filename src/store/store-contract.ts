@@ -599,7 +599,7 @@ export function describeStoreContract(backend: StoreBackend): void {
   describe('deletions and suppressions', () => {
     const snap = (seq: number) => ({ attributes: { plan: 'pro' }, state: { plan: 'pro' }, seq });
 
-    it('a delete drops the user\'s snapshots in every scope named, and only that user\'s', async () => {
+    it("a delete drops the user's snapshots in every scope named, and only that user's", async () => {
       const store = await open();
       for (const scope of ['s', 's#dry-run', 'other']) {
         await store.putUserSnapshots(scope, [
@@ -866,7 +866,11 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
       expect((await allPages('1', undefined, 10)).flat()).toEqual(['keep', 'u2']);
       expect((await store.cohorts.getCohortRun('sync', '1'))?.members).toBe(2);
       expect(
-        await store.cohorts.dropForgottenMembers('sync', '1', { destinationId: 'cio', idType: 'id', since: 0 }),
+        await store.cohorts.dropForgottenMembers('sync', '1', {
+          destinationId: 'cio',
+          idType: 'id',
+          since: 0,
+        }),
       ).toBe(1);
     });
 

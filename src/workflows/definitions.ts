@@ -50,6 +50,12 @@ export interface StreamCounters {
   retried: number;
   /** Delivery activities that sent a request to Customer.io. */
   requests: number;
+  /**
+   * Deletes and suppressions Customer.io accepted, by kind: `person_delete`, `person_suppress`,
+   * `person_unsuppress`, `object_delete`, `relationship_delete`. Absent in state carried over from
+   * before deletions existed.
+   */
+  deletions?: Record<string, number>;
 }
 
 export interface LastError {

@@ -129,6 +129,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   setHandler(redriveUpdate, async ({ ids }) => {
     const summary = await redriveDeadLetters({ syncId: spec.sync.id, spec, ids });
     state.counters.delivered += summary.delivered;
+    addDeletions(state.counters, summary.deletions);
     if (summary.error)
       state.lastError = { message: summary.error, at: new Date().toISOString(), status: summary.status };
     return summary;
@@ -222,7 +223,17 @@ function applySummary(state: StreamSyncState, summary: DeliverySummary, afterSeq
   if (summary.status !== undefined) c.requests += 1;
   for (const [reason, n] of Object.entries(summary.filtered))
     c.filtered[reason] = (c.filtered[reason] ?? 0) + n;
+  addDeletions(c, summary.deletions);
   state.lastDeliveryAt = new Date().toISOString();
   if (summary.error)
     state.lastError = { message: summary.error, at: state.lastDeliveryAt, status: summary.status };
+}
+
+function addDeletions(
+  counters: StreamSyncState['counters'],
+  deletions: Record<string, number> | undefined,
+): void {
+  if (deletions === undefined) return;
+  const into = (counters.deletions ??= {});
+  for (const [kind, n] of Object.entries(deletions)) into[kind] = (into[kind] ?? 0) + n;
 }

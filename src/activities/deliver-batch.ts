@@ -120,7 +120,7 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
       syncId,
       dryRun,
       destinationId: destination.id,
-      deletions: plan.deletions,
+      deletions: plan.deletions ?? [],
       deliveredSeqs: sent.deliveredSeqs,
     });
     await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));

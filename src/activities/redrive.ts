@@ -85,7 +85,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
         syncId,
         dryRun,
         destinationId: spec.destination.id,
-        deletions: plan.deletions,
+        deletions: plan.deletions ?? [],
         deliveredSeqs: sent.deliveredSeqs,
       });
       if (Object.keys(deletions).length > 0) addCounts((total.deletions ??= {}), deletions);

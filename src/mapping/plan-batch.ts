@@ -28,8 +28,11 @@ export interface BatchPlan {
   lastSeq: number;
   /** User forwarding: the snapshots to write once Customer.io has answered (see settleUserSnapshots). */
   users: Map<string, PlannedUser>;
-  /** Deletes and suppressions planned, in log order: applied locally once Customer.io accepted them. */
-  deletions: Array<{ seq: number; effect: DeletionEffect }>;
+  /**
+   * Deletes and suppressions planned, in log order: applied locally once Customer.io accepted them.
+   * Absent when the batch has none.
+   */
+  deletions?: Array<{ seq: number; effect: DeletionEffect }>;
 }
 
 /**
@@ -59,7 +62,6 @@ export function planBatch(
     deadLetters: [],
     lastSeq: first.seq,
     users: new Map(),
-    deletions: [],
   };
   const working = new Map(snapshots);
   // A delete or suppress earlier in the batch: the user's later records start from scratch, or wait.
@@ -97,7 +99,7 @@ export function planBatch(
         bytes += added;
         for (const op of result.ops) plan.ops.push({ seq, op });
         if (result.deletion !== undefined) {
-          plan.deletions.push({ seq, effect: result.deletion });
+          (plan.deletions ??= []).push({ seq, effect: result.deletion });
           forgetInPlan(result.deletion, plan, working, workingSuppressed, forgotten);
         }
         for (const { reason, detail } of result.deadLetters ?? []) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Identify } from '@amplitude/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { cohortStatus, runCohortNow, streamStatus } from '../src/control/syncs.ts';
+import { cohortStatus, redrive, runCohortNow, streamStatus } from '../src/control/syncs.ts';
 import { startIngest, type RunningIngest } from '../src/ingest/server.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
 import { amplitudeClient, sendWithSegment } from './helpers/sdk.ts';
@@ -15,7 +15,14 @@ import { amplitudeClient, sendWithSegment } from './helpers/sdk.ts';
  * fake Customer.io, what the fake then holds, the sync's status, and the store's local state.
  */
 
-const SOURCES = ['seg-delete', 'seg-suppress', 'seg-objects-del', 'amp-delete', 'seg-cohort-del'];
+const SOURCES = [
+  'seg-delete',
+  'seg-suppress',
+  'seg-objects-del',
+  'seg-redrive-del',
+  'amp-delete',
+  'seg-cohort-del',
+];
 const AMP_SECRET = 'amp-delete-secret';
 
 let engine: TestEngine;
@@ -207,6 +214,44 @@ describe('Segment semantic events (official SDK)', () => {
     expect(engine.fake.objects.has(`1:${acme}`)).toBe(false);
     expect(engine.fake.objects.get(`2:${globex}`)?.relationships).toEqual([]);
     expect(status.counters.deletions).toEqual({ relationship_delete: 2, object_delete: 1 });
+  });
+});
+
+describe('a delete Customer.io rejects', () => {
+  it('is dead-lettered and forgets nothing; redriven, it deletes and forgets', async () => {
+    const source = 'seg-redrive-del';
+    const syncId = await streamSync(source, USERS);
+    const user = uniqueId('redrive');
+    await sendWithSegment(ingest.url, source, (c) => c.identify({ userId: user, traits: { plan: 'pro' } }));
+    await caughtUp(syncId, source);
+
+    engine.fake.script.failNext(1, {
+      path: '/api/v2/batch',
+      status: 207,
+      body: { errors: [{ batch_index: 0, reason: 'internal', field: '', message: 'try again later' }] },
+    });
+    await sendWithSegment(ingest.url, source, (c) =>
+      c.track({ userId: user, event: 'User Deleted', messageId: `${user}-1` }),
+    );
+    const rejected = await caughtUp(syncId, source);
+    expect(rejected.counters.deletions).toBeUndefined();
+    expect(engine.fake.findPerson('id', user)).toBeDefined();
+    expect(await engine.store.getUserSnapshots(syncId, [`id:${user}`])).toHaveProperty('size', 1);
+    const [letter] = await engine.store.listDeadLetters(syncId);
+    expect([letter?.reason, letter?.detail, letter?.record.event_type]).toEqual([
+      'customerio_rejected_item',
+      'internal: try again later',
+      'User Deleted',
+    ]);
+
+    expect(await redrive(engine.client, syncId)).toMatchObject({
+      redriven: 1,
+      delivered: 1,
+      deletions: { person_delete: 1 },
+    });
+    expect(engine.fake.findPerson('id', user)).toBeUndefined();
+    expect(await engine.store.getUserSnapshots(syncId, [`id:${user}`])).toEqual(new Map());
+    expect((await streamStatus(engine.client, syncId)).counters.deletions).toEqual({ person_delete: 1 });
   });
 });
 

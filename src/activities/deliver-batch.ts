@@ -161,6 +161,7 @@ function report(
       delivered: summary.delivered,
       filtered: summary.filtered,
       deadLettered: countByReason(deadLetters),
+      ...(summary.deletions ? { deletions: summary.deletions } : {}),
     });
   }
   return summary;

@@ -19,6 +19,8 @@ export interface RecordCounts {
   filtered: Record<string, number>;
   /** Dead letters written, by reason. */
   deadLettered: Record<string, number>;
+  /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …). */
+  deletions?: Record<string, number>;
 }
 
 /** One Customer.io request, as a live client saw it (a dry run sends nothing and reports nothing). */

@@ -67,6 +67,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     let delivered = 0;
+    let deletions: Record<string, number> = {};
     if (plan.ops.length > 0) {
       const sent = await sendPlanned({
         store: deps.store,
@@ -81,7 +82,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       delivered = sent.deliveredSeqs.size;
       total.delivered += delivered;
       total.status = sent.status;
-      const deletions = await settleDeletions(deps.store, {
+      deletions = await settleDeletions(deps.store, {
         syncId,
         dryRun,
         destinationId: spec.destination.id,
@@ -99,6 +100,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       delivered,
       filtered: plan.filtered,
       deadLettered: countByReason(deadLetters),
+      deletions,
     });
     total.redriven += included.length;
     total.deadLettered += deadLetters.length;

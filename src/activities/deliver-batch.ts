@@ -5,8 +5,9 @@ import type { CanonicalRecord } from '../events/record.ts';
 import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
+import { HOLD_REASONS } from '../customerio/policy.ts';
+import { isHold, openDestination, type Hold } from './customerio-send.ts';
 import type { ActivityDeps } from './index.ts';
-import { MissingCredentialsError } from './destinations.ts';
 import { loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
@@ -19,9 +20,14 @@ const HEARTBEAT_MS = 1000;
 export const WORKER_SHUTDOWN_FAILURE = 'WorkerShuttingDown';
 
 /**
- * Reads the records after the cursor, maps them, sends one Customer.io batch and reports what
- * happened. It waits on the store (heartbeating) until records arrive or `waitFor` passes, so an
- * idle sync costs one workflow round trip per `waitFor`, not one per poll.
+ * Reads the records after the sync's stored cursor, maps them, sends one Customer.io batch and
+ * settles it: cursor, dead letters and user snapshots in one store transaction, only once
+ * Customer.io has answered. It waits on the store (heartbeating) until records arrive or `waitFor`
+ * passes, so an idle sync costs one workflow round trip per `waitFor`, not one per poll.
+ *
+ * The store's cursor is the system of record. A delivery that starts from any other position (the
+ * workflow was re-created, a replay or another delivery moved it) sends nothing and reports where
+ * the cursor is (`moved`), so a re-created workflow picks up where Customer.io was left.
  */
 export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput): Promise<DeliverySummary> {
   const ctx = Context.current();
@@ -29,9 +35,17 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
   const { sync, destination } = spec;
   const attempt = ctx.info.attempt;
   if (attempt > 1) deps.metrics?.onRetry(syncId);
+  const failing = (input.failedAttempts ?? 0) + attempt - 1;
+  if (failing > 0) deps.metrics?.onSyncState(syncId, 'stalled', failing);
   ctx.heartbeat();
   const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
   try {
+    const stored = (await deps.store.getStreamCursor(syncId)) ?? 0;
+    const base = { delivered: 0, filtered: {}, deadLettered: 0, attempt, records: 0 };
+    if (stored !== afterSeq) {
+      const headSeq = await deps.store.headSeq(sync.source);
+      return report(deps, syncId, { ...base, outcome: 'moved', cursor: stored, headSeq });
+    }
     const stop = deps.shutdownSignal
       ? AbortSignal.any([ctx.cancellationSignal, deps.shutdownSignal])
       : ctx.cancellationSignal;
@@ -50,11 +64,10 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
       });
     }
     const headSeq = await deps.store.headSeq(sync.source);
-    const base = { delivered: 0, filtered: {}, deadLettered: 0, attempt, headSeq };
-    if (!has) return report(deps, syncId, { ...base, outcome: 'idle', records: 0, cursor: afterSeq });
+    if (!has) return report(deps, syncId, { ...base, outcome: 'idle', cursor: afterSeq, headSeq });
 
     const logged = await deps.store.readAfter(sync.source, afterSeq, sync.delivery.maxRecords);
-    const dryRun = deps.clients.isDryRun(destination);
+    const dryRun = destination.dryRun === true;
     // User forwarding compares each identify with what Customer.io already has of that user.
     const scope = snapshotScope(syncId, dryRun);
     const userKeys = userKeysOf(logged, sync);
@@ -66,56 +79,58 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
     const planned: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     const summary: DeliverySummary = {
       ...base,
+      headSeq,
       outcome: 'delivered',
       records: logged.filter((l) => l.seq <= plan.lastSeq).length,
       filtered: plan.filtered,
       cursor: plan.lastSeq,
     };
+    const held = (hold: Hold): DeliverySummary =>
+      report(deps, syncId, {
+        ...base,
+        headSeq,
+        outcome: hold.hold,
+        cursor: afterSeq,
+        error: hold.message,
+        ...(hold.status !== undefined && { status: hold.status }),
+      });
+    const settle = async (deliveredSeqs: ReadonlySet<number>, deadLetters: NewDeadLetter[]) => {
+      const settled = await deps.store.settleDelivery({
+        syncId,
+        cursor: { from: afterSeq, to: plan.lastSeq },
+        deadLetters,
+        userSnapshots: { scope, entries: settleUserSnapshots(plan.users, deliveredSeqs) },
+      });
+      if (settled) return undefined;
+      // Someone moved the cursor while this delivery was sending: what it sent is deduplicated by
+      // event id, and nothing of it is recorded twice.
+      const now = (await deps.store.getStreamCursor(syncId)) ?? 0;
+      return report(deps, syncId, { ...base, headSeq, outcome: 'moved', cursor: now });
+    };
+
     if (plan.ops.length === 0) {
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));
-      await deps.store.addDeadLetters(planned);
+      const moved = await settle(new Set(), planned);
+      if (moved) return moved;
       summary.deadLettered = planned.length;
       return report(deps, syncId, summary, planned);
     }
 
-    let client;
-    try {
-      client = dryRun
-        ? deps.clients.dryRunClient(destination, syncId)
-        : await deps.clients.client(destination);
-    } catch (err) {
-      if (!(err instanceof MissingCredentialsError)) throw err;
-      // Same handling as a 401: keep the cursor, surface the problem, try again later.
-      return report(deps, syncId, {
-        ...base,
-        outcome: 'credentials_rejected',
-        records: 0,
-        cursor: afterSeq,
-        error: err.message,
-      });
-    }
+    const opened = await openDestination(deps.clients, destination, syncId);
+    if (isHold(opened)) return held(opened);
     const sent = await sendPlanned({
       store: deps.store,
-      client,
+      client: opened.client,
       destination,
       syncId,
       ops: plan.ops,
       records,
     });
-    if (sent.kind === 'credentials_rejected') {
-      return report(deps, syncId, {
-        ...base,
-        outcome: 'credentials_rejected',
-        records: 0,
-        cursor: afterSeq,
-        status: sent.status,
-        error: sent.error,
-      });
-    }
+    if (sent.kind === 'hold') return held(sent);
     const deadLetters = [...planned, ...sent.deadLetters];
-    // Snapshots and dead letters are written only once Customer.io has answered: a delivery retried
-    // before that recomputes the same absolute values, and does not store letters twice. Deletions
-    // first: they drop snapshots that an identify later in the batch may have begun afresh.
+    // Accepted deletes and suppressions before the settle: they drop snapshots that an identify
+    // later in the batch may have begun afresh (the settle writes those). Done apart from the settle
+    // because it holds whatever happens to the cursor: Customer.io has forgotten the person. A crash
+    // in between re-sends the batch, which forgets the same people again.
     const deletions = await settleDeletions(deps.store, {
       syncId,
       dryRun,
@@ -123,8 +138,8 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
       deletions: plan.deletions ?? [],
       deliveredSeqs: sent.deliveredSeqs,
     });
-    await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
-    await deps.store.addDeadLetters(deadLetters);
+    const moved = await settle(sent.deliveredSeqs, deadLetters);
+    if (moved) return moved;
     return report(
       deps,
       syncId,
@@ -135,8 +150,8 @@ export async function deliverBatch(deps: ActivityDeps, input: DeliverBatchInput)
         status: sent.status,
         durationMs: sent.durationMs,
         dryRun,
-        error: sent.error,
-        ...(Object.keys(deletions).length > 0 ? { deletions } : {}),
+        ...(sent.error !== undefined && { error: sent.error }),
+        ...(Object.keys(deletions).length > 0 && { deletions }),
       },
       deadLetters,
     );
@@ -155,6 +170,8 @@ function report(
   const metrics = deps.metrics;
   if (!metrics) return summary;
   metrics.onDelivery(syncId, summary.outcome);
+  const hold = HOLD_REASONS.find((reason) => reason === summary.outcome);
+  metrics.onSyncState(syncId, hold ?? 'running', 0);
   metrics.onLag(syncId, Math.max(0, summary.headSeq - summary.cursor));
   if (summary.outcome === 'delivered') {
     metrics.onRecords(syncId, {

@@ -1,5 +1,6 @@
 import type { CioApi } from '../customerio/client.ts';
 import type { CioOutcomeKind } from '../customerio/classify.ts';
+import { HOLD_REASONS, type HoldReason } from '../customerio/policy.ts';
 import type { Store } from '../store/store.ts';
 import {
   applyCohortDiff,
@@ -9,9 +10,13 @@ import {
   type CohortActivityInput,
 } from './cohort.ts';
 import { deliverBatch } from './deliver-batch.ts';
+import { setStreamCursor, startCohortRun } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
 import type { DeliverBatchInput } from './types.ts';
+
+export type SyncHealth = 'running' | 'stalled' | HoldReason;
+export const SYNC_HEALTH: readonly SyncHealth[] = ['running', 'stalled', ...HOLD_REASONS];
 
 /** What one delivery (or one redriven batch) did with its records. */
 export interface RecordCounts {
@@ -46,6 +51,11 @@ export interface DeliveryMetrics {
   /** A delivery attempt that follows a failed one. */
   onRetry(syncId: string): void;
   onCustomerIoCall(call: CustomerIoCall): void;
+  /**
+   * Where a stream sync stands: `stalled` while attempts fail, a hold reason while it waits for a
+   * fix, `running` once a delivery got through; and how many attempts in a row have failed.
+   */
+  onSyncState(syncId: string, state: SyncHealth, failingAttempts: number): void;
   /** Ids a cohort sync added to or removed from its segment (or attribute). */
   onCohortIds(syncId: string, change: 'added' | 'removed', count: number): void;
 }
@@ -79,6 +89,8 @@ export function createActivities(deps: {
   return {
     deliverBatch: (input: DeliverBatchInput) => deliverBatch(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),
+    setStreamCursor: (input: Parameters<typeof setStreamCursor>[1]) => setStreamCursor(full, input),
+    startCohortRun: (input: Parameters<typeof startCohortRun>[1]) => startCohortRun(full, input),
     ensureCohortSegment: (input: CohortActivityInput) => ensureCohortSegment(full, input),
     snapshotCohort: (input: Parameters<typeof snapshotCohort>[1]) => snapshotCohort(full, input),
     applyCohortDiff: (input: Parameters<typeof applyCohortDiff>[1]) => applyCohortDiff(full, input),

@@ -6,6 +6,7 @@ import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batc
 import type { NewDeadLetter } from '../store/store.ts';
 import { countByReason } from './deliver-batch.ts';
 import type { ActivityDeps } from './index.ts';
+import { isHold, openDestination } from './customerio-send.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
@@ -23,6 +24,8 @@ export interface RedriveSummary {
   deadLettered: number;
   status?: number;
   dryRun?: boolean;
+  /** Set when the destination holds (credentials, unreachable): the letters not yet sent stay open. */
+  hold?: string;
   error?: string;
   /** Deletes and suppressions Customer.io accepted, by kind. */
   deletions?: Record<string, number>;
@@ -40,12 +43,11 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
   const letters = (await deps.store.listDeadLetters(syncId, { limit: 100_000 })).filter(
     (l) => !wanted || wanted.has(l.id),
   );
-  const dryRun = deps.clients.isDryRun(spec.destination);
+  const opened = await openDestination(deps.clients, spec.destination, syncId);
+  if (isHold(opened)) return { ...total, hold: opened.hold, error: opened.message, status: opened.status };
+  const { client, dryRun } = opened;
   total.dryRun = dryRun;
   const scope = snapshotScope(syncId, dryRun);
-  const client = dryRun
-    ? deps.clients.dryRunClient(spec.destination, syncId)
-    : await deps.clients.client(spec.destination);
 
   // Redrive in log order, batch by batch, as a delivery would.
   letters.sort((a, b) => a.seq - b.seq || a.id - b.id);
@@ -67,6 +69,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     let delivered = 0;
+    let deliveredSeqs: ReadonlySet<number> = new Set();
     let deletions: Record<string, number> = {};
     if (plan.ops.length > 0) {
       const sent = await sendPlanned({
@@ -77,11 +80,14 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
         ops: plan.ops,
         records,
       });
-      if (sent.kind === 'credentials_rejected') return { ...total, error: sent.error, status: sent.status };
+      if (sent.kind === 'hold')
+        return { ...total, hold: sent.hold, error: sent.message, status: sent.status };
       deadLetters.push(...sent.deadLetters);
+      deliveredSeqs = sent.deliveredSeqs;
       delivered = sent.deliveredSeqs.size;
       total.delivered += delivered;
       total.status = sent.status;
+      // Before the settle, which may write a fresh snapshot of a person deleted earlier in the batch.
       deletions = await settleDeletions(deps.store, {
         syncId,
         dryRun,
@@ -90,12 +96,14 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
         deliveredSeqs: sent.deliveredSeqs,
       });
       if (Object.keys(deletions).length > 0) addCounts((total.deletions ??= {}), deletions);
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
-    } else {
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));
     }
-    await deps.store.addDeadLetters(deadLetters);
-    await deps.store.markRedriven(included.map((l) => l.id));
+    // The letters leave the queue in the same transaction that stores what failed again.
+    await deps.store.settleDelivery({
+      syncId,
+      redriven: included.map((l) => l.id),
+      deadLetters,
+      userSnapshots: { scope, entries: settleUserSnapshots(plan.users, deliveredSeqs) },
+    });
     deps.metrics?.onRecords(syncId, {
       delivered,
       filtered: plan.filtered,

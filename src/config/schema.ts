@@ -187,7 +187,10 @@ export const StreamDelivery = z.strictObject({
   maxRecords: z.number().int().min(1).max(5000).default(500),
   /** How long a delivery activity waits for new records before it returns empty. */
   waitFor: Duration.default(10_000),
-  /** How often a sync whose credentials were rejected tries again. */
+  /**
+   * How often a held sync (credentials missing or rejected, destination unreachable) tries again;
+   * sooner on resume or a new config.
+   */
   credentialsRetry: Duration.default(60_000),
 });
 export type StreamDelivery = z.infer<typeof StreamDelivery>;
@@ -255,6 +258,14 @@ export const CohortSync = z
      * an empty export is more often a broken source (wrong column, failed query) than everyone leaving.
      */
     allowEmpty: z.boolean().default(false),
+    /**
+     * A run that would remove more than this share of the segment's members is held
+     * (`held_large_removal`) until `cio-sync run <sync> --confirm` or a config change: a truncated
+     * file or a source that answered one page looks like most people leaving. `0` turns it off.
+     */
+    maxRemovalRatio: z.number().min(0).max(1).default(0.5),
+    /** How often a held or stalled cohort sync tries again (sooner on resume, run now or a new config). */
+    retryEvery: Duration.default(60_000),
   })
   .superRefine((sync, ctx) => {
     if (sync.target === 'segment' && sync.segment?.id === undefined && sync.segment?.name === undefined) {

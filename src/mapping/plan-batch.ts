@@ -5,7 +5,7 @@ import type { UserSnapshot } from '../store/store.ts';
 import { carriesUserProperties, userKey } from './identify.ts';
 import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
-import type { CioBatchOp, DeletionEffect } from './ops.ts';
+import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
 import { type UserProperties, applyPatch } from './user-operations.ts';
 
 /** One user's snapshot through a batch: as loaded, and what each of its records did to it. */
@@ -70,11 +70,17 @@ export function planBatch(
   // Bytes of `{"batch":[...]}` so far: the envelope, each op, and a comma between two ops.
   let bytes = BATCH_ENVELOPE_BYTES;
   for (const { seq, sourceId, record } of loggedRecords) {
-    const result = mapRecord(record, sync, sourceId, {
-      seq,
-      snapshots: working,
-      suppressed: workingSuppressed,
-    });
+    let result: MapResult;
+    let added = 0;
+    try {
+      result = mapRecord(record, sync, sourceId, { seq, snapshots: working, suppressed: workingSuppressed });
+      let count = plan.ops.length;
+      if (result.kind === 'send') for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
+    } catch (err) {
+      // Whatever one record does to mapping (a value nested past every bound, a number no JSON can
+      // hold), it alone is set aside; the rest of the batch goes on.
+      result = { kind: 'dead_letter', reason: 'unprocessable', detail: describeError(err) };
+    }
     let applied = true;
     if (result.kind === 'filtered') {
       plan.filtered[result.reason] = (plan.filtered[result.reason] ?? 0) + 1;
@@ -82,9 +88,6 @@ export function planBatch(
       const { reason, detail } = result;
       plan.deadLetters.push(detail === undefined ? { seq, record, reason } : { seq, record, reason, detail });
     } else {
-      let added = 0;
-      let count = plan.ops.length;
-      for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
       if (bytes + added > maxBytes) {
         if (plan.ops.length > 0) break;
         plan.deadLetters.push({
@@ -123,6 +126,12 @@ export function planBatch(
   return plan;
 }
 
+/** An error as one line for a dead letter's detail: its type and message, never a stack. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
+  return String(err).slice(0, 500);
+}
+
 /**
  * A person delete or suppress in the batch: Customer.io forgets the person, so the batch does too —
  * their later identifies start from an empty snapshot (a suppress also holds their later records back
@@ -159,11 +168,15 @@ function baseOf(base: UserSnapshot | undefined): { base?: UserSnapshot } {
 export function userKeysOf(loggedRecords: readonly LoggedRecord[], sync: StreamSync): string[] {
   const keys = new Set<string>();
   for (const { record } of loggedRecords) {
-    if (!carriesUserProperties(record, sync)) continue;
-    const value = readIdentifier(record, sync.identifier);
-    if (value === undefined) continue;
-    const resolved = toCioIdentifiers(value);
-    if (resolved.ok) keys.add(userKey(resolved.identifiers));
+    try {
+      if (!carriesUserProperties(record, sync)) continue;
+      const value = readIdentifier(record, sync.identifier);
+      if (value === undefined) continue;
+      const resolved = toCioIdentifiers(value);
+      if (resolved.ok) keys.add(userKey(resolved.identifiers));
+    } catch {
+      // planBatch dead-letters this record as unprocessable; it needs no snapshot.
+    }
   }
   return [...keys];
 }

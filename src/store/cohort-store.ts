@@ -15,6 +15,9 @@ export interface CohortApplyProgress {
   after?: string;
   added: number;
   removed: number;
+  /** Members Customer.io refused so far, and its reasons with how many each. */
+  rejected?: number;
+  rejectedReasons?: Record<string, number>;
 }
 
 export interface CohortRun {

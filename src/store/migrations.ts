@@ -112,6 +112,34 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'sync_progress',
+    sql: `
+  -- A stream sync's durable cursor: the system of record, written in the transaction that settles
+  -- the delivery it describes. A workflow started for the sync resumes from it.
+  CREATE TABLE sync_progress (
+    sync_id TEXT PRIMARY KEY,
+    cursor INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  -- Numbers that never repeat for a key (cohort run ids), whatever happens to the workflows.
+  CREATE TABLE sequences (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+
+  -- One open dead letter per record, reason and detail: a settle that is repeated after a crash
+  -- writes nothing twice. Older duplicates are folded into the first before the index is built.
+  DELETE FROM dead_letters WHERE redriven_at IS NULL AND id NOT IN (
+    SELECT MIN(id) FROM dead_letters WHERE redriven_at IS NULL
+    GROUP BY sync_id, seq, reason, COALESCE(detail, '')
+  );
+  CREATE UNIQUE INDEX dead_letters_open_unique
+    ON dead_letters (sync_id, seq, reason, COALESCE(detail, '')) WHERE redriven_at IS NULL;
+`,
+  },
+  {
+    version: 5,
     name: 'deletions',
     sql: `
       -- Users a sync's Customer.io suppress blocked, until an unsuppress (per snapshot scope).

@@ -106,6 +106,29 @@ export const postgresMigrations: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'sync_progress',
+    sql: `
+      CREATE TABLE sync_progress (
+        sync_id TEXT PRIMARY KEY,
+        cursor BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+
+      CREATE TABLE sequences (
+        key TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+      );
+
+      DELETE FROM dead_letters WHERE redriven_at IS NULL AND id NOT IN (
+        SELECT MIN(id) FROM dead_letters WHERE redriven_at IS NULL
+        GROUP BY sync_id, seq, reason, COALESCE(detail, '')
+      );
+      CREATE UNIQUE INDEX dead_letters_open_unique
+        ON dead_letters (sync_id, seq, reason, COALESCE(detail, '')) WHERE redriven_at IS NULL;
+    `,
+  },
+  {
+    version: 5,
     name: 'deletions',
     sql: `
       CREATE TABLE suppressed_users (

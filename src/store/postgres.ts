@@ -8,6 +8,7 @@ import { postgresMigrations } from './postgres-migrations.ts';
 import type {
   CapturedRequest,
   DeadLetter,
+  DeliverySettlement,
   NewCapturedRequest,
   NewDeadLetter,
   PersonChange,
@@ -360,24 +361,93 @@ class PostgresStore implements Store {
 
   async addDeadLetters(letters: NewDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
+    await this.#tx((c) => this.#insertDeadLetters(c, letters));
+  }
+
+  async #insertDeadLetters(c: pg.PoolClient, letters: readonly NewDeadLetter[]): Promise<void> {
     const createdAt = this.#now();
-    await this.#tx(async (c) => {
-      for (const part of chunks(letters)) {
+    for (const part of chunks(letters)) {
+      await c.query(
+        'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at)' +
+          ' SELECT s, q, r, reason, detail, $6 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])' +
+          ' WITH ORDINALITY AS t (s, q, r, reason, detail, n) ORDER BY n ON CONFLICT DO NOTHING',
+        [
+          part.map((l) => l.syncId),
+          part.map((l) => l.seq),
+          part.map((l) => JSON.stringify(l.record)),
+          part.map((l) => l.reason),
+          part.map((l) => l.detail ?? null),
+          createdAt,
+        ],
+      );
+    }
+  }
+
+  async getStreamCursor(syncId: string): Promise<number | undefined> {
+    const { rows } = await this.#pool.query<{ cursor: string }>(
+      'SELECT cursor FROM sync_progress WHERE sync_id = $1',
+      [syncId],
+    );
+    return rows[0] === undefined ? undefined : Number(rows[0].cursor);
+  }
+
+  async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
+    const { syncId, cursor, deadLetters = [], userSnapshots, redriven = [] } = settlement;
+    return this.#tx(async (c) => {
+      const at = this.#now();
+      if (cursor) {
+        // The row lock makes two settlements of one sync queue up, so the second sees the first's cursor.
         await c.query(
-          'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at)' +
-            ' SELECT s, q, r, reason, detail, $6 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])' +
-            ' WITH ORDINALITY AS t (s, q, r, reason, detail, n) ORDER BY n',
-          [
-            part.map((l) => l.syncId),
-            part.map((l) => l.seq),
-            part.map((l) => JSON.stringify(l.record)),
-            part.map((l) => l.reason),
-            part.map((l) => l.detail ?? null),
-            createdAt,
-          ],
+          'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES ($1, 0, $2) ON CONFLICT (sync_id) DO NOTHING',
+          [syncId, at],
+        );
+        const { rows } = await c.query<{ cursor: string }>(
+          'SELECT cursor FROM sync_progress WHERE sync_id = $1 FOR UPDATE',
+          [syncId],
+        );
+        if (Number(rows[0]!.cursor) !== cursor.from) return false;
+      }
+      if (redriven.length > 0) {
+        await c.query(
+          'UPDATE dead_letters SET redriven_at = $1 WHERE id = ANY($2::bigint[]) AND redriven_at IS NULL',
+          [at, [...redriven]],
         );
       }
+      await this.#insertDeadLetters(c, deadLetters);
+      if (userSnapshots) await this.#putSnapshots(c, userSnapshots.scope, userSnapshots.entries);
+      if (cursor) {
+        await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
+          syncId,
+          cursor.to,
+          at,
+        ]);
+      }
+      return true;
     });
+  }
+
+  async setStreamCursor(syncId: string, cursor: number): Promise<number | undefined> {
+    return this.#tx(async (c) => {
+      const { rows } = await c.query<{ cursor: string }>(
+        'SELECT cursor FROM sync_progress WHERE sync_id = $1 FOR UPDATE',
+        [syncId],
+      );
+      await c.query(
+        'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES ($1, $2, $3)' +
+          ' ON CONFLICT (sync_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
+        [syncId, cursor, this.#now()],
+      );
+      return rows[0] === undefined ? undefined : Number(rows[0].cursor);
+    });
+  }
+
+  async nextSequence(key: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ value: string }>(
+      'INSERT INTO sequences (key, value) VALUES ($1, 1)' +
+        ' ON CONFLICT (key) DO UPDATE SET value = sequences.value + 1 RETURNING value',
+      [key],
+    );
+    return Number(rows[0]!.value);
   }
 
   async listDeadLetters(
@@ -534,6 +604,14 @@ class PostgresStore implements Store {
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void> {
     if (entries.length === 0) return;
+    await this.#tx((c) => this.#putSnapshots(c, syncId, entries));
+  }
+
+  async #putSnapshots(
+    c: pg.PoolClient,
+    syncId: string,
+    entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
+  ): Promise<void> {
     // One row per user: an upsert may not touch a row twice. Keeping the last entry of the highest
     // seq is what upserting them one by one would leave.
     const byUser = new Map<string, UserSnapshot>();
@@ -542,24 +620,22 @@ class PostgresStore implements Store {
       if (kept === undefined || snapshot.seq >= kept.seq) byUser.set(userKey, snapshot);
     }
     const updatedAt = this.#now();
-    await this.#tx(async (c) => {
-      for (const part of chunks([...byUser])) {
-        await c.query(
-          'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at)' +
-            ' SELECT $1, k, a, s, q, $6 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t (k, a, s, q)' +
-            ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
-            ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
-          [
-            syncId,
-            part.map(([userKey]) => userKey),
-            part.map(([, s]) => JSON.stringify(s.attributes)),
-            part.map(([, s]) => JSON.stringify(s.state)),
-            part.map(([, s]) => s.seq),
-            updatedAt,
-          ],
-        );
-      }
-    });
+    for (const part of chunks([...byUser])) {
+      await c.query(
+        'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at)' +
+          ' SELECT $1, k, a, s, q, $6 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t (k, a, s, q)' +
+          ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
+          ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
+        [
+          syncId,
+          part.map(([userKey]) => userKey),
+          part.map(([, s]) => JSON.stringify(s.attributes)),
+          part.map(([, s]) => JSON.stringify(s.state)),
+          part.map(([, s]) => s.seq),
+          updatedAt,
+        ],
+      );
+    }
   }
 
   async forgetPeople(input: {

@@ -9,6 +9,7 @@ import type { Migration } from './migrations.ts';
 import type {
   CapturedRequest,
   DeadLetter,
+  DeliverySettlement,
   NewCapturedRequest,
   NewDeadLetter,
   PersonChange,
@@ -176,6 +177,8 @@ class SqliteStore implements Store {
   readonly #syncNormal: StatementSync;
   readonly #syncFull: StatementSync;
   #userSnapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
+  #progressStatements:
+    { getCursor: StatementSync; putCursor: StatementSync; nextSequence: StatementSync } | undefined;
   /** Cohort snapshots and diffs; the backend's SQL lives in SqliteCohorts. */
   readonly cohorts: SqliteCohorts;
 
@@ -197,7 +200,8 @@ class SqliteStore implements Store {
     );
     this.#hasAfter = db.prepare('SELECT seq FROM event_log WHERE source_id = ? AND seq > ? LIMIT 1');
     this.#insertDeadLetter = db.prepare(
-      'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)' +
+        ' ON CONFLICT DO NOTHING',
     );
     this.#listDeadLetters = db.prepare(
       'SELECT id, sync_id, seq, record, reason, detail, created_at, redriven_at FROM dead_letters' +
@@ -249,6 +253,21 @@ class SqliteStore implements Store {
       ),
     };
     return this.#userSnapshotStatements;
+  }
+
+  #progress(): { getCursor: StatementSync; putCursor: StatementSync; nextSequence: StatementSync } {
+    this.#progressStatements ??= {
+      getCursor: this.#db.prepare('SELECT cursor FROM sync_progress WHERE sync_id = ?'),
+      putCursor: this.#db.prepare(
+        'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES (?, ?, ?)' +
+          ' ON CONFLICT (sync_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
+      ),
+      nextSequence: this.#db.prepare(
+        'INSERT INTO sequences (key, value) VALUES (?, 1)' +
+          ' ON CONFLICT (key) DO UPDATE SET value = sequences.value + 1 RETURNING value',
+      ),
+    };
+    return this.#progressStatements;
   }
 
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
@@ -334,19 +353,58 @@ class SqliteStore implements Store {
 
   async addDeadLetters(letters: NewDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
+    writeTransaction(this.#db, () => this.#insertDeadLetters(letters));
+  }
+
+  #insertDeadLetters(letters: readonly NewDeadLetter[]): void {
     const createdAt = this.#now();
-    writeTransaction(this.#db, () => {
-      for (const letter of letters) {
-        this.#insertDeadLetter.run(
-          letter.syncId,
-          letter.seq,
-          JSON.stringify(letter.record),
-          letter.reason,
-          letter.detail ?? null,
-          createdAt,
-        );
+    for (const letter of letters) {
+      this.#insertDeadLetter.run(
+        letter.syncId,
+        letter.seq,
+        JSON.stringify(letter.record),
+        letter.reason,
+        letter.detail ?? null,
+        createdAt,
+      );
+    }
+  }
+
+  async getStreamCursor(syncId: string): Promise<number | undefined> {
+    const row = this.#progress().getCursor.get(syncId);
+    return row === undefined ? undefined : num(row, 'cursor');
+  }
+
+  async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
+    const { syncId, cursor, deadLetters = [], userSnapshots, redriven = [] } = settlement;
+    const progress = this.#progress();
+    return writeTransaction(this.#db, () => {
+      if (cursor) {
+        const row = progress.getCursor.get(syncId);
+        const stored = row === undefined ? 0 : num(row, 'cursor');
+        if (stored !== cursor.from) return false;
       }
+      const at = this.#now();
+      for (const id of redriven) this.#markRedriven.run(at, id);
+      this.#insertDeadLetters(deadLetters);
+      if (userSnapshots) this.#putSnapshots(userSnapshots.scope, userSnapshots.entries);
+      if (cursor) progress.putCursor.run(syncId, cursor.to, at);
+      return true;
     });
+  }
+
+  async setStreamCursor(syncId: string, cursor: number): Promise<number | undefined> {
+    const progress = this.#progress();
+    return writeTransaction(this.#db, () => {
+      const row = progress.getCursor.get(syncId);
+      progress.putCursor.run(syncId, cursor, this.#now());
+      return row === undefined ? undefined : num(row, 'cursor');
+    });
+  }
+
+  async nextSequence(key: string): Promise<number> {
+    const next = this.#progress().nextSequence;
+    return writeTransaction(this.#db, () => num(next.get(key), 'value'));
   }
 
   async listDeadLetters(
@@ -465,20 +523,22 @@ class SqliteStore implements Store {
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void> {
     if (entries.length === 0) return;
+    writeTransaction(this.#db, () => this.#putSnapshots(syncId, entries));
+  }
+
+  #putSnapshots(syncId: string, entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>): void {
     const updatedAt = this.#now();
     const put = this.#userSnapshots().put;
-    writeTransaction(this.#db, () => {
-      for (const { userKey, snapshot } of entries) {
-        put.run(
-          syncId,
-          userKey,
-          JSON.stringify(snapshot.attributes),
-          JSON.stringify(snapshot.state),
-          snapshot.seq,
-          updatedAt,
-        );
-      }
-    });
+    for (const { userKey, snapshot } of entries) {
+      put.run(
+        syncId,
+        userKey,
+        JSON.stringify(snapshot.attributes),
+        JSON.stringify(snapshot.state),
+        snapshot.seq,
+        updatedAt,
+      );
+    }
   }
 
   async forgetPeople(input: {

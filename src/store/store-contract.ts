@@ -368,6 +368,78 @@ export function describeStoreContract(backend: StoreBackend): void {
     });
   });
 
+  describe('durable progress', () => {
+    it('keeps one open dead letter per record, reason and detail; a redriven one can fail again', async () => {
+      const store = await open();
+      const letter = {
+        syncId: 's1',
+        seq: 10,
+        record: rec(10),
+        reason: 'customerio_rejected_item',
+        detail: 'x',
+      };
+      await store.addDeadLetters([letter, { ...letter }]);
+      await store.addDeadLetters([letter, { ...letter, detail: 'y' }, { ...letter, detail: undefined }]);
+      const open1 = await store.listDeadLetters('s1');
+      expect(open1.map((l) => l.detail)).toEqual(['x', 'y', undefined]);
+      await store.settleDelivery({ syncId: 's1', redriven: [open1[0]!.id], deadLetters: [letter] });
+      const all = await store.listDeadLetters('s1', { includeRedriven: true });
+      expect(all).toHaveLength(4);
+      expect(all.filter((l) => l.redrivenAt === undefined).map((l) => l.detail)).toEqual([
+        'y',
+        undefined,
+        'x',
+      ]);
+    });
+
+    it('settles a delivery in one step, only from the cursor it read', async () => {
+      const store = await open();
+      expect(await store.getStreamCursor('s1')).toBeUndefined();
+      const snapshot = { attributes: { plan: 'pro' }, state: { plan: 'pro' }, seq: 3 };
+      const ok = await store.settleDelivery({
+        syncId: 's1',
+        cursor: { from: 0, to: 5 },
+        deadLetters: [{ syncId: 's1', seq: 4, record: rec(4), reason: 'unprocessable' }],
+        userSnapshots: { scope: 's1', entries: [{ userKey: 'id:u', snapshot }] },
+      });
+      expect(ok).toBe(true);
+      expect(await store.getStreamCursor('s1')).toBe(5);
+      expect((await store.getUserSnapshots('s1', ['id:u'])).get('id:u')).toEqual(snapshot);
+
+      // A second settlement of the same delivery (a retry after a crash) writes nothing.
+      const again = await store.settleDelivery({
+        syncId: 's1',
+        cursor: { from: 0, to: 5 },
+        deadLetters: [{ syncId: 's1', seq: 4, record: rec(4), reason: 'other' }],
+        userSnapshots: { scope: 's1', entries: [{ userKey: 'id:v', snapshot }] },
+      });
+      expect(again).toBe(false);
+      expect((await store.listDeadLetters('s1')).map((l) => l.reason)).toEqual(['unprocessable']);
+      expect((await store.getUserSnapshots('s1', ['id:v'])).size).toBe(0);
+      expect(await store.getStreamCursor('s1')).toBe(5);
+      expect(await store.getStreamCursor('s2')).toBeUndefined();
+    });
+
+    it('sets a cursor outright and hands out sequence numbers that never repeat', async () => {
+      const store = await open();
+      expect(await store.setStreamCursor('s1', 7)).toBeUndefined();
+      expect(await store.setStreamCursor('s1', 2)).toBe(7);
+      expect(await store.getStreamCursor('s1')).toBe(2);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { from: 7, to: 9 } })).toBe(false);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { from: 2, to: 9 } })).toBe(true);
+      expect(await store.getStreamCursor('s1')).toBe(9);
+
+      expect([
+        await store.nextSequence('a'),
+        await store.nextSequence('a'),
+        await store.nextSequence('b'),
+      ]).toEqual([1, 2, 1]);
+      const reopened = await open();
+      expect(await reopened.nextSequence('a')).toBe(3);
+      expect(await reopened.getStreamCursor('s1')).toBe(9);
+    });
+  });
+
   describe('captured requests', () => {
     it('stores and lists dry-run captures per sync, paged by id', async () => {
       const store = await open({ now: () => 42 });
@@ -671,7 +743,9 @@ export function describeStoreContract(backend: StoreBackend): void {
         'forgotten_people',
         'rate_limits',
         'schema_migrations',
+        'sequences',
         'suppressed_users',
+        'sync_progress',
         'user_snapshots',
       ]);
 

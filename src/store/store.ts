@@ -21,6 +21,25 @@ export interface NewDeadLetter {
   detail?: string;
 }
 
+/**
+ * Everything one delivery (or one redriven batch) leaves behind, written in one transaction so a
+ * crash leaves either all of it or none: the cursor move, the dead letters, the user snapshots and
+ * the letters it redrove.
+ */
+export interface DeliverySettlement {
+  syncId: string;
+  /**
+   * Moves the sync's cursor from `from` to `to`. The whole settlement is refused (nothing written)
+   * when the stored cursor is not `from`: another delivery, a replay or a reset moved it meanwhile.
+   * A sync with no stored cursor counts as being at 0. Absent for a redrive, which moves no cursor.
+   */
+  cursor?: { from: number; to: number };
+  deadLetters?: readonly NewDeadLetter[];
+  userSnapshots?: { scope: string; entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }> };
+  /** Dead letters this batch redrove; marked before the new letters are written. */
+  redriven?: readonly number[];
+}
+
 /** A request a dry-run destination recorded instead of sending (credentials redacted). */
 export interface CapturedRequest {
   id: number;
@@ -99,6 +118,10 @@ export interface Store {
     signal?: AbortSignal,
   ): Promise<boolean>;
 
+  /**
+   * Stores dead letters. One open (not yet redriven) letter per record, reason and detail: a letter
+   * that is already open is not written again, so a repeated write stores nothing twice.
+   */
   addDeadLetters(letters: NewDeadLetter[]): Promise<void>;
   /** A sync's dead letters, oldest first; redriven ones only with `includeRedriven`. */
   listDeadLetters(
@@ -130,6 +153,20 @@ export interface Store {
   setState(key: string, value: string): Promise<void>;
 
   close(): Promise<void>;
+
+  // ---- durable progress: the system of record of where each sync is --------------------------------
+
+  /** A stream sync's stored cursor; undefined when it never settled a delivery. */
+  getStreamCursor(syncId: string): Promise<number | undefined>;
+  /**
+   * Settles a delivery in one transaction (see DeliverySettlement). Resolves false, having written
+   * nothing, when `cursor.from` is not the stored cursor.
+   */
+  settleDelivery(settlement: DeliverySettlement): Promise<boolean>;
+  /** Sets a stream sync's cursor outright (replay, reset); resolves to the previous one. */
+  setStreamCursor(syncId: string, cursor: number): Promise<number | undefined>;
+  /** The next value of a sequence that starts at 1 and never repeats (cohort run ids). */
+  nextSequence(key: string): Promise<number>;
 
   // ---- user forwarding ---------------------------------------------------------------------------
 

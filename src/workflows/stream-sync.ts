@@ -1,5 +1,6 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -29,6 +30,21 @@ import {
   type StreamSyncStatus,
   type SyncStatus,
 } from './definitions.ts';
+import { failureOf, holdOfOutcome, lastErrorOf } from './failures.ts';
+
+/**
+ * Attempts of one delivery before the workflow hears of the failure: it then shows the sync as
+ * `stalled` (status, search attribute) and tries again itself, so a failure that lasts is visible
+ * instead of hidden inside one activity's endless retries.
+ */
+export const ATTEMPTS_BEFORE_STALLED = 4;
+/** Longest wait between two stalled rounds. */
+const MAX_STALL_WAIT_MS = 5 * 60_000;
+
+const { setStreamCursor } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
 
 const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1 hour',
@@ -53,9 +69,11 @@ const { deliverBatch } = proxyActivities<ReturnType<typeof createActivities>>({
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    // 429/5xx/timeouts retry until they succeed: nothing past the cursor is skipped. Customer.io's
-    // Retry-After arrives as the failure's nextRetryDelay.
+    maximumInterval: '30 seconds',
+    // 429/5xx/timeouts are retried here a few times, then by the workflow (as `stalled`) until they
+    // succeed: nothing past the cursor is skipped. Customer.io's Retry-After arrives as the
+    // failure's nextRetryDelay.
+    maximumAttempts: ATTEMPTS_BEFORE_STALLED,
     nonRetryableErrorTypes: ['InvalidSyncConfig'],
   },
 });
@@ -88,8 +106,10 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
   let inFlight: CancellationScope | undefined;
-  // Set when something the credentials wait depends on changes (resume, new config, cursor move).
+  // Set when something a hold or stall waits on changes (resume, new config, cursor move).
   let wake = false;
+  // A cursor move is being written to the store: no delivery may start until it is.
+  let moving = false;
 
   const setStatus = (status: SyncStatus) => {
     if (state.status === status) return;
@@ -124,6 +144,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     source: spec.sync.source,
     destination: spec.destination.id,
     delivering: inFlight !== undefined,
+    stalled: state.stalled,
   }));
   setHandler(configQuery, () => spec);
   setHandler(redriveUpdate, async ({ ids }) => {
@@ -146,11 +167,20 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   );
   setHandler(
     setCursorUpdate,
-    (cursor) => {
-      const previous = state.cursor;
-      state.cursor = cursor;
-      interrupt();
-      return { previous, cursor };
+    async (cursor) => {
+      // The store is the system of record: stop the delivery in flight, write the new cursor there,
+      // then mirror it. A delivery settled meanwhile is overruled, which is what a replay means.
+      moving = true;
+      try {
+        interrupt();
+        await condition(() => inFlight === undefined);
+        const { previous } = await setStreamCursor({ syncId: spec.sync.id, cursor });
+        state.cursor = cursor;
+        wake = true;
+        return { previous, cursor };
+      } finally {
+        moving = false;
+      }
     },
     {
       validator: (cursor) => {
@@ -160,7 +190,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   );
 
   for (;;) {
-    await condition(() => !state.paused);
+    await condition(() => !state.paused && !moving);
     if (shouldContinueAsNew(input.continueAsNewAfterEvents)) {
       // Handlers may still be running; a signal mid-CAN would be lost otherwise.
       await condition(allHandlersFinished);
@@ -175,23 +205,38 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     let summary: DeliverySummary;
     try {
       inFlight = new CancellationScope();
-      summary = await inFlight.run(() => deliverBatch({ syncId: spec.sync.id, spec, afterSeq }));
+      const failedAttempts = state.stalled?.attempts;
+      summary = await inFlight.run(() =>
+        deliverBatch({ syncId: spec.sync.id, spec, afterSeq, ...(failedAttempts && { failedAttempts }) }),
+      );
     } catch (err) {
       // Paused, reconfigured or rewound mid-delivery: the cursor did not move, so the next run
       // re-reads the same records (Customer.io deduplicates events by id).
       if (isCancellation(err)) continue;
-      throw err;
+      if (!(err instanceof ActivityFailure)) throw err;
+      // The attempts ran out: show it, wait, try again. Nothing was settled, so nothing is skipped.
+      const stalled = state.stalled ?? { attempts: 0, since: new Date().toISOString() };
+      stalled.attempts += ATTEMPTS_BEFORE_STALLED;
+      state.stalled = stalled;
+      state.counters.retried += ATTEMPTS_BEFORE_STALLED;
+      state.lastError = lastErrorOf(failureOf(err));
+      setStatus('stalled');
+      const rounds = stalled.attempts / ATTEMPTS_BEFORE_STALLED;
+      await condition(() => wake || state.paused, Math.min(MAX_STALL_WAIT_MS, 5_000 * 2 ** (rounds - 1)));
+      continue;
     } finally {
       inFlight = undefined;
     }
+    state.stalled = undefined;
     applySummary(state, summary, afterSeq);
 
-    if (summary.outcome === 'credentials_rejected') {
-      setStatus('credentials_rejected');
-      // Wait for the key to be fixed: retry periodically, or sooner on resume / new config.
+    const hold = holdOfOutcome(summary.outcome);
+    if (hold) {
+      setStatus(hold);
+      // Wait for the fix: retry periodically, or sooner on resume / new config. The status stays
+      // until a delivery gets through.
       await condition(() => wake || state.paused, spec.sync.delivery.credentialsRetry);
-      if (!state.paused) setStatus('running');
-    } else if (state.status === 'credentials_rejected') {
+    } else if (state.status !== 'running' && !state.paused) {
       setStatus('running');
     }
   }
@@ -205,15 +250,20 @@ function shouldContinueAsNew(afterEvents: number | undefined): boolean {
 function applySummary(state: StreamSyncState, summary: DeliverySummary, afterSeq: number): void {
   state.headSeq = Math.max(state.headSeq, summary.headSeq);
   state.counters.retried += Math.max(0, summary.attempt - 1);
-  if (summary.outcome === 'credentials_rejected') {
+  if (holdOfOutcome(summary.outcome)) {
     state.lastError = {
-      message: summary.error ?? 'credentials rejected',
+      message: summary.error ?? summary.outcome,
       at: new Date().toISOString(),
-      status: summary.status,
+      ...(summary.status !== undefined && { status: summary.status }),
     };
     return;
   }
   if (summary.outcome === 'idle') return;
+  // The store says where the sync is (re-created workflow, a replay that won a race): follow it.
+  if (summary.outcome === 'moved') {
+    state.cursor = summary.cursor;
+    return;
+  }
   // Only move forward from where this delivery started: a replay (setCursor) during the activity
   // cancels it, so a summary never applies to a cursor it did not read from.
   if (state.cursor === afterSeq) state.cursor = summary.cursor;

@@ -54,9 +54,10 @@ const Id = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return id;
 });
 
+/** A flag as JSON sends it (`true`) or a form does (`"true"`, `"True"`, `"1"`); anything else is false. */
 const Flag = z
-  .union([z.boolean(), z.enum(['true', 'false', 'True', 'False', 'TRUE', 'FALSE'])])
-  .transform((value) => value === true || String(value).toLowerCase() === 'true');
+  .union([z.boolean(), z.string(), z.number()])
+  .transform((value) => value === true || ['true', '1'].includes(String(value).toLowerCase()));
 
 const DeletionRequest = z.object({
   user_ids: z.array(Id).default([]),

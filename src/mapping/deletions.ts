@@ -129,7 +129,13 @@ export function personKeysOfRecord(record: CanonicalRecord, sync: StreamSync): s
 /** Every user key a batch of these records is about: whose suppression state a delivery loads. */
 export function personKeysOf(loggedRecords: readonly LoggedRecord[], sync: StreamSync): string[] {
   const keys = new Set<string>();
-  for (const { record } of loggedRecords) for (const key of personKeysOfRecord(record, sync)) keys.add(key);
+  for (const { record } of loggedRecords) {
+    try {
+      for (const key of personKeysOfRecord(record, sync)) keys.add(key);
+    } catch {
+      // One record's trouble is its own: planBatch dead-letters it as unprocessable.
+    }
+  }
   return [...keys];
 }
 

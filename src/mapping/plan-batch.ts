@@ -5,6 +5,7 @@ import type { UserSnapshot } from '../store/store.ts';
 import { carriesUserProperties, userKey } from './identify.ts';
 import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
+import { assertWalkable } from './stable-hash.ts';
 import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
 import { type UserProperties, applyPatch } from './user-operations.ts';
 
@@ -73,6 +74,7 @@ export function planBatch(
     let result: MapResult;
     let added = 0;
     try {
+      assertWalkable(record);
       result = mapRecord(record, sync, sourceId, { seq, snapshots: working, suppressed: workingSuppressed });
       let count = plan.ops.length;
       if (result.kind === 'send') for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
@@ -169,6 +171,7 @@ export function userKeysOf(loggedRecords: readonly LoggedRecord[], sync: StreamS
   const keys = new Set<string>();
   for (const { record } of loggedRecords) {
     try {
+      assertWalkable(record);
       if (!carriesUserProperties(record, sync)) continue;
       const value = readIdentifier(record, sync.identifier);
       if (value === undefined) continue;

@@ -4,15 +4,17 @@ import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { countByReason } from './deliver-batch.ts';
+import { countByReason } from './deliver-lane.ts';
 import type { ActivityDeps } from './index.ts';
 import { isHold, openDestination } from './customerio-send.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
-import type { DeliverBatchInput } from './types.ts';
+import type { StreamSyncSpec } from '../config/schema.ts';
 
-export interface RedriveInput extends Omit<DeliverBatchInput, 'afterSeq'> {
+export interface RedriveInput {
+  syncId: string;
+  spec: StreamSyncSpec;
   /** Dead letters to redrive; all open ones of the sync when absent. */
   ids?: number[];
 }

@@ -18,6 +18,9 @@ const Id = z
     'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
   );
 
+/** Lanes per stream sync unless configured (chosen from bench/throughput.ts). */
+export const DEFAULT_LANES = 4;
+
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** `*` selects every property; a list selects those names; an empty list sends none. */
@@ -183,8 +186,13 @@ export const StreamUsers = z.strictObject({
 export type StreamUsers = z.infer<typeof StreamUsers>;
 
 export const StreamDelivery = z.strictObject({
-  /** Records read per delivery activity (one Customer.io batch request, at most 500 KB). */
+  /** Records per Customer.io batch request (at most 500 KB). */
   maxRecords: z.number().int().min(1).max(5000).default(500),
+  /**
+   * Lanes delivering side by side, records split by the person they concern (each person's order
+   * holds within their lane); lanes of one sync can run on different workers.
+   */
+  lanes: z.number().int().min(1).max(32).default(DEFAULT_LANES),
   /** How long a delivery activity waits for new records before it returns empty. */
   waitFor: Duration.default(10_000),
   /**
@@ -208,7 +216,22 @@ export const StreamSync = z.strictObject({
   anonymous: z.boolean().default(false),
   events: StreamEvents.default(StreamEvents.parse({})),
   users: StreamUsers.default({ send: false, properties: [], stringify: false, deletions: true }),
-  delivery: StreamDelivery.default({ maxRecords: 500, waitFor: 10_000, credentialsRetry: 60_000 }),
+  delivery: StreamDelivery.default({
+    maxRecords: 500,
+    lanes: DEFAULT_LANES,
+    waitFor: 10_000,
+    credentialsRetry: 60_000,
+  }),
+  /**
+   * Where a sync with no stored progress starts in its source's log: `now` (when it was created),
+   * `beginning`, or an ISO time to backfill from. Ignored once it has progress.
+   */
+  startFrom: z
+    .union([
+      z.enum(['now', 'beginning']),
+      z.iso.datetime({ offset: true, error: 'expected now, beginning or an ISO time' }),
+    ])
+    .default('now'),
 });
 export type StreamSync = z.infer<typeof StreamSync>;
 

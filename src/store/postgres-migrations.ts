@@ -109,10 +109,15 @@ export const postgresMigrations: readonly Migration[] = [
     name: 'sync_progress',
     sql: `
       CREATE TABLE sync_progress (
-        sync_id TEXT PRIMARY KEY,
+        sync_id TEXT NOT NULL,
+        lane INTEGER NOT NULL,
+        lanes INTEGER NOT NULL,
+        source_id TEXT NOT NULL,
         cursor BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (sync_id, lane)
       );
+      CREATE INDEX sync_progress_source ON sync_progress (source_id);
 
       CREATE TABLE sequences (
         key TEXT PRIMARY KEY,

@@ -9,6 +9,7 @@ import type {
   CapturedRequest,
   DeadLetter,
   DeliverySettlement,
+  LaneCursors,
   NewCapturedRequest,
   NewDeadLetter,
   PersonChange,
@@ -44,6 +45,8 @@ const CHUNK = 5_000;
 // cannot collide with another application's single-bigint locks in the same database.
 const APPEND_LOCK = 0x63696f01;
 const MIGRATION_LOCK = 0x63696f02;
+/** Serializes changes to one sync's lane layout (prepareLanes, setStreamCursor). */
+const PROGRESS_LOCK = 0x63696f03;
 
 /** `user:password@` becomes `user:***@`: errors and logs may show where, never the secret. */
 export function redactUrl(url: string): string {
@@ -169,6 +172,11 @@ interface CapturedRow {
 /** LIMIT NULL is "no limit" in PostgreSQL. */
 function limitOf(limit: number | undefined): number | null {
   return limit === undefined ? null : Math.max(0, Math.floor(limit));
+}
+
+function laneCursorsOf(rows: ReadonlyArray<{ lanes: number; cursor: string }>): LaneCursors | undefined {
+  if (rows.length === 0) return undefined;
+  return { lanes: Number(rows[0]!.lanes), cursors: rows.map((r) => Number(r.cursor)) };
 }
 
 function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
@@ -383,12 +391,43 @@ class PostgresStore implements Store {
     }
   }
 
-  async getStreamCursor(syncId: string): Promise<number | undefined> {
-    const { rows } = await this.#pool.query<{ cursor: string }>(
-      'SELECT cursor FROM sync_progress WHERE sync_id = $1',
-      [syncId],
+  async getLaneCursors(syncId: string): Promise<LaneCursors | undefined> {
+    return laneCursorsOf(
+      (
+        await this.#pool.query<{ lanes: number; cursor: string }>(
+          'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
+          [syncId],
+        )
+      ).rows,
     );
-    return rows[0] === undefined ? undefined : Number(rows[0].cursor);
+  }
+
+  async getStreamCursor(syncId: string): Promise<number | undefined> {
+    const found = await this.getLaneCursors(syncId);
+    return found && Math.min(...found.cursors);
+  }
+
+  async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {
+    const current = await this.getLaneCursors(syncId);
+    if (current?.lanes === lanes && current.cursors.length === lanes) return current.cursors;
+    return this.#tx(async (c) => {
+      // Lanes preparing at once queue on this lock; the later ones find the layout done.
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
+      const { rows } = await c.query<{ lanes: number; cursor: string }>(
+        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
+        [syncId],
+      );
+      const now = laneCursorsOf(rows);
+      if (now?.lanes === lanes && now.cursors.length === lanes) return now.cursors;
+      const from = now ? Math.min(...now.cursors) : start;
+      await c.query('DELETE FROM sync_progress WHERE sync_id = $1', [syncId]);
+      await c.query(
+        'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at)' +
+          ' SELECT $1, lane, $2, $3, $4, $5 FROM generate_series(0, $2 - 1) AS lane',
+        [syncId, lanes, sourceId, from, this.#now()],
+      );
+      return Array.from({ length: lanes }, () => from);
+    });
   }
 
   async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
@@ -396,16 +435,12 @@ class PostgresStore implements Store {
     return this.#tx(async (c) => {
       const at = this.#now();
       if (cursor) {
-        // The row lock makes two settlements of one sync queue up, so the second sees the first's cursor.
-        await c.query(
-          'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES ($1, 0, $2) ON CONFLICT (sync_id) DO NOTHING',
-          [syncId, at],
-        );
+        // The row lock makes two settlements of one lane queue up, so the second sees the first's cursor.
         const { rows } = await c.query<{ cursor: string }>(
-          'SELECT cursor FROM sync_progress WHERE sync_id = $1 FOR UPDATE',
-          [syncId],
+          'SELECT cursor FROM sync_progress WHERE sync_id = $1 AND lane = $2 FOR UPDATE',
+          [syncId, cursor.lane],
         );
-        if (Number(rows[0]!.cursor) !== cursor.from) return false;
+        if (rows[0] === undefined || Number(rows[0].cursor) !== cursor.from) return false;
       }
       if (redriven.length > 0) {
         await c.query(
@@ -416,28 +451,36 @@ class PostgresStore implements Store {
       await this.#insertDeadLetters(c, deadLetters);
       if (userSnapshots) await this.#putSnapshots(c, userSnapshots.scope, userSnapshots.entries);
       if (cursor) {
-        await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
-          syncId,
-          cursor.to,
-          at,
-        ]);
+        await c.query(
+          'UPDATE sync_progress SET cursor = $3, updated_at = $4 WHERE sync_id = $1 AND lane = $2',
+          [syncId, cursor.lane, cursor.to, at],
+        );
       }
       return true;
     });
   }
 
-  async setStreamCursor(syncId: string, cursor: number): Promise<number | undefined> {
+  async setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined> {
     return this.#tx(async (c) => {
-      const { rows } = await c.query<{ cursor: string }>(
-        'SELECT cursor FROM sync_progress WHERE sync_id = $1 FOR UPDATE',
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
+      const { rows } = await c.query<{ lanes: number; cursor: string }>(
+        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane FOR UPDATE',
         [syncId],
       );
-      await c.query(
-        'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES ($1, $2, $3)' +
-          ' ON CONFLICT (sync_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
-        [syncId, cursor, this.#now()],
-      );
-      return rows[0] === undefined ? undefined : Number(rows[0].cursor);
+      const before = laneCursorsOf(rows);
+      if (before) {
+        await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
+          syncId,
+          cursor,
+          this.#now(),
+        ]);
+      } else {
+        await c.query(
+          'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at) VALUES ($1, 0, 1, $2, $3, $4)',
+          [syncId, sourceId, cursor, this.#now()],
+        );
+      }
+      return before && Math.min(...before.cursors);
     });
   }
 

@@ -176,6 +176,11 @@ export function buildCli(): Command {
               .map(([k, v]) => `${k}=${v}`)
               .join(', ') || 'none'
           }`,
+          `deletions ${
+            Object.entries(status.counters.deletions ?? {})
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ') || 'none'
+          }`,
           lastErrorLine(status.lastError),
         ].join('\n'),
       );

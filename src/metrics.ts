@@ -84,6 +84,7 @@ export class WorkerMetrics implements DeliveryMetrics {
   readonly #cohortRemoved: Counter<'sync'>;
   readonly #failingAttempts: Gauge<'sync'>;
   readonly #syncState: Gauge<'sync' | 'state'>;
+  readonly #deletions: Counter<'sync' | 'kind'>;
 
   constructor(registry: Registry = createMetricsRegistry()) {
     this.registry = registry;
@@ -155,6 +156,12 @@ export class WorkerMetrics implements DeliveryMetrics {
       labelNames: ['sync'],
       registers,
     });
+    this.#deletions = new Counter({
+      name: `${METRIC_PREFIX}deletions_total`,
+      help: 'Deletes and suppressions Customer.io accepted (or a dry run recorded), by sync and kind (person_delete, person_suppress, person_unsuppress, object_delete, relationship_delete).',
+      labelNames: ['sync', 'kind'],
+      registers,
+    });
     this.#cohortRemoved = new Counter({
       name: `${METRIC_PREFIX}cohort_ids_removed_total`,
       help: 'Ids a cohort sync removed from its segment (or cleared its attribute on), by sync.',
@@ -170,6 +177,8 @@ export class WorkerMetrics implements DeliveryMetrics {
       this.#filtered.inc({ sync: syncId, reason }, n);
     for (const [reason, n] of Object.entries(counts.deadLettered))
       this.#deadLettered.inc({ sync: syncId, reason }, n);
+    for (const [kind, n] of Object.entries(counts.deletions ?? {}))
+      this.#deletions.inc({ sync: syncId, kind }, n);
   }
 
   onLag(syncId: string, records: number): void {

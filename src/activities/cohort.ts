@@ -121,6 +121,15 @@ export async function snapshotCohort(
   } finally {
     alive.stop();
   }
+  if (baseline) {
+    // People deleted or suppressed in this workspace since the baseline was taken are no longer in
+    // the segment: the baseline stops listing them, so one still in the cohort joins again.
+    await deps.store.cohorts.dropForgottenMembers(syncId, baseline.runId, {
+      destinationId: spec.destination.id,
+      idType: spec.sync.idType,
+      since: baseline.startedAt,
+    });
+  }
   const run = await deps.store.cohorts.completeCohortSnapshot(syncId, runId, baseline?.runId, skipped);
   if (run.members === 0 && baseline && baseline.members > 0 && !spec.sync.allowEmpty) {
     throw ApplicationFailure.nonRetryable(

@@ -9,11 +9,11 @@ import {
   snapshotCohort,
   type CohortActivityInput,
 } from './cohort.ts';
-import { deliverBatch } from './deliver-batch.ts';
-import { setStreamCursor, startCohortRun } from './progress.ts';
+import { deliverLane } from './deliver-lane.ts';
+import { setStreamCursor, startCohortRun, waitForLog } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
-import type { DeliverBatchInput } from './types.ts';
+import type { DeliverLaneInput } from './types.ts';
 
 export type SyncHealth = 'running' | 'stalled' | HoldReason;
 export const SYNC_HEALTH: readonly SyncHealth[] = ['running', 'stalled', ...HOLD_REASONS];
@@ -24,6 +24,8 @@ export interface RecordCounts {
   filtered: Record<string, number>;
   /** Dead letters written, by reason. */
   deadLettered: Record<string, number>;
+  /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …). */
+  deletions?: Record<string, number>;
 }
 
 /** One Customer.io request, as a live client saw it (a dry run sends nothing and reports nothing). */
@@ -85,7 +87,8 @@ export function createActivities(deps: {
     clients: deps.clients ?? new DestinationClients(deps.store, deps.env, deps.metrics),
   };
   return {
-    deliverBatch: (input: DeliverBatchInput) => deliverBatch(full, input),
+    deliverLane: (input: DeliverLaneInput) => deliverLane(full, input),
+    waitForLog: (input: Parameters<typeof waitForLog>[1]) => waitForLog(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),
     setStreamCursor: (input: Parameters<typeof setStreamCursor>[1]) => setStreamCursor(full, input),
     startCohortRun: (input: Parameters<typeof startCohortRun>[1]) => startCohortRun(full, input),

@@ -1,14 +1,37 @@
+import { Context } from '@temporalio/activity';
+
 import type { ActivityDeps } from './index.ts';
 
 /**
- * Moves a stream sync's stored cursor outright (replay, reset). The store is the system of record:
- * the workflow mirrors what this wrote, and every delivery checks it before it sends.
+ * Moves every lane of a stream sync's stored cursor outright (replay, reset). The store is the
+ * system of record: the workflow mirrors what this wrote, and every lane reads it when it starts.
  */
 export async function setStreamCursor(
   deps: ActivityDeps,
-  { syncId, cursor }: { syncId: string; cursor: number },
+  { syncId, sourceId, cursor }: { syncId: string; sourceId: string; cursor: number },
 ): Promise<{ previous: number }> {
-  return { previous: (await deps.store.setStreamCursor(syncId, cursor)) ?? 0 };
+  return { previous: (await deps.store.setStreamCursor(syncId, sourceId, cursor)) ?? 0 };
+}
+
+/**
+ * Waits, heartbeating, until the source's log has a record after `afterSeq` (or `timeoutMs`
+ * passes). An idle sync with several lanes holds this one activity, not one per lane.
+ */
+export async function waitForLog(
+  deps: ActivityDeps,
+  { sourceId, afterSeq, timeoutMs }: { sourceId: string; afterSeq: number; timeoutMs: number },
+): Promise<boolean> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const beat = setInterval(() => ctx.heartbeat(), 1000);
+  try {
+    const stop = deps.shutdownSignal
+      ? AbortSignal.any([ctx.cancellationSignal, deps.shutdownSignal])
+      : ctx.cancellationSignal;
+    return await deps.store.waitForRecords(sourceId, afterSeq, timeoutMs, stop);
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 /**

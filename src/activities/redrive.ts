@@ -1,16 +1,20 @@
 import { Context } from '@temporalio/activity';
 
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { countByReason } from './deliver-batch.ts';
+import { countByReason } from './deliver-lane.ts';
 import type { ActivityDeps } from './index.ts';
 import { isHold, openDestination } from './customerio-send.ts';
+import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
-import type { DeliverBatchInput } from './types.ts';
+import type { StreamSyncSpec } from '../config/schema.ts';
 
-export interface RedriveInput extends Omit<DeliverBatchInput, 'afterSeq'> {
+export interface RedriveInput {
+  syncId: string;
+  spec: StreamSyncSpec;
   /** Dead letters to redrive; all open ones of the sync when absent. */
   ids?: number[];
 }
@@ -25,6 +29,8 @@ export interface RedriveSummary {
   /** Set when the destination holds (credentials, unreachable): the letters not yet sent stay open. */
   hold?: string;
   error?: string;
+  /** Deletes and suppressions Customer.io accepted, by kind. */
+  deletions?: Record<string, number>;
 }
 
 /**
@@ -59,12 +65,14 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     }));
     const userKeys = userKeysOf(logged, spec.sync);
     const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeys);
-    const plan = planBatch(logged, spec.sync, undefined, snapshots);
+    const suppressed = await loadSuppressed(deps.store, syncId, dryRun, personKeysOf(logged, spec.sync));
+    const plan = planBatch(logged, spec.sync, undefined, snapshots, suppressed);
     const included = chunk.filter((l) => l.seq <= plan.lastSeq);
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     let delivered = 0;
     let deliveredSeqs: ReadonlySet<number> = new Set();
+    let deletions: Record<string, number> = {};
     if (plan.ops.length > 0) {
       const sent = await sendPlanned({
         store: deps.store,
@@ -81,6 +89,15 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       delivered = sent.deliveredSeqs.size;
       total.delivered += delivered;
       total.status = sent.status;
+      // Before the settle, which may write a fresh snapshot of a person deleted earlier in the batch.
+      deletions = await settleDeletions(deps.store, {
+        syncId,
+        dryRun,
+        destinationId: spec.destination.id,
+        deletions: plan.deletions ?? [],
+        deliveredSeqs: sent.deliveredSeqs,
+      });
+      if (Object.keys(deletions).length > 0) addCounts((total.deletions ??= {}), deletions);
     }
     // The letters leave the queue in the same transaction that stores what failed again.
     await deps.store.settleDelivery({
@@ -93,6 +110,7 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
       delivered,
       filtered: plan.filtered,
       deadLettered: countByReason(deadLetters),
+      deletions,
     });
     total.redriven += included.length;
     total.deadLettered += deadLetters.length;

@@ -18,6 +18,9 @@ const Id = z
     'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
   );
 
+/** Lanes per stream sync unless configured (chosen from bench/throughput.ts). */
+export const DEFAULT_LANES = 4;
+
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** `*` selects every property; a list selects those names; an empty list sends none. */
@@ -28,6 +31,12 @@ export const Source = z.strictObject({
   id: Id,
   /** What the Amplitude SDK sends as `api_key`, or the Segment write key. */
   apiKey: SecretRef,
+  /**
+   * The secret half of the HTTP Basic credentials (`apiKey:secretKey`) that Amplitude's User Privacy
+   * API (`POST /api/2/deletions/users`) takes, as Amplitude's own uses the project's secret key. No
+   * secret: the source accepts no deletion requests.
+   */
+  secretKey: SecretRef.optional(),
   name: z.string().optional(),
 });
 export type Source = z.infer<typeof Source>;
@@ -113,6 +122,23 @@ export type EventFilter = z.infer<typeof EventFilter>;
 
 const DEFAULT_PAGE_VIEW_TYPES = ['[Amplitude] Page Viewed'];
 
+const EventNames = z.array(z.string().min(1));
+
+/**
+ * Segment's semantic events that Customer.io's Actions destination (and Customer.io's own Data
+ * Pipelines) turn into deletes and suppressions, by the names that trigger each. An empty list turns
+ * one off; `send: false` turns them all off (the calls are then ordinary events).
+ */
+export const SemanticEvents = z.strictObject({
+  send: z.boolean().default(true),
+  userDeleted: EventNames.default(['User Deleted']),
+  userSuppressed: EventNames.default(['User Suppressed']),
+  userUnsuppressed: EventNames.default(['User Unsuppressed']),
+  objectDeleted: EventNames.default(['Object Deleted']),
+  relationshipDeleted: EventNames.default(['Relationship Deleted']),
+});
+export type SemanticEvents = z.infer<typeof SemanticEvents>;
+
 export const StreamEvents = z.strictObject({
   send: z.boolean().default(true),
   filter: EventFilter.default({ excludeEventTypes: [], requireUserId: false, where: [] }),
@@ -144,6 +170,8 @@ export const StreamEvents = z.strictObject({
   merges: z.boolean().default(true),
   /** Segment `group` → an object related to the person. */
   groups: z.boolean().default(true),
+  /** Segment `User Deleted`/`User Suppressed`/… → Customer.io person and object deletes. */
+  semantic: SemanticEvents.default(SemanticEvents.parse({})),
 });
 export type StreamEvents = z.infer<typeof StreamEvents>;
 
@@ -152,12 +180,19 @@ export const StreamUsers = z.strictObject({
   properties: PropertySelection.default([]),
   /** Send every attribute value as a string, as Amplitude's own destination does. */
   stringify: z.boolean().default(false),
+  /** Amplitude User Privacy API deletions stored in the source's log → Customer.io person deletes. */
+  deletions: z.boolean().default(true),
 });
 export type StreamUsers = z.infer<typeof StreamUsers>;
 
 export const StreamDelivery = z.strictObject({
-  /** Records read per delivery activity (one Customer.io batch request, at most 500 KB). */
+  /** Records per Customer.io batch request (at most 500 KB). */
   maxRecords: z.number().int().min(1).max(5000).default(500),
+  /**
+   * Lanes delivering side by side, records split by the person they concern (each person's order
+   * holds within their lane); lanes of one sync can run on different workers.
+   */
+  lanes: z.number().int().min(1).max(32).default(DEFAULT_LANES),
   /** How long a delivery activity waits for new records before it returns empty. */
   waitFor: Duration.default(10_000),
   /**
@@ -180,8 +215,23 @@ export const StreamSync = z.strictObject({
   /** Send records without the identifier as anonymous events (by `anonymous_id`) instead of filtering them. */
   anonymous: z.boolean().default(false),
   events: StreamEvents.default(StreamEvents.parse({})),
-  users: StreamUsers.default({ send: false, properties: [], stringify: false }),
-  delivery: StreamDelivery.default({ maxRecords: 500, waitFor: 10_000, credentialsRetry: 60_000 }),
+  users: StreamUsers.default({ send: false, properties: [], stringify: false, deletions: true }),
+  delivery: StreamDelivery.default({
+    maxRecords: 500,
+    lanes: DEFAULT_LANES,
+    waitFor: 10_000,
+    credentialsRetry: 60_000,
+  }),
+  /**
+   * Where a sync with no stored progress starts in its source's log: `now` (when it was created),
+   * `beginning`, or an ISO time to backfill from. Ignored once it has progress.
+   */
+  startFrom: z
+    .union([
+      z.enum(['now', 'beginning']),
+      z.iso.datetime({ offset: true, error: 'expected now, beginning or an ISO time' }),
+    ])
+    .default('now'),
 });
 export type StreamSync = z.infer<typeof StreamSync>;
 

@@ -5,7 +5,16 @@
  * Field names are snake_case on purpose: they are what a config's `identifier`, filter `where`
  * conditions and property selections address (`user_id`, `user_properties.email`, …).
  */
-export type RecordKind = 'track' | 'identify' | 'page' | 'screen' | 'group' | 'alias' | 'group_identify';
+export type RecordKind =
+  | 'track'
+  | 'identify'
+  | 'page'
+  | 'screen'
+  | 'group'
+  | 'alias'
+  | 'group_identify'
+  /** A request to forget a user (Amplitude's User Privacy API): `user_id` is who, `event_properties.requester` who asked. */
+  | 'user_deletion';
 
 export type RecordOrigin = 'amplitude' | 'segment';
 

@@ -77,13 +77,35 @@ export function resolveSources(
   const sources: IngestSource[] = [];
   for (const source of config.sources) {
     try {
-      sources.push({ id: source.id, apiKey: resolveEnv(source.apiKey, `source ${source.id} apiKey`, env) });
+      sources.push({
+        id: source.id,
+        apiKey: resolveEnv(source.apiKey, `source ${source.id} apiKey`, env),
+        ...secretKeyOf(source, env, warn),
+      });
     } catch (err) {
       if (!(err instanceof MissingEnvError)) throw err;
       warn(`source "${source.id}" skipped: environment variable ${err.variable} is not set`);
     }
   }
   return sources;
+}
+
+/** A source's deletion-API secret; an unset variable only turns deletions off for that source. */
+function secretKeyOf(
+  source: Config['sources'][number],
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
+): { secretKey?: string } {
+  if (source.secretKey === undefined) return {};
+  try {
+    return { secretKey: resolveEnv(source.secretKey, `source ${source.id} secretKey`, env) };
+  } catch (err) {
+    if (!(err instanceof MissingEnvError)) throw err;
+    warn(
+      `source "${source.id}" accepts no deletion requests: environment variable ${err.variable} is not set`,
+    );
+    return {};
+  }
 }
 
 function portOf(value: number | string | undefined): number {

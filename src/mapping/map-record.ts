@@ -7,6 +7,7 @@ import {
   checkEventName,
   checkIdentifierValue,
 } from '../customerio/limits.ts';
+import { deletionKindOf, heldBySuppression, mapDeletion } from './deletions.ts';
 import { deviceOp } from './devices.ts';
 import { filterRecord } from './filter.ts';
 import { type IdentifyOutcome, type UserContext, carriesUserProperties, planIdentify } from './identify.ts';
@@ -43,6 +44,9 @@ export function mapRecord(
   sourceId?: string,
   users: UserContext = NO_USERS,
 ): MapResult {
+  const deletion = deletionKindOf(record, sync);
+  if (heldBySuppression(record, sync, users, deletion)) return filtered('suppressed');
+  if (deletion !== undefined) return mapDeletion(record, sync, deletion);
   switch (record.kind) {
     case 'track':
     case 'page':
@@ -64,6 +68,9 @@ export function mapRecord(
       return mapAlias(record, sync);
     case 'group':
       return mapGroup(record, sync);
+    case 'user_deletion':
+      // Classified by deletionKindOf above; kept here so the switch stays exhaustive.
+      return mapDeletion(record, sync, 'person_delete');
   }
 }
 
@@ -317,6 +324,10 @@ function checkOp(op: CioBatchOp): MapResult | undefined {
     }
     case 'delete_device':
     case 'merge':
+    case 'delete':
+    case 'suppress':
+    case 'unsuppress':
+    case 'delete_relationships':
       break;
   }
   const size = checkBatchItem(op);

@@ -6,7 +6,7 @@ import { carriesUserProperties, userKey } from './identify.ts';
 import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
 import { assertWalkable } from './stable-hash.ts';
-import type { CioBatchOp, MapResult } from './ops.ts';
+import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
 import { type UserProperties, applyPatch } from './user-operations.ts';
 
 /** One user's snapshot through a batch: as loaded, and what each of its records did to it. */
@@ -29,6 +29,11 @@ export interface BatchPlan {
   lastSeq: number;
   /** User forwarding: the snapshots to write once Customer.io has answered (see settleUserSnapshots). */
   users: Map<string, PlannedUser>;
+  /**
+   * Deletes and suppressions planned, in log order: applied locally once Customer.io accepted them.
+   * Absent when the batch has none.
+   */
+  deletions?: Array<{ seq: number; effect: DeletionEffect }>;
 }
 
 /**
@@ -47,12 +52,22 @@ export function planBatch(
   sync: StreamSync,
   maxBytes: number = MAX_BATCH_BYTES,
   snapshots: ReadonlyMap<string, UserSnapshot> = new Map(),
+  suppressed: ReadonlySet<string> = new Set(),
 ): BatchPlan {
   const first = loggedRecords[0];
   // An empty plan has no honest lastSeq, and a made-up one would move a cursor backwards.
   if (first === undefined) throw new RangeError('planBatch needs at least one record');
-  const plan: BatchPlan = { ops: [], filtered: {}, deadLetters: [], lastSeq: first.seq, users: new Map() };
+  const plan: BatchPlan = {
+    ops: [],
+    filtered: {},
+    deadLetters: [],
+    lastSeq: first.seq,
+    users: new Map(),
+  };
   const working = new Map(snapshots);
+  // A delete or suppress earlier in the batch: the user's later records start from scratch, or wait.
+  const workingSuppressed = new Set(suppressed);
+  const forgotten = new Set<string>();
   // Bytes of `{"batch":[...]}` so far: the envelope, each op, and a comma between two ops.
   let bytes = BATCH_ENVELOPE_BYTES;
   for (const { seq, sourceId, record } of loggedRecords) {
@@ -60,7 +75,7 @@ export function planBatch(
     let added = 0;
     try {
       assertWalkable(record);
-      result = mapRecord(record, sync, sourceId, { seq, snapshots: working });
+      result = mapRecord(record, sync, sourceId, { seq, snapshots: working, suppressed: workingSuppressed });
       let count = plan.ops.length;
       if (result.kind === 'send') for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
     } catch (err) {
@@ -88,6 +103,10 @@ export function planBatch(
       } else {
         bytes += added;
         for (const op of result.ops) plan.ops.push({ seq, op });
+        if (result.deletion !== undefined) {
+          (plan.deletions ??= []).push({ seq, effect: result.deletion });
+          forgetInPlan(result.deletion, plan, working, workingSuppressed, forgotten);
+        }
         for (const { reason, detail } of result.deadLetters ?? []) {
           plan.deadLetters.push(
             detail === undefined ? { seq, record, reason } : { seq, record, reason, detail },
@@ -97,7 +116,8 @@ export function planBatch(
     }
     if (applied && result.user !== undefined) {
       const { key, next, patch, withOp } = result.user;
-      const planned = plan.users.get(key) ?? { ...baseOf(snapshots.get(key)), next, updates: [] };
+      const base = forgotten.has(key) ? undefined : snapshots.get(key);
+      const planned = plan.users.get(key) ?? { ...baseOf(base), next, updates: [] };
       planned.next = next;
       planned.updates.push({ seq, patch, withOp });
       plan.users.set(key, planned);
@@ -112,6 +132,31 @@ export function planBatch(
 export function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
   return String(err).slice(0, 500);
+}
+
+/**
+ * A person delete or suppress in the batch: Customer.io forgets the person, so the batch does too —
+ * their later identifies start from an empty snapshot (a suppress also holds their later records back
+ * until an unsuppress). What the batch planned for them before it is not kept.
+ */
+function forgetInPlan(
+  effect: DeletionEffect,
+  plan: BatchPlan,
+  working: Map<string, UserSnapshot>,
+  suppressed: Set<string>,
+  forgotten: Set<string>,
+): void {
+  const key = effect.person?.key;
+  if (key === undefined) return;
+  if (effect.kind === 'person_unsuppress') {
+    suppressed.delete(key);
+    return;
+  }
+  if (effect.kind !== 'person_delete' && effect.kind !== 'person_suppress') return;
+  if (effect.kind === 'person_suppress') suppressed.add(key);
+  working.delete(key);
+  plan.users.delete(key);
+  forgotten.add(key);
 }
 
 function baseOf(base: UserSnapshot | undefined): { base?: UserSnapshot } {

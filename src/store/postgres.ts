@@ -9,8 +9,10 @@ import type {
   CapturedRequest,
   DeadLetter,
   DeliverySettlement,
+  LaneCursors,
   NewCapturedRequest,
   NewDeadLetter,
+  PersonChange,
   Store,
   UserSnapshot,
 } from './store.ts';
@@ -43,6 +45,8 @@ const CHUNK = 5_000;
 // cannot collide with another application's single-bigint locks in the same database.
 const APPEND_LOCK = 0x63696f01;
 const MIGRATION_LOCK = 0x63696f02;
+/** Serializes changes to one sync's lane layout (prepareLanes, setStreamCursor). */
+const PROGRESS_LOCK = 0x63696f03;
 
 /** `user:password@` becomes `user:***@`: errors and logs may show where, never the secret. */
 export function redactUrl(url: string): string {
@@ -168,6 +172,11 @@ interface CapturedRow {
 /** LIMIT NULL is "no limit" in PostgreSQL. */
 function limitOf(limit: number | undefined): number | null {
   return limit === undefined ? null : Math.max(0, Math.floor(limit));
+}
+
+function laneCursorsOf(rows: ReadonlyArray<{ lanes: number; cursor: string }>): LaneCursors | undefined {
+  if (rows.length === 0) return undefined;
+  return { lanes: Number(rows[0]!.lanes), cursors: rows.map((r) => Number(r.cursor)) };
 }
 
 function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
@@ -382,12 +391,43 @@ class PostgresStore implements Store {
     }
   }
 
-  async getStreamCursor(syncId: string): Promise<number | undefined> {
-    const { rows } = await this.#pool.query<{ cursor: string }>(
-      'SELECT cursor FROM sync_progress WHERE sync_id = $1',
-      [syncId],
+  async getLaneCursors(syncId: string): Promise<LaneCursors | undefined> {
+    return laneCursorsOf(
+      (
+        await this.#pool.query<{ lanes: number; cursor: string }>(
+          'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
+          [syncId],
+        )
+      ).rows,
     );
-    return rows[0] === undefined ? undefined : Number(rows[0].cursor);
+  }
+
+  async getStreamCursor(syncId: string): Promise<number | undefined> {
+    const found = await this.getLaneCursors(syncId);
+    return found && Math.min(...found.cursors);
+  }
+
+  async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {
+    const current = await this.getLaneCursors(syncId);
+    if (current?.lanes === lanes && current.cursors.length === lanes) return current.cursors;
+    return this.#tx(async (c) => {
+      // Lanes preparing at once queue on this lock; the later ones find the layout done.
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
+      const { rows } = await c.query<{ lanes: number; cursor: string }>(
+        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
+        [syncId],
+      );
+      const now = laneCursorsOf(rows);
+      if (now?.lanes === lanes && now.cursors.length === lanes) return now.cursors;
+      const from = now ? Math.min(...now.cursors) : start;
+      await c.query('DELETE FROM sync_progress WHERE sync_id = $1', [syncId]);
+      await c.query(
+        'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at)' +
+          ' SELECT $1, lane, $2, $3, $4, $5 FROM generate_series(0, $2 - 1) AS lane',
+        [syncId, lanes, sourceId, from, this.#now()],
+      );
+      return Array.from({ length: lanes }, () => from);
+    });
   }
 
   async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
@@ -395,16 +435,12 @@ class PostgresStore implements Store {
     return this.#tx(async (c) => {
       const at = this.#now();
       if (cursor) {
-        // The row lock makes two settlements of one sync queue up, so the second sees the first's cursor.
-        await c.query(
-          'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES ($1, 0, $2) ON CONFLICT (sync_id) DO NOTHING',
-          [syncId, at],
-        );
+        // The row lock makes two settlements of one lane queue up, so the second sees the first's cursor.
         const { rows } = await c.query<{ cursor: string }>(
-          'SELECT cursor FROM sync_progress WHERE sync_id = $1 FOR UPDATE',
-          [syncId],
+          'SELECT cursor FROM sync_progress WHERE sync_id = $1 AND lane = $2 FOR UPDATE',
+          [syncId, cursor.lane],
         );
-        if (Number(rows[0]!.cursor) !== cursor.from) return false;
+        if (rows[0] === undefined || Number(rows[0].cursor) !== cursor.from) return false;
       }
       if (redriven.length > 0) {
         await c.query(
@@ -415,28 +451,36 @@ class PostgresStore implements Store {
       await this.#insertDeadLetters(c, deadLetters);
       if (userSnapshots) await this.#putSnapshots(c, userSnapshots.scope, userSnapshots.entries);
       if (cursor) {
-        await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
-          syncId,
-          cursor.to,
-          at,
-        ]);
+        await c.query(
+          'UPDATE sync_progress SET cursor = $3, updated_at = $4 WHERE sync_id = $1 AND lane = $2',
+          [syncId, cursor.lane, cursor.to, at],
+        );
       }
       return true;
     });
   }
 
-  async setStreamCursor(syncId: string, cursor: number): Promise<number | undefined> {
+  async setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined> {
     return this.#tx(async (c) => {
-      const { rows } = await c.query<{ cursor: string }>(
-        'SELECT cursor FROM sync_progress WHERE sync_id = $1 FOR UPDATE',
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
+      const { rows } = await c.query<{ lanes: number; cursor: string }>(
+        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane FOR UPDATE',
         [syncId],
       );
-      await c.query(
-        'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES ($1, $2, $3)' +
-          ' ON CONFLICT (sync_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
-        [syncId, cursor, this.#now()],
-      );
-      return rows[0] === undefined ? undefined : Number(rows[0].cursor);
+      const before = laneCursorsOf(rows);
+      if (before) {
+        await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
+          syncId,
+          cursor,
+          this.#now(),
+        ]);
+      } else {
+        await c.query(
+          'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at) VALUES ($1, 0, 1, $2, $3, $4)',
+          [syncId, sourceId, cursor, this.#now()],
+        );
+      }
+      return before && Math.min(...before.cursors);
     });
   }
 
@@ -635,6 +679,56 @@ class PostgresStore implements Store {
         ],
       );
     }
+  }
+
+  async forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void> {
+    const { syncId, snapshotScopes, destinationId, changes } = input;
+    if (changes.length === 0) return;
+    const now = this.#now();
+    await this.#tx(async (c) => {
+      for (const { userKey, change } of changes) {
+        if (change === 'unsuppress') {
+          await c.query('DELETE FROM suppressed_users WHERE sync_id = $1 AND user_key = $2', [
+            syncId,
+            userKey,
+          ]);
+          continue;
+        }
+        await c.query('DELETE FROM user_snapshots WHERE sync_id = ANY($1::text[]) AND user_key = $2', [
+          [...snapshotScopes],
+          userKey,
+        ]);
+        if (change === 'suppress') {
+          await c.query(
+            'INSERT INTO suppressed_users (sync_id, user_key, suppressed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+            [syncId, userKey, now],
+          );
+        }
+        if (destinationId !== undefined) {
+          await c.query(
+            'INSERT INTO forgotten_people (destination_id, user_key, forgotten_at) VALUES ($1, $2, $3)' +
+              ' ON CONFLICT (destination_id, user_key) DO UPDATE SET forgotten_at = excluded.forgotten_at',
+            [destinationId, userKey, now],
+          );
+        }
+      }
+    });
+  }
+
+  async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
+    const suppressed = new Set<string>();
+    if (userKeys.length === 0) return suppressed;
+    const { rows } = await this.#pool.query<{ user_key: string }>(
+      'SELECT user_key FROM suppressed_users WHERE sync_id = $1 AND user_key = ANY($2::text[])',
+      [syncId, [...new Set(userKeys)]],
+    );
+    for (const row of rows) suppressed.add(row.user_key);
+    return suppressed;
   }
 
   async close(): Promise<void> {

@@ -10,8 +10,10 @@ import type {
   CapturedRequest,
   DeadLetter,
   DeliverySettlement,
+  LaneCursors,
   NewCapturedRequest,
   NewDeadLetter,
+  PersonChange,
   Store,
   UserSnapshot,
 } from './store.ts';
@@ -31,6 +33,16 @@ export interface SqliteStoreOptions {
 }
 
 type Row = Record<string, SQLOutputValue>;
+
+interface ProgressStatements {
+  lanes: StatementSync;
+  laneCursor: StatementSync;
+  dropLanes: StatementSync;
+  putLane: StatementSync;
+  moveLane: StatementSync;
+  moveAll: StatementSync;
+  nextSequence: StatementSync;
+}
 
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_INTERVAL_MS = 25;
@@ -176,8 +188,7 @@ class SqliteStore implements Store {
   readonly #syncNormal: StatementSync;
   readonly #syncFull: StatementSync;
   #userSnapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
-  #progressStatements:
-    { getCursor: StatementSync; putCursor: StatementSync; nextSequence: StatementSync } | undefined;
+  #progressStatements: ProgressStatements | undefined;
   /** Cohort snapshots and diffs; the backend's SQL lives in SqliteCohorts. */
   readonly cohorts: SqliteCohorts;
 
@@ -254,19 +265,32 @@ class SqliteStore implements Store {
     return this.#userSnapshotStatements;
   }
 
-  #progress(): { getCursor: StatementSync; putCursor: StatementSync; nextSequence: StatementSync } {
+  #progress(): ProgressStatements {
     this.#progressStatements ??= {
-      getCursor: this.#db.prepare('SELECT cursor FROM sync_progress WHERE sync_id = ?'),
-      putCursor: this.#db.prepare(
-        'INSERT INTO sync_progress (sync_id, cursor, updated_at) VALUES (?, ?, ?)' +
-          ' ON CONFLICT (sync_id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
+      lanes: this.#db.prepare(
+        'SELECT lane, lanes, cursor FROM sync_progress WHERE sync_id = ? ORDER BY lane',
       ),
+      laneCursor: this.#db.prepare('SELECT cursor FROM sync_progress WHERE sync_id = ? AND lane = ?'),
+      dropLanes: this.#db.prepare('DELETE FROM sync_progress WHERE sync_id = ?'),
+      putLane: this.#db.prepare(
+        'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      moveLane: this.#db.prepare(
+        'UPDATE sync_progress SET cursor = ?, updated_at = ? WHERE sync_id = ? AND lane = ?',
+      ),
+      moveAll: this.#db.prepare('UPDATE sync_progress SET cursor = ?, updated_at = ? WHERE sync_id = ?'),
       nextSequence: this.#db.prepare(
         'INSERT INTO sequences (key, value) VALUES (?, 1)' +
           ' ON CONFLICT (key) DO UPDATE SET value = sequences.value + 1 RETURNING value',
       ),
     };
     return this.#progressStatements;
+  }
+
+  #laneCursors(syncId: string): LaneCursors | undefined {
+    const rows = this.#progress().lanes.all(syncId);
+    if (rows.length === 0) return undefined;
+    return { lanes: num(rows[0], 'lanes'), cursors: rows.map((r) => num(r, 'cursor')) };
   }
 
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
@@ -369,9 +393,28 @@ class SqliteStore implements Store {
     }
   }
 
+  async getLaneCursors(syncId: string): Promise<LaneCursors | undefined> {
+    return this.#laneCursors(syncId);
+  }
+
   async getStreamCursor(syncId: string): Promise<number | undefined> {
-    const row = this.#progress().getCursor.get(syncId);
-    return row === undefined ? undefined : num(row, 'cursor');
+    const found = this.#laneCursors(syncId);
+    return found && Math.min(...found.cursors);
+  }
+
+  async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {
+    const progress = this.#progress();
+    const current = this.#laneCursors(syncId);
+    if (current?.lanes === lanes && current.cursors.length === lanes) return current.cursors;
+    return writeTransaction(this.#db, () => {
+      const now = this.#laneCursors(syncId);
+      if (now?.lanes === lanes && now.cursors.length === lanes) return now.cursors;
+      const from = now ? Math.min(...now.cursors) : start;
+      progress.dropLanes.run(syncId);
+      const at = this.#now();
+      for (let lane = 0; lane < lanes; lane++) progress.putLane.run(syncId, lane, lanes, sourceId, from, at);
+      return Array.from({ length: lanes }, () => from);
+    });
   }
 
   async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
@@ -379,25 +422,25 @@ class SqliteStore implements Store {
     const progress = this.#progress();
     return writeTransaction(this.#db, () => {
       if (cursor) {
-        const row = progress.getCursor.get(syncId);
-        const stored = row === undefined ? 0 : num(row, 'cursor');
-        if (stored !== cursor.from) return false;
+        const row = progress.laneCursor.get(syncId, cursor.lane);
+        if (row === undefined || num(row, 'cursor') !== cursor.from) return false;
       }
       const at = this.#now();
       for (const id of redriven) this.#markRedriven.run(at, id);
       this.#insertDeadLetters(deadLetters);
       if (userSnapshots) this.#putSnapshots(userSnapshots.scope, userSnapshots.entries);
-      if (cursor) progress.putCursor.run(syncId, cursor.to, at);
+      if (cursor) progress.moveLane.run(cursor.to, at, syncId, cursor.lane);
       return true;
     });
   }
 
-  async setStreamCursor(syncId: string, cursor: number): Promise<number | undefined> {
+  async setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined> {
     const progress = this.#progress();
     return writeTransaction(this.#db, () => {
-      const row = progress.getCursor.get(syncId);
-      progress.putCursor.run(syncId, cursor, this.#now());
-      return row === undefined ? undefined : num(row, 'cursor');
+      const before = this.#laneCursors(syncId);
+      if (before) progress.moveAll.run(cursor, this.#now(), syncId);
+      else progress.putLane.run(syncId, 0, 1, sourceId, cursor, this.#now());
+      return before && Math.min(...before.cursors);
     });
   }
 
@@ -538,6 +581,50 @@ class SqliteStore implements Store {
         updatedAt,
       );
     }
+  }
+
+  async forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void> {
+    const { syncId, snapshotScopes, destinationId, changes } = input;
+    if (changes.length === 0) return;
+    const now = this.#now();
+    const db = this.#db;
+    const dropSnapshot = db.prepare('DELETE FROM user_snapshots WHERE sync_id = ? AND user_key = ?');
+    const suppress = db.prepare(
+      'INSERT INTO suppressed_users (sync_id, user_key, suppressed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    const unsuppress = db.prepare('DELETE FROM suppressed_users WHERE sync_id = ? AND user_key = ?');
+    const forget = db.prepare(
+      'INSERT INTO forgotten_people (destination_id, user_key, forgotten_at) VALUES (?, ?, ?)' +
+        ' ON CONFLICT (destination_id, user_key) DO UPDATE SET forgotten_at = excluded.forgotten_at',
+    );
+    writeTransaction(db, () => {
+      for (const { userKey, change } of changes) {
+        if (change === 'unsuppress') {
+          unsuppress.run(syncId, userKey);
+          continue;
+        }
+        for (const scope of snapshotScopes) dropSnapshot.run(scope, userKey);
+        if (change === 'suppress') suppress.run(syncId, userKey, now);
+        if (destinationId !== undefined) forget.run(destinationId, userKey, now);
+      }
+    });
+  }
+
+  async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
+    const suppressed = new Set<string>();
+    if (userKeys.length === 0) return suppressed;
+    const rows = this.#db
+      .prepare(
+        'SELECT user_key FROM suppressed_users WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
+      )
+      .all(syncId, JSON.stringify([...new Set(userKeys)]));
+    for (const row of rows) suppressed.add(str(row, 'user_key'));
+    return suppressed;
   }
 
   async close(): Promise<void> {

@@ -29,15 +29,21 @@ export interface NewDeadLetter {
 export interface DeliverySettlement {
   syncId: string;
   /**
-   * Moves the sync's cursor from `from` to `to`. The whole settlement is refused (nothing written)
-   * when the stored cursor is not `from`: another delivery, a replay or a reset moved it meanwhile.
-   * A sync with no stored cursor counts as being at 0. Absent for a redrive, which moves no cursor.
+   * Moves lane `lane` of the sync from `from` to `to`. The whole settlement is refused (nothing
+   * written) when the lane's stored cursor is not `from`: another attempt, a replay or a reset moved
+   * it meanwhile. Absent for a redrive, which moves no cursor.
    */
-  cursor?: { from: number; to: number };
+  cursor?: { lane: number; from: number; to: number };
   deadLetters?: readonly NewDeadLetter[];
   userSnapshots?: { scope: string; entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }> };
   /** Dead letters this batch redrove; marked before the new letters are written. */
   redriven?: readonly number[];
+}
+
+/** Where a stream sync's delivery lanes stand: `cursors[i]` is lane i's. */
+export interface LaneCursors {
+  lanes: number;
+  cursors: number[];
 }
 
 /** A request a dry-run destination recorded instead of sending (credentials redacted). */
@@ -156,15 +162,30 @@ export interface Store {
 
   // ---- durable progress: the system of record of where each sync is --------------------------------
 
-  /** A stream sync's stored cursor; undefined when it never settled a delivery. */
+  /** A stream sync's stored lane cursors; undefined when it never started. */
+  getLaneCursors(syncId: string): Promise<LaneCursors | undefined>;
+  /**
+   * The lowest of a stream sync's lane cursors (everything at or below it is settled); undefined
+   * when it never started.
+   */
   getStreamCursor(syncId: string): Promise<number | undefined>;
   /**
+   * Makes the sync's stored lanes `lanes` of source `sourceId` and returns their cursors. A sync
+   * with none starts every lane at `start`; one whose lane count changed starts every new lane at
+   * the lowest old cursor, so nothing is skipped (what a lane had passed beyond it is read again,
+   * and Customer.io deduplicates it by event id). Idempotent; lanes calling it at once agree.
+   */
+  prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]>;
+  /**
    * Settles a delivery in one transaction (see DeliverySettlement). Resolves false, having written
-   * nothing, when `cursor.from` is not the stored cursor.
+   * nothing, when `cursor.from` is not the lane's stored cursor.
    */
   settleDelivery(settlement: DeliverySettlement): Promise<boolean>;
-  /** Sets a stream sync's cursor outright (replay, reset); resolves to the previous one. */
-  setStreamCursor(syncId: string, cursor: number): Promise<number | undefined>;
+  /**
+   * Sets every lane of a stream sync to `cursor` (replay, reset); resolves to the lowest cursor
+   * before. A sync with no lanes yet gets one.
+   */
+  setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined>;
   /** The next value of a sequence that starts at 1 and never repeats (cohort run ids). */
   nextSequence(key: string): Promise<number>;
 
@@ -180,4 +201,26 @@ export interface Store {
     syncId: string,
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void>;
+
+  // ---- deletions and suppressions --------------------------------------------------------------
+
+  /**
+   * What a sync's accepted person deletes and suppressions change locally, applied in order in one
+   * transaction: `delete` and `suppress` drop the user's snapshots in every scope of `snapshotScopes`
+   * (so a later identify starts from scratch) and, with `destinationId`, record the person as forgotten
+   * in that Customer.io workspace (cohort syncs drop them from their baselines, see
+   * CohortStore.dropForgottenMembers); `suppress` marks the user suppressed in scope `syncId`;
+   * `unsuppress` lifts that.
+   */
+  forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void>;
+  /** Which of these users are suppressed in scope `syncId`. */
+  getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>>;
 }
+
+/** What a person delete, suppress or unsuppress accepted by Customer.io changes in the store. */
+export type PersonChange = 'delete' | 'suppress' | 'unsuppress';

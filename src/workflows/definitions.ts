@@ -70,6 +70,12 @@ export interface StreamCounters {
   retried: number;
   /** Delivery activities that sent a request to Customer.io. */
   requests: number;
+  /**
+   * Deletes and suppressions Customer.io accepted, by kind: `person_delete`, `person_suppress`,
+   * `person_unsuppress`, `object_delete`, `relationship_delete`. Absent in state carried over from
+   * before deletions existed.
+   */
+  deletions?: Record<string, number>;
 }
 
 export interface LastError {
@@ -82,7 +88,12 @@ export interface LastError {
 
 /** Everything a stream sync carries across continue-as-new. No events, no secrets. */
 export interface StreamSyncState {
+  /** The lowest lane cursor: every record at or below it is settled. */
   cursor: number;
+  /** Each lane's cursor, as its last run reported it (the store holds the truth). */
+  lanes: number[];
+  /** Where a sync with no stored progress starts (see `startFrom`). */
+  startFrom?: 'beginning' | { time: number };
   paused: boolean;
   status: SyncStatus;
   counters: StreamCounters;
@@ -105,6 +116,8 @@ export interface StreamSyncStatus {
   type: 'stream';
   status: SyncStatus;
   cursor: number;
+  /** Each delivery lane's cursor. */
+  lanes: number[];
   headSeq: number;
   lag: number;
   counters: StreamCounters;

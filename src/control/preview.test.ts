@@ -9,6 +9,7 @@ import type { StreamSync } from '../config/schema.ts';
 import { checkAmplitudeEvents } from '../events/amplitude.ts';
 import { fromAmplitudeEvent, fromSegment } from '../events/normalize.ts';
 import { parseSegmentBatch, parseSegmentCall } from '../events/segment.ts';
+import { laneOf } from '../mapping/lanes.ts';
 import { planBatch } from '../mapping/plan-batch.ts';
 import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './preview.ts';
 
@@ -38,6 +39,9 @@ syncs:
     users:
       send: true
       properties: [email, plan]
+    # One lane: every request in log order (the lane split has its own test).
+    delivery:
+      lanes: 1
 ${syncs}`,
     'cio.yaml',
   );
@@ -126,6 +130,7 @@ describe('previewCalls', () => {
         method: 'POST',
         url: 'https://track.customer.io/api/v2/batch',
         body: { batch: plan.ops.map((o) => o.op) },
+        lane: 0,
         bytes: Buffer.byteLength(JSON.stringify({ batch: plan.ops.map((o) => o.op) })),
         seqs: [1],
       },
@@ -149,9 +154,17 @@ describe('previewCalls', () => {
       },
     ]);
     expect(preview!.records).toEqual([
-      { seq: 1, ref: 'in.ndjson:1 events[0]', outcome: 'sent', request: 1, operations: 2, deadLetters: [] },
-      { seq: 2, ref: 'in.ndjson:1 events[1]', outcome: 'filtered', reason: 'no_user_id' },
-      { seq: 3, ref: 'in.ndjson:2', outcome: 'filtered', reason: 'user_unchanged' },
+      {
+        seq: 1,
+        ref: 'in.ndjson:1 events[0]',
+        lane: 0,
+        outcome: 'sent',
+        request: 1,
+        operations: 2,
+        deadLetters: [],
+      },
+      { seq: 2, ref: 'in.ndjson:1 events[1]', lane: 0, outcome: 'filtered', reason: 'no_user_id' },
+      { seq: 3, ref: 'in.ndjson:2', lane: 0, outcome: 'filtered', reason: 'user_unchanged' },
     ]);
     // Per-record reasons add up to planBatch's own counts.
     expect(preview!.summary).toEqual({ records: 3, sent: 1, filtered: plan.filtered, deadLettered: 0 });
@@ -256,6 +269,7 @@ syncs:
       {
         seq: 1,
         ref: 'in:1',
+        lane: 0,
         outcome: 'dead_letter',
         deadLetters: [{ reason: 'identifier_too_long', detail: 'identifier is 160 bytes, limit 150' }],
       },
@@ -322,10 +336,73 @@ syncs:
           'paused: it sends nothing until resumed; shown as it would send then',
           'destination cio is a dry run: the worker records these requests instead of sending them',
           'region: auto: the host (track.customer.io or track-eu.customer.io) is asked of Customer.io at run time',
+          '4 lanes: requests of different lanes are sent side by side, in no fixed order',
         ],
         ['/api/v2/batch'],
       ],
       ['c1', ['cohort syncs send cohort members from their own source, not calls: nothing to preview'], []],
+    ]);
+  });
+
+  it('splits the records by person into lanes, and sends a merge alone once every lane has passed it', () => {
+    const cfg = parseConfig(
+      `sources:
+  - { id: web, apiKey: '\${K:-k}' }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
+syncs:
+  - { id: s1, type: stream, source: web, destination: cio, delivery: { lanes: 2, maxRecords: 2 } }
+`,
+      'cio.yaml',
+    );
+    const sync = cfg.syncs[0] as StreamSync;
+    // Two people who land in different lanes (laneOf is the delivery's own split).
+    const laneOfUser = (userId: string) =>
+      laneOf(
+        {
+          kind: 'track',
+          origin: 'segment',
+          time: 0,
+          user_id: userId,
+          event_properties: {},
+          user_properties: {},
+          context: {},
+        },
+        sync,
+        2,
+      );
+    const people = ['user-1', 'user-2', 'user-3', 'user-4', 'user-5'];
+    const a = people.find((p) => laneOfUser(p) === 0)!;
+    const b = people.find((p) => laneOfUser(p) === 1)!;
+    const track = (userId: string, event: string) => line({ type: 'track', userId, event, messageId: event });
+    const text = [
+      track(b, 'b1'),
+      track(a, 'a1'),
+      track(a, 'a2'),
+      track(a, 'a3'),
+      line({ type: 'alias', userId: a, previousId: b, messageId: 'merge' }),
+      track(b, 'b2'),
+    ].join('\n');
+    const [preview] = previewCalls(cfg, parsePreviewInput(text, 'in'), { now: NOW, env: ENV }).syncs;
+    // Before the merge: lane 0 sends a's three records two at a time, lane 1 b's one; then the merge
+    // alone on lane 0; then what follows it.
+    expect(preview!.requests.map((r) => [r.lane, r.seqs])).toEqual([
+      [0, [2, 3]],
+      [0, [4]],
+      [1, [1]],
+      [0, [5]],
+      [1, [6]],
+    ]);
+    expect(preview!.requests[3]!.body.batch).toEqual([
+      { type: 'person', action: 'merge', primary: { id: a }, secondary: { id: b } },
+    ]);
+    expect(preview!.records.map((r) => [r.seq, r.lane, r.outcome === 'sent' && r.request])).toEqual([
+      [1, 1, 3],
+      [2, 0, 1],
+      [3, 0, 1],
+      [4, 0, 2],
+      [5, 0, 4],
+      [6, 1, 5],
     ]);
   });
 

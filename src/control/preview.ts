@@ -19,15 +19,16 @@ import {
   type SegmentType,
 } from '../events/segment.ts';
 import { DEFAULT_LIMITS } from '../ingest/context.ts';
-import { planBatch, settleUserSnapshots } from '../mapping/plan-batch.ts';
+import { BARRIER, laneOf } from '../mapping/lanes.ts';
+import { planBatch, settleUserSnapshots, type BatchPlan } from '../mapping/plan-batch.ts';
 import type { UserSnapshot } from '../store/store.ts';
 
 /**
  * `cio-sync preview`: what each stream sync of a config would send to Customer.io for a file of
  * sample calls, and why any call would not be sent. Pure — no Temporal, store or network — and built
  * from the code the engine runs: ingest's validation and normalization (src/events), then the
- * delivery's planBatch over the records as the log would hold them (seqs 1..n per source), one
- * delivery after another from cursor 0, each reading at most `delivery.maxRecords`.
+ * delivery's lane split (laneOf) and planBatch over the records as the log would hold them (seqs
+ * 1..n per source), one delivery after another from cursor 0 (see previewStream).
  *
  * Two assumptions stand in for the world outside: Customer.io accepts every operation (so a user's
  * later identify is diffed against what the earlier one sent), and no user is known to the sync
@@ -118,6 +119,8 @@ export interface PreviewCall {
 
 export interface PreviewRequest {
   method: 'POST';
+  /** The delivery lane that sends it (records are split by person; see src/mapping/lanes.ts). */
+  lane: number;
   /** Full URL when the host is known from the config; the path alone for `region: auto`. */
   url: string;
   body: { batch: object[] };
@@ -126,10 +129,12 @@ export interface PreviewRequest {
   seqs: number[];
 }
 
-export type RecordOutcome =
-  | { seq: number; ref: string; outcome: 'sent'; request: number; operations: number; deadLetters: Letter[] }
-  | { seq: number; ref: string; outcome: 'filtered'; reason: string }
-  | { seq: number; ref: string; outcome: 'dead_letter'; deadLetters: Letter[] };
+/** What became of one stored record in one sync, and which lane handled it. */
+export type RecordOutcome = { seq: number; ref: string; lane: number } & (
+  | { outcome: 'sent'; request: number; operations: number; deadLetters: Letter[] }
+  | { outcome: 'filtered'; reason: string }
+  | { outcome: 'dead_letter'; deadLetters: Letter[] }
+);
 
 export interface Letter {
   reason: string;
@@ -141,6 +146,8 @@ export interface SyncPreview {
   type: 'stream' | 'cohort';
   source?: string;
   destination: string;
+  /** Delivery lanes (stream syncs; 1 for a cohort sync). */
+  lanes: number;
   /** Why the sync would behave differently from the requests shown, or why none are shown. */
   notes: string[];
   requests: PreviewRequest[];
@@ -217,6 +224,7 @@ export function previewCalls(
         syncId: sync.id,
         type: 'cohort',
         destination: sync.destination,
+        lanes: 1,
         notes: ['cohort syncs send cohort members from their own source, not calls: nothing to preview'],
         requests: [],
         records: [],
@@ -389,13 +397,22 @@ function trackUrlOf(destination: Destination): string {
   return destination.region === 'auto' ? '' : REGION_HOSTS[destination.region].trackUrl;
 }
 
-/** The deliveries of one stream sync over its source's records, as the worker would run them. */
+/**
+ * The deliveries of one stream sync over its source's records, as its lanes would run them
+ * (src/activities/deliver-lane.ts): records split by person with laneOf; each lane takes up to
+ * `delivery.maxRecords` of its own at a time, planned with planBatch (which may stop earlier at
+ * 500 KB: the next request starts at the first record it left out); a barrier (an alias or group
+ * call, with more than one lane) ends every lane's batch and is sent alone by lane 0 once every lane
+ * has passed what comes before it. Lanes run side by side: requests are listed by segment between
+ * barriers, then lane, and only the order within a lane is fixed.
+ */
 function previewStream(
   sync: StreamSync,
   destination: Destination,
   log: readonly LoggedRecord[],
   refOf: (seq: number) => string,
 ): SyncPreview {
+  const lanes = sync.delivery.lanes;
   const notes: string[] = [];
   if (sync.status === 'paused')
     notes.push('paused: it sends nothing until resumed; shown as it would send then');
@@ -413,24 +430,28 @@ function previewStream(
       'region: auto: the host (track.customer.io or track-eu.customer.io) is asked of Customer.io at run time',
     );
   }
+  if (lanes > 1)
+    notes.push(`${lanes} lanes: requests of different lanes are sent side by side, in no fixed order`);
   if (log.length === 0) notes.push(`no call of the input reaches source ${sync.source}`);
 
   const baseUrl = trackUrlOf(destination);
   const requests: PreviewRequest[] = [];
-  const records: RecordOutcome[] = [];
+  const outcomes = new Map<number, RecordOutcome>();
   const filtered: Record<string, number> = {};
-  let snapshots = new Map<string, UserSnapshot>();
-  let cursor = 0;
-  for (;;) {
-    const batch = log.filter((r) => r.seq > cursor).slice(0, sync.delivery.maxRecords);
-    if (batch.length === 0) break;
-    const plan = planBatch(batch, sync, MAX_BATCH_BYTES, snapshots);
+  // What the store would hold between deliveries. Lanes split people, so one map serves them all.
+  const snapshots = new Map<string, UserSnapshot>();
+  const suppressed = new Set<string>();
+
+  /** One delivery: plans `batch`, explains each record it covers, returns the seqs it covered. */
+  const deliver = (lane: number, batch: readonly LoggedRecord[]): number => {
+    const plan = planBatch(batch, sync, MAX_BATCH_BYTES, snapshots, suppressed);
     const sentSeqs = new Set(plan.ops.map((o) => o.seq));
     const request = requests.length + 1;
-    // planBatch counts filtered records by reason; which reason is a record's own comes from
-    // planning it alone against the snapshots as they stand before it in the batch (mapping is
-    // pure, so it decides the same as it did inside the batch).
+    // planBatch counts filtered records by reason; a record's own reason comes from planning it
+    // alone against the state as it stands before it in the batch (mapping is pure, so it decides
+    // as it did inside the batch).
     const local = new Map(snapshots);
+    const localSuppressed = new Set(suppressed);
     for (const logged of batch) {
       const { seq } = logged;
       if (seq > plan.lastSeq) break;
@@ -438,19 +459,17 @@ function previewStream(
       const letters = plan.deadLetters
         .filter((d) => d.seq === seq)
         .map(({ reason, detail }) => (detail === undefined ? { reason } : { reason, detail }));
-      const alone = planBatch([logged], sync, MAX_BATCH_BYTES, local);
-      for (const entry of settleUserSnapshots(alone.users, new Set(alone.ops.map((o) => o.seq)))) {
-        local.set(entry.userKey, entry.snapshot);
-      }
+      const alone = planBatch([logged], sync, MAX_BATCH_BYTES, local, localSuppressed);
+      settle(alone, new Set(alone.ops.map((o) => o.seq)), local, localSuppressed);
       if (sentSeqs.has(seq)) {
         const operations = plan.ops.filter((o) => o.seq === seq).length;
-        records.push({ seq, ref, outcome: 'sent', request, operations, deadLetters: letters });
+        outcomes.set(seq, { seq, ref, lane, outcome: 'sent', request, operations, deadLetters: letters });
       } else if (letters.length > 0) {
-        records.push({ seq, ref, outcome: 'dead_letter', deadLetters: letters });
+        outcomes.set(seq, { seq, ref, lane, outcome: 'dead_letter', deadLetters: letters });
       } else {
         const reason = Object.keys(alone.filtered)[0] ?? 'filtered';
         filtered[reason] = (filtered[reason] ?? 0) + 1;
-        records.push({ seq, ref, outcome: 'filtered', reason });
+        outcomes.set(seq, { seq, ref, lane, outcome: 'filtered', reason });
       }
     }
     if (plan.ops.length > 0) {
@@ -458,21 +477,51 @@ function previewStream(
       requests.push({
         method: 'POST',
         url: `${baseUrl}/api/v2/batch`,
+        lane,
         body,
         bytes: jsonBytes(body),
         seqs: [...sentSeqs],
       });
     }
-    snapshots = new Map(snapshots);
-    for (const entry of settleUserSnapshots(plan.users, sentSeqs))
-      snapshots.set(entry.userKey, entry.snapshot);
-    cursor = plan.lastSeq;
+    settle(plan, sentSeqs, snapshots, suppressed);
+    return plan.lastSeq;
+  };
+
+  /** A lane's records of one segment, a request's worth at a time. */
+  const deliverAll = (lane: number, records: readonly LoggedRecord[]) => {
+    let rest = records;
+    while (rest.length > 0) {
+      const lastSeq = deliver(lane, rest.slice(0, sync.delivery.maxRecords));
+      rest = rest.filter((r) => r.seq > lastSeq);
+    }
+  };
+
+  let segment: LoggedRecord[] = [];
+  const flush = () => {
+    for (let lane = 0; lane < lanes; lane++)
+      deliverAll(
+        lane,
+        segment.filter((r) => laneOf(r.record, sync, lanes) === lane),
+      );
+    segment = [];
+  };
+  for (const logged of log) {
+    if (laneOf(logged.record, sync, lanes) !== BARRIER) {
+      segment.push(logged);
+      continue;
+    }
+    flush();
+    deliverAll(0, [logged]);
   }
+  flush();
+
+  const records = [...outcomes.values()].sort((a, b) => a.seq - b.seq);
   return {
     syncId: sync.id,
     type: 'stream',
     source: sync.source,
     destination: sync.destination,
+    lanes,
     notes,
     requests,
     records,
@@ -483,6 +532,27 @@ function previewStream(
       deadLettered: records.filter((r) => r.outcome === 'dead_letter').length,
     },
   };
+}
+
+/**
+ * What a delivery leaves in the store once Customer.io has accepted `sentSeqs`: accepted deletes and
+ * suppressions first (they forget the person), then the batch's user snapshots, as deliverLane
+ * settles them (settleDeletions, then settleUserSnapshots).
+ */
+function settle(
+  plan: BatchPlan,
+  sentSeqs: ReadonlySet<number>,
+  snapshots: Map<string, UserSnapshot>,
+  suppressed: Set<string>,
+): void {
+  for (const { seq, effect } of plan.deletions ?? []) {
+    const key = effect.person?.key;
+    if (!sentSeqs.has(seq) || key === undefined) continue;
+    if (effect.kind === 'person_unsuppress') suppressed.delete(key);
+    if (effect.kind === 'person_delete' || effect.kind === 'person_suppress') snapshots.delete(key);
+    if (effect.kind === 'person_suppress') suppressed.add(key);
+  }
+  for (const entry of settleUserSnapshots(plan.users, sentSeqs)) snapshots.set(entry.userKey, entry.snapshot);
 }
 
 // --- Text output ----------------------------------------------------------------------------
@@ -504,8 +574,9 @@ export function formatPreview(report: PreviewReport): string {
     );
     for (const note of sync.notes) lines.push(`  note: ${note}`);
     sync.requests.forEach((request, i) => {
+      const lane = sync.lanes > 1 ? ` (lane ${request.lane})` : '';
       lines.push(
-        `  request ${i + 1}: ${request.method} ${request.url} (${request.body.batch.length} operation(s) from ${request.seqs.length} record(s), ${request.bytes} bytes)`,
+        `  request ${i + 1}${lane}: ${request.method} ${request.url} (${request.body.batch.length} operation(s) from ${request.seqs.length} record(s), ${request.bytes} bytes)`,
       );
       for (const line of JSON.stringify(request.body, null, 2).split('\n')) lines.push(`    ${line}`);
     });

@@ -8,7 +8,7 @@ import { personKeysOf } from '../mapping/deletions.ts';
 import { BARRIER, laneOf } from '../mapping/lanes.ts';
 import { planBatch, settleUserSnapshots, userKeysOf, type BatchPlan } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { isHold, openDestination, type Hold, type OpenDestination } from './customerio-send.ts';
+import { isHold, openDestination, takeRateSlot, type Hold, type OpenDestination } from './customerio-send.ts';
 import type { ActivityDeps } from './index.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
@@ -80,8 +80,16 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     let next: Promise<LaneBatch | undefined> | undefined;
     for (;;) {
       if (stop.aborted || Date.now() - started > input.maxRunMs) break;
-      const batch = await (next ?? readBatch(deps, spec, lane, lanes, cursor, stop));
+      let batch = await (next ?? readBatch(deps, spec, lane, lanes, cursor, stop));
       next = undefined;
+      let slotTaken = false;
+      if (batch && batch.mine.length > 0 && batch.mine.length < sync.delivery.maxRecords && !dryRun) {
+        // Take the request slot first: what arrives while the lane waits for it goes in the same
+        // request, so a busy budget means fuller requests rather than a queue of small ones.
+        if ((await takeRateSlot(deps.store, destination, 'track')) > 0)
+          batch = (await readBatch(deps, spec, lane, lanes, cursor, stop)) ?? batch;
+        slotTaken = true;
+      }
       if (batch === undefined) {
         // Nothing after the cursor: wait for the log to grow, or end the run. A run that has
         // delivered ends after a short pause, so the workflow (and `status`) hears of it soon.
@@ -145,6 +153,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         syncId,
         ops: plan.ops,
         records: new Map<number, CanonicalRecord>(batch.mine.map((l) => [l.seq, l.record])),
+        slotTaken,
       });
       // Read the next page while this request is on the wire (it does not depend on the answer).
       next = readBatch(deps, spec, lane, lanes, to, stop);

@@ -79,11 +79,21 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     attempt,
   };
   let opened: OpenDestination | undefined;
+  const owns = (record: CanonicalRecord): boolean => {
+    const owner = laneOf(record, sync, lanes);
+    return owner === lane || owner === BARRIER;
+  };
   try {
     const start = await startSeq(deps, spec, input.startFrom);
     // `cursor` is the lane's stored cursor, `pos` how far it has looked: passing over other lanes'
     // records is written only when it matters (a barrier, the end of the run), not once per record.
     let cursor = (await deps.store.prepareLanes(syncId, sync.source, lanes, start))[lane]!;
+    // The sync's lanes belong to this workflow run from now on: a lane still running for a run
+    // that was terminated (or lost with its Temporal database) stops before it sends again.
+    const ownerKey = `sync-owner:${syncId}`;
+    const runId = ctx.info.workflowExecution?.runId ?? ctx.info.activityId;
+    await deps.store.setState(ownerKey, runId);
+    const ours = async () => (await deps.store.getState(ownerKey)) === runId;
     let pos = cursor;
     summary.cursor = cursor;
     let next: Promise<LaneBatch | undefined> | undefined;
@@ -104,7 +114,10 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         // delivered ends after a short pause, so the workflow (and `status`) hears of it soon.
         const linger =
           summary.outcome === 'idle' ? input.lingerMs : Math.min(input.lingerMs, SETTLED_LINGER_MS);
-        const has = await deps.store.waitForRecords(sync.source, pos, linger, stop);
+        // Only this lane's records (or a barrier) wake it: its neighbours' traffic costs it nothing.
+        const has = deps.logTail
+          ? await deps.logTail.waitFor(sync.source, pos, (r) => owns(r.record), linger, stop)
+          : await deps.store.waitForRecords(sync.source, pos, linger, stop);
         if (!has) break;
         continue;
       }
@@ -154,6 +167,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         }
         continue;
       }
+      if (!(await ours())) break;
       if (opened === undefined) {
         const got = await openDestination(deps.clients, destination, syncId);
         if (isHold(got)) return held(got);

@@ -51,3 +51,25 @@ describe('LogTail', () => {
     await store.close();
   });
 });
+
+describe('LogTail.waitFor', () => {
+  it('wakes a reader only for a record it wants, and reports false when none came in time', async () => {
+    const store = await openSqliteStore(':memory:', { pollIntervalMs: 5 });
+    const tail = new LogTail(store);
+    await store.append('web', [rec(1)]);
+    await tail.readAfter('web', 0, 10);
+    const wantsEven = (l: { record: CanonicalRecord }) => l.record.time % 2 === 0;
+    const waiting = tail.waitFor('web', 1, wantsEven, 2_000);
+    let woke = false;
+    void waiting.then(() => (woke = true));
+    await store.append('web', [rec(3)]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(woke).toBe(false);
+    await store.append('web', [rec(4)]);
+    expect(await waiting).toBe(true);
+    // Seqs 1, 2, 3 hold times 1, 3, 4: after seq 2 there is the even one.
+    expect(await tail.waitFor('web', 2, wantsEven, 0)).toBe(true);
+    expect(await tail.waitFor('web', 2, () => false, 50)).toBe(false);
+    await store.close();
+  });
+});

@@ -11,6 +11,16 @@ interface SourceTail {
   records: LoggedRecord[];
   /** The read in progress, which every reader that needs newer records waits for. */
   refreshing?: Promise<void>;
+  /** Readers waiting for a record of their own (a lane: its people, or a barrier). */
+  waiters: Set<Waiter>;
+  /** Set while one loop watches the store for the waiters. */
+  watching?: boolean;
+}
+
+interface Waiter {
+  afterSeq: number;
+  wants(record: LoggedRecord): boolean;
+  settle(found: boolean): void;
 }
 
 /**
@@ -49,10 +59,74 @@ export class LogTail {
     return tail.records.slice(from, from + limit);
   }
 
+  /**
+   * Resolves true once the source has a record after `afterSeq` that `wants` accepts, false after
+   * `timeoutMs` or on `signal`. A lane waits here for its own records: with many lanes and syncs on
+   * one source, only the lane a new record belongs to wakes, not every one of them.
+   */
+  waitFor(
+    sourceId: string,
+    afterSeq: number,
+    wants: (record: LoggedRecord) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const tail = this.#tail(sourceId);
+    const first = tail.records[0]?.seq;
+    // Nothing cached yet: the store says when the log first grows.
+    if (first === undefined) return this.#store.waitForRecords(sourceId, afterSeq, timeoutMs, signal);
+    // Behind the window: the record at its start is newer than afterSeq, so there is one to read.
+    if (afterSeq < first - 1) return Promise.resolve(true);
+    for (let i = indexAfter(tail.records, afterSeq); i < tail.records.length; i++)
+      if (wants(tail.records[i]!)) return Promise.resolve(true);
+    if (signal?.aborted || !(timeoutMs > 0)) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const waiter: Waiter = {
+        afterSeq,
+        wants,
+        settle: (found) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          tail.waiters.delete(waiter);
+          resolve(found);
+        },
+      };
+      const timer = setTimeout(() => waiter.settle(false), timeoutMs);
+      const onAbort = (): void => waiter.settle(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      tail.waiters.add(waiter);
+      this.#watch(sourceId, tail);
+    });
+  }
+
+  /** While anyone waits on the source: wait for the store's log to grow, read it once, hand out. */
+  #watch(sourceId: string, tail: SourceTail): void {
+    if (tail.watching) return;
+    tail.watching = true;
+    void (async () => {
+      try {
+        while (tail.waiters.size > 0) {
+          const head = tail.records.at(-1)?.seq ?? 0;
+          if (!(await this.#store.waitForRecords(sourceId, head, 1_000))) continue;
+          await this.#refresh(sourceId, tail);
+          const fresh = tail.records.slice(indexAfter(tail.records, head));
+          for (const waiter of [...tail.waiters]) {
+            if (fresh.some((r) => r.seq > waiter.afterSeq && waiter.wants(r))) waiter.settle(true);
+          }
+        }
+      } catch {
+        // The store failed: wake everyone, so each finds out by reading.
+        for (const waiter of [...tail.waiters]) waiter.settle(true);
+      } finally {
+        tail.watching = false;
+      }
+    })();
+  }
+
   #tail(sourceId: string): SourceTail {
     let tail = this.#sources.get(sourceId);
     if (!tail) {
-      tail = { records: [] };
+      tail = { records: [], waiters: new Set() };
       this.#sources.set(sourceId, tail);
     }
     return tail;

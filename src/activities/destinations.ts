@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 
 import type { Destination } from '../config/schema.ts';
-import { MissingEnvError, resolveEnv, tryResolveEnv } from '../config/env.ts';
+import { MissingEnvError } from '../config/env.ts';
+import {
+  WORKER_ENV_SETTINGS,
+  overrideProblem,
+  resolveAllowed,
+  tryResolveAllowed,
+  workerEnvPolicy,
+  type WorkerEnvPolicy,
+} from '../config/worker-env.ts';
 import {
   CustomerIoClient,
   detectRegion,
@@ -19,18 +27,22 @@ export class MissingCredentialsError extends Error {
 
 /**
  * Customer.io clients per destination, built from the worker's own environment (secrets never
- * travel through Temporal). A client is rebuilt when its config or credentials change, so fixing
+ * travel through Temporal), under the worker's policy (config/worker-env.ts): only allowed
+ * variables, and only the region hosts unless the worker allows an override host. A client is rebuilt when its config or credentials change, so fixing
  * a key in the environment and restarting — or a config update — takes effect without a redeploy.
  */
 export class DestinationClients {
   readonly #store: Store;
   readonly #env: NodeJS.ProcessEnv;
+  /** Which variables destination fields may read, and which override hosts credentials may go to. */
+  readonly #policy: WorkerEnvPolicy;
   readonly #metrics: DeliveryMetrics | undefined;
   readonly #clients = new Map<string, { key: string; client: CustomerIoClient }>();
 
   constructor(store: Store, env: NodeJS.ProcessEnv, metrics?: DeliveryMetrics) {
     this.#store = store;
     this.#env = env;
+    this.#policy = workerEnvPolicy(env);
     this.#metrics = metrics;
   }
 
@@ -39,8 +51,10 @@ export class DestinationClients {
     if (destination.dryRun === true) return true;
     if (destination.dryRun === false) return false;
     // `${VAR:-}` resolves to '' when unset: an empty credential counts as missing too.
+    const allowed = this.#policy.destinationVariables;
     return (
-      !tryResolveEnv(destination.siteId, this.#env) || !tryResolveEnv(destination.trackApiKey, this.#env)
+      !tryResolveAllowed(destination.siteId, this.#env, allowed) ||
+      !tryResolveAllowed(destination.trackApiKey, this.#env, allowed)
     );
   }
 
@@ -70,15 +84,26 @@ export class DestinationClients {
 
   /** The live client for a destination; throws MissingCredentialsError naming the unset variable. */
   async client(destination: Destination): Promise<CustomerIoClient> {
+    // Hosts first: a config that would send the credentials elsewhere gets none of them resolved.
+    for (const field of ['trackUrl', 'appUrl'] as const) {
+      const url = destination[field];
+      const problem =
+        url === undefined
+          ? undefined
+          : overrideProblem(url, `destination ${destination.id} ${field}`, this.#policy);
+      if (problem) throw new MissingCredentialsError(problem);
+    }
     let siteId: string, trackApiKey: string, appApiKey: string | undefined;
+    const allowed = this.#policy.destinationVariables;
+    const setting = WORKER_ENV_SETTINGS.destinationVariables;
+    const resolve = (value: string, field: string) =>
+      resolveAllowed(value, `destination ${destination.id} ${field}`, this.#env, allowed, setting);
     try {
-      siteId = resolveEnv(destination.siteId, `destination ${destination.id} siteId`, this.#env);
-      trackApiKey = resolveEnv(
-        destination.trackApiKey,
-        `destination ${destination.id} trackApiKey`,
-        this.#env,
-      );
-      appApiKey = destination.appApiKey ? tryResolveEnv(destination.appApiKey, this.#env) : undefined;
+      siteId = resolve(destination.siteId, 'siteId');
+      trackApiKey = resolve(destination.trackApiKey, 'trackApiKey');
+      appApiKey = destination.appApiKey
+        ? tryResolveAllowed(destination.appApiKey, this.#env, allowed)
+        : undefined;
     } catch (err) {
       if (err instanceof MissingEnvError) throw new MissingCredentialsError(err.message);
       throw err;

@@ -30,6 +30,10 @@ export const WORKER_ENV = {
   CIO_SITE_ID: CREDENTIALS.siteId,
   CIO_TRACK_API_KEY: CREDENTIALS.trackApiKey,
   CIO_APP_API_KEY: CREDENTIALS.appApiKey,
+  // The fake Customer.io listens on 127.0.0.1: the worker must allow it as an override host.
+  CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
+  // Cohort files live in the tests' temp directories.
+  CIO_SYNC_COHORT_DIR: tmpdir(),
 };
 
 export function uniqueId(prefix: string): string {

@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: it may import @temporalio/workflow,
-    // other workflow files, and types. Anything else (Node built-ins, undici, the store, config
+    // other workflow files, src/config/spec-validation.ts, and types. Anything else (Node built-ins, undici, the store, config
     // loading) belongs in activities.
     files: ['src/workflows/**/*.ts'],
     ignores: ['src/workflows/**/*.test.ts'],
@@ -30,7 +30,9 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!@temporalio/workflow$|\\./[^/]+\\.ts$).*',
+              // One exception: the config schema's spec validation (zod, pure), which validates
+              // every spec a workflow is started or updated with.
+              regex: '^(?!@temporalio/workflow$|\\./[^/]+\\.ts$|\\.\\./config/spec-validation\\.ts$).*',
               allowTypeImports: true,
               message:
                 'Workflow code is sandboxed: import only @temporalio/workflow, sibling workflow files, or types (`import type`). Do I/O in an activity.',

@@ -144,13 +144,13 @@ sources:
 destinations:
   - { id: cio, siteId: s, trackApiKey: "${trackApiKey}" }
 `;
-    expect(problems(config('\${K:-}'))).toEqual([
+    expect(problems(config('${K:-}'))).toEqual([
       '3:24 sources[0].apiKey: expected a ${ENV_VAR} reference (no :-default): secrets are read from the environment, never written in the config',
     ]);
-    expect(() => parseConfig(config('\${K:-literal}').replace(':-dev-web-key', ''))).toThrow(
+    expect(() => parseConfig(config('${K:-literal}').replace(':-dev-web-key', ''))).toThrow(
       /destinations\[0\]\.trackApiKey: expected a \$\{ENV_VAR\} reference \(no :-default\)/,
     );
-    expect(() => parseConfig(config('\${K}').replace(':-dev-web-key', ''))).not.toThrow();
+    expect(() => parseConfig(config('${K}').replace(':-dev-web-key', ''))).not.toThrow();
   });
 });
 

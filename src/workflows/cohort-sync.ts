@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 
 import type { CohortSyncSpec } from '../config/schema.ts';
+import { assertCohortSyncSpec } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
 import {
   SyncStatusAttribute,
@@ -63,8 +64,10 @@ export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
   };
 }
 
+/** The config file's schema, same sync, same type; throwing rejects the update before it is applied. */
 function validateNewSpec(current: CohortSyncSpec, next: CohortSyncSpec): void {
   if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
+  assertCohortSyncSpec(next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'cohort') throw new Error('a cohort sync cannot become another type');

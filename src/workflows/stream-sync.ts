@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
+import { assertStreamSyncSpec } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { DeliverySummary } from '../activities/types.ts';
 import {
@@ -71,9 +72,13 @@ export function initialStreamState(spec: StreamSyncSpec): StreamSyncState {
   };
 }
 
-/** Validates a replacement config: same sync, same type. Throwing rejects the update. */
+/**
+ * Validates a replacement config: the config file's schema (no null lists, unknown fields or
+ * literal secrets), same sync, same type. Throwing rejects the update before it is applied.
+ */
 function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
   if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
+  assertStreamSyncSpec(next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'stream') throw new Error('a stream sync cannot become another type');

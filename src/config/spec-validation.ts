@@ -77,3 +77,24 @@ export function assertCohortSyncSpec(spec: unknown): asserts spec is CohortSyncS
   const result = CohortSpecSchema.safeParse(input);
   if (!result.success) throw new InvalidSpecError(describe(result.error));
 }
+
+/**
+ * An update may not move where the credentials are sent: a `trackUrl`/`appUrl` override differing
+ * from the running spec's is refused, so one `updateConfig` cannot point a sync's Basic auth at a
+ * listener of the sender's choosing. (A new workflow started with an override meets the worker's
+ * own check: overrides are used only for hosts in CIO_SYNC_OVERRIDE_HOSTS.)
+ */
+export function assertSameCredentialHosts(
+  current: { destination: { trackUrl?: string; appUrl?: string } },
+  next: { destination: { trackUrl?: string; appUrl?: string } },
+): void {
+  for (const field of ['trackUrl', 'appUrl'] as const) {
+    if (current.destination[field] !== next.destination[field]) {
+      throw new InvalidSpecError(
+        `destination.${field} cannot change through updateConfig (it is where the credentials are ` +
+          `sent): ${JSON.stringify(current.destination[field] ?? 'region host')} → ` +
+          `${JSON.stringify(next.destination[field] ?? 'region host')}; start the sync anew to change it`,
+      );
+    }
+  }
+}

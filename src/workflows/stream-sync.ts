@@ -10,10 +10,11 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
+  ApplicationFailure,
 } from '@temporalio/workflow';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
-import { assertStreamSyncSpec } from '../config/spec-validation.ts';
+import { assertStreamSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { DeliverySummary } from '../activities/types.ts';
 import {
@@ -79,6 +80,7 @@ export function initialStreamState(spec: StreamSyncSpec): StreamSyncState {
 function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
   if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
   assertStreamSyncSpec(next);
+  assertSameCredentialHosts(current, next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'stream') throw new Error('a stream sync cannot become another type');
@@ -86,10 +88,24 @@ function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
 }
 
 /**
+ * A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against the
+ * config file's schema and fails for good, naming the problems, instead of delivering with it.
+ */
+function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
+  if (input.state !== undefined) return; // continued as new: already checked when it started
+  try {
+    assertStreamSyncSpec(input.spec);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSyncConfig');
+  }
+}
+
+/**
  * One long-running workflow per stream sync. It moves a cursor over the source's log by calling
  * deliverBatch; records never enter its history, only cursors and counters.
  */
 export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> {
+  validateStartSpec(input);
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
   let inFlight: CancellationScope | undefined;

@@ -214,8 +214,8 @@ describe('cohort sync from Amplitude', () => {
     cohort:
       from: amplitude
       cohortId: ${cohortId}
-      apiKey: \${AMP_KEY:-amp-key}
-      secretKey: \${AMP_SECRET:-amp-secret}
+      apiKey: \${AMP_KEY}
+      secretKey: \${AMP_SECRET}
       url: ${amplitude.url}
       pollInterval: 100ms
     segment: { name: Segment ${syncId} }

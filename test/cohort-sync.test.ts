@@ -264,9 +264,13 @@ ${extra}`;
     const cohortId = uniqueId('c');
     amplitude.setCohort(cohortId, ['someone']);
     await engine.apply(
-      testConfig(engine.fake, amplitudeSync(syncId, cohortId).replace('amp-secret}', 'wrong-secret}'), {
-        sources: [],
-      }),
+      testConfig(
+        engine.fake,
+        amplitudeSync(syncId, cohortId).replace('${AMP_SECRET}', '${AMP_WRONG_SECRET}'),
+        {
+          sources: [],
+        },
+      ),
     );
     const status = await eventually(async () => {
       const s = await cohortStatus(engine.client, syncId);

@@ -37,6 +37,7 @@ export const WORKER_ENV = {
   // The fake Amplitude's credentials, for cohort sources.
   AMP_KEY: 'amp-key',
   AMP_SECRET: 'amp-secret',
+  AMP_WRONG_SECRET: 'wrong-secret',
   CIO_SYNC_COHORT_VARIABLES: 'AMP_*',
 };
 

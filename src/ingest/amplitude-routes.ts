@@ -48,16 +48,19 @@ function checkRecords(records: readonly CanonicalRecord[]): void {
 function uploadRoute(ctx: IngestContext, maxBytes: number) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const receivedAt = ctx.now();
-    const { body, json } = await ctx.decodes.run(async () => {
-      // The key is verified as soon as the decoder yields it, before the rest is inflated.
-      const body = await decodeBody(request.body, request.headers['content-encoding'], maxBytes, {
-        field: 'api_key',
-        preAuthBytes: ctx.limits.preAuthBytes,
-        verify: (key) => sourceOf(ctx, key),
-      });
-      if (body.length === 0) throw new IngestError('missing_body', 'Missing request body');
-      return { body, json: parseJson(body) };
-    });
+    const { body, json } = await ctx.decodes.run(
+      async () => {
+        // The key is verified as soon as the decoder yields it, before the rest is inflated.
+        const body = await decodeBody(request.body, request.headers['content-encoding'], maxBytes, {
+          field: 'api_key',
+          preAuthBytes: ctx.limits.preAuthBytes,
+          verify: (key) => sourceOf(ctx, key),
+        });
+        if (body.length === 0) throw new IngestError('missing_body', 'Missing request body');
+        return { body, json: parseJson(body) };
+      },
+      { body: request.body, encoding: request.headers['content-encoding'] },
+    );
     // The key first: a missing or unknown key makes the SDK drop the batch, whatever else is wrong.
     const sourceId = sourceOf(ctx, (json as { api_key?: unknown } | null)?.api_key);
     const parsed = parseAmplitudeUpload(json);

@@ -6,6 +6,14 @@ import { IngestError } from './errors.ts';
  * instead of inflating side by side, and the process's peak memory stays bounded whatever arrives.
  * A request that waits longer than `waitMs` for a slot is answered 503, which every client retries.
  */
+/** Raw bytes below which an uncompressed body needs no slot. */
+export const CHEAP_BODY_BYTES = 64 * 1024;
+
+function isCheap(body: unknown, encoding: string | undefined): boolean {
+  const identity = encoding === undefined || ['', 'identity'].includes(encoding.trim().toLowerCase());
+  return identity && Buffer.isBuffer(body) && body.length <= CHEAP_BODY_BYTES;
+}
+
 export class DecodeSlots {
   readonly #max: number;
   readonly #waitMs: number;
@@ -23,8 +31,16 @@ export class DecodeSlots {
     return this.#active;
   }
 
-  /** Runs `work` in a slot, waiting for one if all are taken. */
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a slot, waiting for one if all are taken. A body that is small and not
+   * compressed is already in memory and parses in microseconds: it skips the queue, so SDK traffic
+   * does not wait behind bodies that have to be inflated.
+   */
+  async run<T>(
+    work: () => Promise<T>,
+    request?: { body: unknown; encoding: string | undefined },
+  ): Promise<T> {
+    if (request && isCheap(request.body, request.encoding)) return work();
     await this.#acquire();
     try {
       return await work();

@@ -58,7 +58,19 @@ export class TopLevelKeyScanner {
 
   /** Feeds more of the body; returns the result so far. */
   push(chunk: Uint8Array): ScanResult {
-    for (let i = 0; i < chunk.length && this.#result.state === 'pending'; i++) this.#byte(chunk[i]!);
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    for (let i = 0; i < bytes.length && this.#result.state === 'pending'; i++) {
+      if (this.#inString && !this.#escaped && !this.#capturing) {
+        // Inside a string nobody wants: jump to its next quote or backslash (memchr, not a JS loop),
+        // so a megabyte-long value costs next to nothing.
+        const quote = bytes.indexOf(QUOTE, i);
+        const backslash = bytes.indexOf(BACKSLASH, i);
+        const next = quote === -1 ? backslash : backslash === -1 ? quote : Math.min(quote, backslash);
+        if (next === -1) return this.#result;
+        i = next;
+      }
+      this.#byte(bytes[i]!);
+    }
     return this.#result;
   }
 

@@ -91,20 +91,23 @@ async function ingest(
 ) {
   const receivedAt = ctx.now();
   const fromHeader = writeKeyOf(request.headers.authorization, undefined) !== undefined;
-  const body = await ctx.decodes.run(async () => {
-    // Without a header key (analytics.js sends it in the body), the body's writeKey is verified as
-    // soon as the decoder yields it.
-    const raw = await decodeBody(
-      request.body,
-      request.headers['content-encoding'],
-      maxBytes,
-      fromHeader
-        ? undefined
-        : { field: 'writeKey', preAuthBytes: maxBytes, verify: (key) => sourceOfKey(ctx, key) },
-    );
-    if (raw.length === 0) throw new IngestError('missing_body', 'Missing request body');
-    return parseJson(raw);
-  });
+  const body = await ctx.decodes.run(
+    async () => {
+      // Without a header key (analytics.js sends it in the body), the body's writeKey is verified as
+      // soon as the decoder yields it.
+      const raw = await decodeBody(
+        request.body,
+        request.headers['content-encoding'],
+        maxBytes,
+        fromHeader
+          ? undefined
+          : { field: 'writeKey', preAuthBytes: maxBytes, verify: (key) => sourceOfKey(ctx, key) },
+      );
+      if (raw.length === 0) throw new IngestError('missing_body', 'Missing request body');
+      return parseJson(raw);
+    },
+    { body: request.body, encoding: request.headers['content-encoding'] },
+  );
   const sourceId = authenticate(ctx, request, body);
   const parsed = parse(body);
   if (!parsed.ok) {

@@ -48,6 +48,7 @@ describe('checkRecordLimits', () => {
       limit: 'depth',
       field: 'event_properties',
       path: `event_properties.a${'.n'.repeat(MAX_DEPTH - 1)}`,
+      detail: `nested deeper than ${MAX_DEPTH} levels`,
       message: `event_properties.a${'.n'.repeat(MAX_DEPTH - 1)}: nested deeper than ${MAX_DEPTH} levels`,
     });
     expect(
@@ -70,6 +71,7 @@ describe('checkRecordLimits', () => {
       limit: 'record_size',
       field: '',
       path: '',
+      detail: expect.any(String),
       message: expect.stringMatching(
         new RegExp(`^\\d+ bytes as JSON, over the ${MAX_RECORD_BYTES} byte limit$`),
       ),

@@ -31,6 +31,9 @@ export interface LimitViolation {
   field: string;
   /** Where exactly: `event_properties.cart.items[3]`. */
   path: string;
+  /** What is wrong, without the path: `nested deeper than 40 levels`. */
+  detail: string;
+  /** The path and the detail: `event_properties.a: nested deeper than 40 levels`. */
   message: string;
 }
 
@@ -52,7 +55,13 @@ function topField(path: string): string {
 }
 
 function violation(limit: RecordLimit, path: string, message: string): LimitViolation {
-  return { limit, field: topField(path), path, message: path === '' ? message : `${path}: ${message}` };
+  return {
+    limit,
+    field: topField(path),
+    path,
+    detail: message,
+    message: path === '' ? message : `${path}: ${message}`,
+  };
 }
 
 /**

@@ -121,7 +121,7 @@ async function ingest(
 
 function limitProblem(found: LimitViolation, index: number | undefined): SegmentProblem {
   const field = found.path === '' ? (index === undefined ? 'body' : 'item') : found.path;
-  return index === undefined ? { field, message: found.message } : { index, field, message: found.message };
+  return index === undefined ? { field, message: found.detail } : { index, field, message: found.detail };
 }
 
 function limitError(problems: SegmentProblem[], sizeOnly: boolean): IngestError {

@@ -89,7 +89,23 @@ export function parseConfig(text: string, file = '<config>'): Config {
       }),
     );
   }
-  const result = Config.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    // Aliases are resolved here: an unknown one, an alias bomb (yaml caps their count) or nesting
+    // too deep for the converter is a problem of the file, not a crash of the loader.
+    value = doc.toJS();
+  } catch (err) {
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        column: 1,
+        field: '',
+        message: `invalid YAML: ${(err as Error).message.split('\n')[0]}`,
+      },
+    ]);
+  }
+  const result = Config.safeParse(value ?? {});
   const issues: Array<{ path: PropertyKey[]; message: string; keyOnly: boolean }> = result.success
     ? cronProblems(result.data)
     : result.error.issues.map(describeIssue);

@@ -63,7 +63,7 @@ const child = spawn(process.execPath, ['src/ingest/server.ts', '--config', confi
 const url = await new Promise<string>((resolve, reject) => {
   const lines = createInterface({ input: child.stdout! });
   lines.on('line', (line) => {
-    let msg = '';
+    let msg: string;
     try {
       msg = String((JSON.parse(line) as { msg?: unknown }).msg ?? '');
     } catch {

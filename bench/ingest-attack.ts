@@ -238,8 +238,10 @@ async function attack(until: number): Promise<AttackResult> {
       }
     }
   })();
-  // Slow clients: half trickle their headers, half announce a 20 MB body and trickle it.
+  // Slow clients: half trickle their headers, half announce a 20 MB body and trickle it; each
+  // comes straight back when ingest cuts it.
   const sockets = new Set<Socket>();
+  let stopping = false;
   const slow = (i: number) => {
     if (Date.now() >= until) return;
     result.slowConnections++;
@@ -270,7 +272,7 @@ async function attack(until: number): Promise<AttackResult> {
       sockets.delete(socket);
       const lived = performance.now() - opened;
       result.slowLongestMs = Math.max(result.slowLongestMs, lived);
-      if (!ours) {
+      if (!ours && !stopping) {
         result.slowClosedByServer++;
         slow(i); // and come straight back
       }
@@ -279,6 +281,7 @@ async function attack(until: number): Promise<AttackResult> {
   for (let i = 0; i < SLOW_CLIENTS; i++) slow(i);
   await bombing;
   while (Date.now() < until) await sleep(100);
+  stopping = true;
   for (const socket of sockets) socket.destroy();
   await agent.close();
   return result;

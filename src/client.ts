@@ -21,7 +21,7 @@ import {
 import { parseDuration } from './config/duration.ts';
 import { checkDestination } from './control/check.ts';
 import { waitForCohortRun } from './control/cohort-progress.ts';
-import { colourStatus, describeCohort, lastErrorLine } from './control/format.ts';
+import { colourStatus, describeCohort, lastErrorLine, stalledNote } from './control/format.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { engineSettings } from './temporal/settings.ts';
@@ -166,11 +166,16 @@ export function buildCli(): Command {
       );
       print(globals(), { ...status, lag }, () =>
         [
-          `${pc.bold(status.syncId)} (${status.type}: ${status.source} → ${status.destination}) ${colourStatus(status.status)}`,
+          `${pc.bold(status.syncId)} (${status.type}: ${status.source} → ${status.destination}) ${colourStatus(status.status)}${stalledNote(status.stalled)}`,
           `cursor ${status.cursor}, lag ${lag}`,
           `delivered ${status.counters.delivered}, dead-lettered ${status.counters.deadLettered}, retried ${status.counters.retried}, requests ${status.counters.requests}`,
           `filtered ${
             Object.entries(status.counters.filtered)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ') || 'none'
+          }`,
+          `deletions ${
+            Object.entries(status.counters.deletions ?? {})
               .map(([k, v]) => `${k}=${v}`)
               .join(', ') || 'none'
           }`,
@@ -183,31 +188,41 @@ export function buildCli(): Command {
     .command('run <sync>')
     .description('run a cohort sync now, whatever its cadence')
     .option('--wait', 'wait for the run to finish, with a progress bar of ids applied')
+    .option('--confirm', 'apply a run held because it would remove more than maxRemovalRatio of the segment')
     .option('--timeout <duration>', 'give up waiting after this long', '1h')
-    .action(async (syncId: string, { wait, timeout }: { wait?: boolean; timeout: string }) => {
-      const summary = await withClient(globals(), async (client) => {
-        const before = await cohortStatus(client, syncId);
-        await runCohortNow(client, syncId);
-        if (!wait) return undefined;
-        return withStore(globals(), (store) =>
-          waitForCohortRun(
-            client,
-            store,
-            syncId,
-            before,
-            parseDuration(timeout) ?? 3_600_000,
-            !globals().json,
-          ),
-        );
-      });
-      if (!summary) {
-        print(globals(), { syncId, started: true }, () => `${syncId}: run requested`);
-        return;
-      }
-      print(globals(), summary, () => describeCohort(summary));
-      if (summary.lastError && summary.lastRun?.runId !== summary.currentRunId)
-        process.exitCode = EXIT.failure;
-    });
+    .action(
+      async (
+        syncId: string,
+        { wait, confirm, timeout }: { wait?: boolean; confirm?: boolean; timeout: string },
+      ) => {
+        const summary = await withClient(globals(), async (client) => {
+          const before = await cohortStatus(client, syncId);
+          if (confirm && !before.held)
+            throw new SyncControlError(
+              `${syncId} has no run held for a large removal (status ${before.status})`,
+            );
+          await runCohortNow(client, syncId, { confirm });
+          if (!wait) return undefined;
+          return withStore(globals(), (store) =>
+            waitForCohortRun(
+              client,
+              store,
+              syncId,
+              before,
+              parseDuration(timeout) ?? 3_600_000,
+              !globals().json,
+            ),
+          );
+        });
+        if (!summary) {
+          print(globals(), { syncId, started: true }, () => `${syncId}: run requested`);
+          return;
+        }
+        print(globals(), summary, () => describeCohort(summary));
+        if (summary.lastError && summary.lastRun?.runId !== summary.currentRunId)
+          process.exitCode = EXIT.failure;
+      },
+    );
 
   for (const [name, fn, done] of [
     ['pause', pauseSync, 'paused'],
@@ -236,6 +251,36 @@ export function buildCli(): Command {
         { syncId, since: new Date(time).toISOString(), ...moved },
         () =>
           `${syncId}: cursor ${moved.previous} → ${moved.cursor} (records since ${new Date(time).toISOString()})`,
+      );
+    });
+
+  program
+    .command('reset <sync>')
+    .description(
+      "move a stream sync's stored cursor: to a seq, back to the beginning of the log, or to its head (skip the backlog)",
+    )
+    .option('--to <seq>', 'the last seq to count as delivered (the next delivery starts after it)')
+    .option('--beginning', 'deliver the whole log again (Customer.io deduplicates events by id)')
+    .option('--head', 'skip everything logged so far')
+    .action(async (syncId: string, opts: { to?: string; beginning?: boolean; head?: boolean }) => {
+      const chosen = [opts.to !== undefined, Boolean(opts.beginning), Boolean(opts.head)].filter(Boolean);
+      if (chosen.length !== 1)
+        throw new SyncControlError('reset needs exactly one of --to <seq>, --beginning, --head');
+      if (opts.to !== undefined && !/^\d+$/.test(opts.to))
+        throw new SyncControlError(`--to: expected a seq (a whole number), got "${opts.to}"`);
+      const result = await withClient(globals(), async (client) => {
+        const status = await streamStatus(client, syncId);
+        const cursor = opts.head
+          ? await withStore(globals(), (store) => store.headSeq(status.source))
+          : opts.beginning
+            ? 0
+            : Number(opts.to);
+        return setCursor(client, syncId, cursor);
+      });
+      print(
+        globals(),
+        { syncId, ...result },
+        () => `${syncId}: cursor ${result.previous} → ${result.cursor}`,
       );
     });
 

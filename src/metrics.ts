@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-import type { CustomerIoCall, DeliveryMetrics, RecordCounts } from './activities/index.ts';
+import {
+  SYNC_HEALTH,
+  type CustomerIoCall,
+  type DeliveryMetrics,
+  type RecordCounts,
+  type SyncHealth,
+} from './activities/index.ts';
 
 /**
  * Prometheus metrics of the ingest server and the worker: one registry per process (or per
@@ -76,6 +82,9 @@ export class WorkerMetrics implements DeliveryMetrics {
   readonly #cioResponses: Counter<'destination' | 'api' | 'status' | 'outcome'>;
   readonly #cohortAdded: Counter<'sync'>;
   readonly #cohortRemoved: Counter<'sync'>;
+  readonly #failingAttempts: Gauge<'sync'>;
+  readonly #syncState: Gauge<'sync' | 'state'>;
+  readonly #deletions: Counter<'sync' | 'kind'>;
 
   constructor(registry: Registry = createMetricsRegistry()) {
     this.registry = registry;
@@ -129,10 +138,28 @@ export class WorkerMetrics implements DeliveryMetrics {
       labelNames: ['destination', 'api', 'status', 'outcome'],
       registers,
     });
+    this.#failingAttempts = new Gauge({
+      name: `${METRIC_PREFIX}sync_failing_attempts`,
+      help: 'Consecutive failed delivery attempts of a stream sync, as this worker last saw them (0 once one gets through).',
+      labelNames: ['sync'],
+      registers,
+    });
+    this.#syncState = new Gauge({
+      name: `${METRIC_PREFIX}sync_state`,
+      help: "A stream sync's state as this worker's last delivery of it left it: 1 for the current one of running, stalled, credentials_missing, credentials_rejected, destination_unreachable.",
+      labelNames: ['sync', 'state'],
+      registers,
+    });
     this.#cohortAdded = new Counter({
       name: `${METRIC_PREFIX}cohort_ids_added_total`,
       help: 'Ids a cohort sync added to its segment (or set its attribute on), by sync.',
       labelNames: ['sync'],
+      registers,
+    });
+    this.#deletions = new Counter({
+      name: `${METRIC_PREFIX}deletions_total`,
+      help: 'Deletes and suppressions Customer.io accepted (or a dry run recorded), by sync and kind (person_delete, person_suppress, person_unsuppress, object_delete, relationship_delete).',
+      labelNames: ['sync', 'kind'],
       registers,
     });
     this.#cohortRemoved = new Counter({
@@ -150,6 +177,8 @@ export class WorkerMetrics implements DeliveryMetrics {
       this.#filtered.inc({ sync: syncId, reason }, n);
     for (const [reason, n] of Object.entries(counts.deadLettered))
       this.#deadLettered.inc({ sync: syncId, reason }, n);
+    for (const [kind, n] of Object.entries(counts.deletions ?? {}))
+      this.#deletions.inc({ sync: syncId, kind }, n);
   }
 
   onLag(syncId: string, records: number): void {
@@ -168,6 +197,12 @@ export class WorkerMetrics implements DeliveryMetrics {
     const { destination, api } = call;
     this.#cioDuration.observe({ destination, api }, call.durationMs / 1000);
     this.#cioResponses.inc({ destination, api, status: call.status ?? 'none', outcome: call.outcome });
+  }
+
+  onSyncState(syncId: string, state: SyncHealth, failingAttempts: number): void {
+    this.#failingAttempts.set({ sync: syncId }, failingAttempts);
+    for (const each of SYNC_HEALTH)
+      this.#syncState.set({ sync: syncId, state: each }, each === state ? 1 : 0);
   }
 
   onCohortIds(syncId: string, change: 'added' | 'removed', count: number): void {

@@ -87,8 +87,10 @@ async function main(): Promise<void> {
 
   const connection = await Connection.connect({ address: server.address });
   try {
+    // `dryRun: auto` is decided here, in the environment the worker gets too.
     const steps = await applyConfig(new Client({ connection }), config, {
       taskQueue: engineSettings(env).taskQueue,
+      env,
     });
     for (const step of steps) log(`sync ${step.syncId}: ${step.actions.join(', ')}`);
   } finally {

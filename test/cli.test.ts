@@ -142,6 +142,55 @@ syncs: []
     expect(unknown.code).toBe(3);
   });
 
+  it('reset moves the stored cursor: back to a seq (the records are sent again), or to the head', async () => {
+    const source = uniqueId('src');
+    const syncId = uniqueId('cli-reset');
+    await engine.apply(
+      testConfig(
+        engine.fake,
+        `
+  - id: ${syncId}
+    type: stream
+    source: ${source}
+    destination: cio
+    delivery: { waitFor: 1s }`,
+        { sources: [source] },
+      ),
+    );
+    const user = uniqueId('u');
+    const record = (n: number): CanonicalRecord => ({
+      kind: 'track',
+      origin: 'segment',
+      event_type: `Reset ${n}`,
+      user_id: user,
+      insert_id: `${user}/${n}`,
+      time: Date.UTC(2026, 10, 1) + n,
+      event_properties: {},
+      user_properties: {},
+      context: {},
+    });
+    const seqs = await engine.store.append(source, [record(1), record(2)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seqs[1]);
+    const sent = () =>
+      engine.fake.requestsTo('/api/v2/batch').filter((r) => JSON.stringify(r.body).includes(user));
+    expect(sent()).toHaveLength(1);
+
+    const usage = await cli(['reset', syncId]);
+    expect(usage.code).toBe(1);
+    expect(usage.stderr).toContain('reset needs exactly one of --to <seq>, --beginning, --head');
+
+    const back = await cli(['reset', syncId, '--to', String(seqs[0]! - 1)]);
+    expect(back).toMatchObject({ code: 0, stdout: `${syncId}: cursor ${seqs[1]} → ${seqs[0]! - 1}\n` });
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seqs[1]);
+    expect(sent()).toHaveLength(2);
+    expect(await engine.store.getStreamCursor(syncId)).toBe(seqs[1]);
+
+    const [later] = await engine.store.append(source, [record(3)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === later);
+    const head = await cli(['--json', 'reset', syncId, '--head']);
+    expect(JSON.parse(head.stdout)).toMatchObject({ syncId, cursor: await engine.store.headSeq(source) });
+  });
+
   it('explains an unreachable Temporal server instead of printing a stack', async () => {
     const res = await cli(['status', 'anything'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(res.code).toBe(1);

@@ -52,7 +52,7 @@ function syncYaml(id: string, source: string, extra = ''): string {
     destination: cio
     events:
       properties: { event: '*' }
-    delivery: { waitFor: 2s }
+    delivery: { waitFor: 2s, lanes: 1 }
 ${extra}`;
 }
 

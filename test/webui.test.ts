@@ -17,7 +17,7 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import type { DeliverySummary } from '../src/activities/types.ts';
+import type { LaneSummary } from '../src/activities/types.ts';
 import { applyConfig, pauseSync, streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
@@ -198,14 +198,14 @@ describe.skipIf(!inject('temporalAddress'))('Temporal Web UI', () => {
     await signal.waitFor();
     expect(await signal.innerText()).toContain('pause');
 
-    // Each delivery's result, expanded in full: the summaries deliverBatch returned.
+    // Each delivery's result, expanded in full: the summaries deliverLane returned.
     const completed = rows.filter({ hasText: 'Activity Task Completed' });
     const count = await completed.count();
     expect(count).toBeGreaterThanOrEqual(2);
     for (let i = 0; i < count; i++) await completed.nth(i).click();
     const results = page.locator('table .cm-content');
     await eventually(async () => (await results.count()) >= count, UI_TIMEOUT);
-    const summaries = (await results.allInnerTexts()).map((text) => JSON.parse(text) as DeliverySummary);
+    const summaries = (await results.allInnerTexts()).map((text) => JSON.parse(text) as LaneSummary);
     expect(summaries).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ outcome: 'delivered', records: 3, delivered: 3, status: 200, cursor: 3 }),

@@ -4,14 +4,14 @@ import { CronExpressionParser } from 'cron-parser';
 import { openCohortSource } from '../cohorts/index.ts';
 import { CohortSourceError } from '../cohorts/errors.ts';
 import type { CohortSyncSpec } from '../config/schema.ts';
-import type { CioOutcome } from '../customerio/classify.ts';
 import type { CioCallResult, CustomerIoClient } from '../customerio/client.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from '../customerio/limits.ts';
+import { FAILURE_TYPES } from '../customerio/policy.ts';
 import { cohortAttributeName, invalidMemberId } from '../mapping/cohort.ts';
 import type { CohortApplyProgress } from '../store/cohort-store.ts';
 import type { CohortRunSummary } from '../workflows/definitions.ts';
+import { holdFailure, isHold, openDestination, sendToCustomerIo } from './customerio-send.ts';
 import type { ActivityDeps } from './index.ts';
-import { FAILURE_TYPES } from './send-planned.ts';
 
 const SNAPSHOT_CHUNK = 5000;
 const HEARTBEAT_MS = 1000;
@@ -57,15 +57,15 @@ export async function ensureCohortSegment(
   const known = await deps.store.getState(key);
   if (known) return Number(known);
 
-  const client = await cohortClient(deps, spec, syncId);
+  const { client } = await cohortClient(deps, spec, syncId);
   const marker = `Managed by cio-sync (cohort sync ${syncId})`;
-  await appSlot(deps, spec);
-  const listed = expectOk(await client.listSegments(), 'list segments');
+  const listed = await appCall(deps, spec, 'list segments', () => client.listSegments());
   const segments = (listed as { segments?: Array<{ id: number; description?: string }> }).segments ?? [];
   let id = segments.find((s) => s.description === marker)?.id;
   if (id === undefined) {
-    await appSlot(deps, spec);
-    const created = expectOk(await client.createSegment({ name, description: marker }), 'create segment');
+    const created = await appCall(deps, spec, 'create segment', () =>
+      client.createSegment({ name, description: marker }),
+    );
     id = (created as { segment: { id: number } }).segment.id;
   }
   return Number(await deps.store.setStateIfAbsent(key, String(id)));
@@ -77,6 +77,8 @@ export interface SnapshotResult {
   toAdd: number;
   toRemove: number;
   baselineRunId?: string;
+  /** Members of the baseline run (0 without one): what a large-removal guard compares against. */
+  baselineMembers: number;
 }
 
 /** Streams the cohort's members into the store as run `runId` and counts the diff. */
@@ -115,6 +117,15 @@ export async function snapshotCohort(
   } finally {
     alive.stop();
   }
+  if (baseline) {
+    // People deleted or suppressed in this workspace since the baseline was taken are no longer in
+    // the segment: the baseline stops listing them, so one still in the cohort joins again.
+    await deps.store.cohorts.dropForgottenMembers(syncId, baseline.runId, {
+      destinationId: spec.destination.id,
+      idType: spec.sync.idType,
+      since: baseline.startedAt,
+    });
+  }
   const run = await deps.store.cohorts.completeCohortSnapshot(syncId, runId, baseline?.runId, skipped);
   if (run.members === 0 && baseline && baseline.members > 0 && !spec.sync.allowEmpty) {
     throw ApplicationFailure.nonRetryable(
@@ -129,6 +140,7 @@ export async function snapshotCohort(
     toAdd: run.toAdd,
     toRemove: run.toRemove,
     baselineRunId: baseline?.runId,
+    baselineMembers: baseline?.members ?? 0,
   };
 }
 
@@ -156,7 +168,7 @@ export async function applyCohortDiff(
       `cohort run ${runId} of ${syncId} has no snapshot`,
       'CohortRunMissing',
     );
-  const client = await cohortClient(deps, spec, syncId);
+  const { client, dryRun } = await cohortClient(deps, spec, syncId);
   const chunkSize = Math.min(sync.chunkSize, MAX_SEGMENT_IDS_PER_CALL);
   let progress: CohortApplyProgress =
     run.phase === 'applied' ? { phase: 'done', added: run.toAdd, removed: run.toRemove } : run.progress;
@@ -174,13 +186,14 @@ export async function applyCohortDiff(
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
         const ids = await deps.store.cohorts.cohortDiffPage(syncId, from, other, progress.after, chunkSize);
         if (ids.length === 0) break;
-        await sendChunk(deps, client, spec, phase, ids, segmentId);
-        deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', ids.length);
+        const rejected = await sendChunk(deps, client, spec, phase, ids, segmentId);
+        const applied = ids.length - rejected.size;
+        deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', applied);
         progress = {
-          ...progress,
+          ...withRejections(progress, rejected),
           after: ids.at(-1),
-          added: progress.added + (phase === 'add' ? ids.length : 0),
-          removed: progress.removed + (phase === 'remove' ? ids.length : 0),
+          added: progress.added + (phase === 'add' ? applied : 0),
+          removed: progress.removed + (phase === 'remove' ? applied : 0),
         };
         await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
         alive.update(progress);
@@ -203,12 +216,29 @@ export async function applyCohortDiff(
     added: progress.added,
     removed: progress.removed,
     skipped: run.skipped,
+    ...(progress.rejected && { rejected: progress.rejected, rejectedReasons: progress.rejectedReasons }),
   };
-  const unknown = await unknownMembers(deps, client, spec, segmentId, run.members);
+  const unknown = dryRun ? undefined : await unknownMembers(deps, client, spec, segmentId, run.members);
   if (unknown !== undefined) summary.unknown = unknown;
   return summary;
 }
 
+/** Adds this chunk's refusals (member id → Customer.io's reason) to the run's progress. */
+function withRejections(
+  progress: CohortApplyProgress,
+  rejected: ReadonlyMap<string, string>,
+): CohortApplyProgress {
+  if (rejected.size === 0) return progress;
+  const reasons = { ...progress.rejectedReasons };
+  for (const reason of rejected.values()) reasons[reason] = (reasons[reason] ?? 0) + 1;
+  return { ...progress, rejected: (progress.rejected ?? 0) + rejected.size, rejectedReasons: reasons };
+}
+
+/**
+ * Sends one chunk of joiners or leavers through the send boundary. Returns the members Customer.io
+ * refused, with its reason: item errors of a 207, or every id of a request the data made it refuse
+ * (400/413/422). Holds and retries are thrown, so the run keeps its place.
+ */
 async function sendChunk(
   deps: ActivityDeps,
   client: CustomerIoClient,
@@ -216,40 +246,81 @@ async function sendChunk(
   phase: 'add' | 'remove',
   ids: string[],
   segmentId: number | undefined,
-): Promise<void> {
+): Promise<Map<string, string>> {
   const { sync } = spec;
   const identifiers = (id: string) => ({
     [sync.idType]: sync.idType === 'cio_id' ? id.replace(/^cio_/, '') : id,
   });
+  const rejected = new Map<string, string>();
+  const identify = async (attributes: (id: string) => Record<string, unknown>) => {
+    const ops = ids.map((id) => ({
+      type: 'person',
+      action: 'identify',
+      identifiers: identifiers(id),
+      attributes: attributes(id),
+    }));
+    for (const [id, reason] of await trackCall(deps, spec, ids, () => client.batch(ops)))
+      rejected.set(id, reason);
+  };
   if (sync.target === 'attribute') {
     const attribute = cohortAttributeName(sync);
-    const ops = ids.map((id) => ({
-      type: 'person',
-      action: 'identify',
-      identifiers: identifiers(id),
-      attributes: { [attribute]: phase === 'add' },
-    }));
-    await trackSlot(deps, spec);
-    expectOk(await client.batch(ops), `identify ${ids.length} ${phase === 'add' ? 'joiners' : 'leavers'}`);
-    return;
+    await identify(() => ({ [attribute]: phase === 'add' }));
+    return rejected;
   }
-  if (phase === 'add' && sync.identifyJoiners) {
-    // Customer.io ignores unknown people in a segment add; identifying them first makes sure they exist.
-    const ops = ids.map((id) => ({
-      type: 'person',
-      action: 'identify',
-      identifiers: identifiers(id),
-      attributes: {},
-    }));
-    await trackSlot(deps, spec);
-    expectOk(await client.batch(ops), `identify ${ids.length} joiners`);
-  }
-  await trackSlot(deps, spec);
-  const call =
+  // Customer.io ignores unknown people in a segment add; identifying them first makes sure they exist.
+  if (phase === 'add' && sync.identifyJoiners) await identify(() => ({}));
+  const members = ids.filter((id) => !rejected.has(id));
+  if (members.length === 0) return rejected;
+  const call = () =>
     phase === 'add'
-      ? client.addToSegment(segmentId as number, ids, sync.idType)
-      : client.removeFromSegment(segmentId as number, ids, sync.idType);
-  expectOk(await call, `${phase} ${ids.length} ids`);
+      ? client.addToSegment(segmentId as number, members, sync.idType)
+      : client.removeFromSegment(segmentId as number, members, sync.idType);
+  for (const [id, reason] of await trackCall(deps, spec, members, call)) rejected.set(id, reason);
+  return rejected;
+}
+
+/** One Track request for `ids` (in request order): the ids Customer.io refused, with its reason. */
+async function trackCall(
+  deps: ActivityDeps,
+  spec: CohortSyncSpec,
+  ids: readonly string[],
+  request: () => Promise<CioCallResult>,
+): Promise<Map<string, string>> {
+  const sent = await sendToCustomerIo(deps.store, spec.destination, 'track', request);
+  const rejected = new Map<string, string>();
+  if (sent.kind === 'hold') throw holdFailure(sent);
+  if (sent.kind === 'dead_letter') {
+    for (const id of ids) rejected.set(id, `HTTP ${sent.status}: ${sent.message}`.slice(0, 200));
+    return rejected;
+  }
+  for (const e of sent.itemErrors) {
+    const id = ids[e.batch_index];
+    if (id !== undefined)
+      rejected.set(id, [e.reason, e.field, e.message].filter(Boolean).join(': ') || 'rejected');
+  }
+  return rejected;
+}
+
+/** One App API request whose answer the run needs: its body, else a failure (hold, retry, refused). */
+async function appCall(
+  deps: ActivityDeps,
+  spec: CohortSyncSpec,
+  what: string,
+  request: () => Promise<CioCallResult>,
+): Promise<unknown> {
+  return bodyOf(await sendToCustomerIo(deps.store, spec.destination, 'app', request), what);
+}
+
+function bodyOf(sent: Awaited<ReturnType<typeof sendToCustomerIo>>, what: string): unknown {
+  if (sent.kind === 'hold') throw holdFailure(sent);
+  if (sent.kind === 'dead_letter') {
+    throw ApplicationFailure.create({
+      type: FAILURE_TYPES.rejected,
+      message: `Customer.io refused to ${what}: HTTP ${sent.status}: ${sent.message}`,
+      nonRetryable: true,
+    });
+  }
+  return sent.body;
 }
 
 /** Customer.io's count of the segment versus the snapshot: members it did not know, when it tells. */
@@ -260,12 +331,13 @@ async function unknownMembers(
   segmentId: number | undefined,
   members: number,
 ): Promise<number | undefined> {
-  if (segmentId === undefined || !spec.destination.appApiKey || deps.clients.isDryRun(spec.destination))
-    return undefined;
-  await appSlot(deps, spec);
-  const result = await client.getSegmentCustomerCount(segmentId);
-  if (result.outcome.kind !== 'ok') return undefined;
-  const count = (result.outcome.body as { count?: unknown }).count;
+  if (segmentId === undefined || !spec.destination.appApiKey) return undefined;
+  const sent = await sendToCustomerIo(deps.store, spec.destination, 'app', () =>
+    client.getSegmentCustomerCount(segmentId),
+  );
+  // Only informative: whatever stands in its way must not fail a run that is already applied.
+  if (sent.kind !== 'done') return undefined;
+  const count = (sent.body as { count?: unknown }).count;
   return typeof count === 'number' ? Math.max(0, members - count) : undefined;
 }
 
@@ -283,53 +355,8 @@ async function cohortClient(
   deps: ActivityDeps,
   spec: CohortSyncSpec,
   syncId: string,
-): Promise<CustomerIoClient> {
-  return deps.clients.isDryRun(spec.destination)
-    ? deps.clients.dryRunClient(spec.destination, syncId)
-    : deps.clients.client(spec.destination);
-}
-
-async function trackSlot(deps: ActivityDeps, spec: CohortSyncSpec): Promise<void> {
-  const wait = await deps.store.reserveRateSlot(
-    `track:${spec.destination.id}`,
-    spec.destination.requestsPerSecond,
-  );
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-}
-
-async function appSlot(deps: ActivityDeps, spec: CohortSyncSpec): Promise<void> {
-  const wait = await deps.store.reserveRateSlot(
-    `app:${spec.destination.id}`,
-    spec.destination.appRequestsPerSecond,
-  );
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-}
-
-/** The answer's body when Customer.io accepted; otherwise a failure Temporal retries (or not) by its kind. */
-function expectOk(result: CioCallResult, what: string): unknown {
-  const outcome: CioOutcome = result.outcome;
-  switch (outcome.kind) {
-    case 'ok':
-      return outcome.body;
-    case 'item_errors':
-      // Only identify batches get 207s here; the people concerned are reported, the run goes on.
-      return outcome.body;
-    case 'rate_limited':
-    case 'retryable':
-      throw ApplicationFailure.create({
-        type: outcome.kind === 'rate_limited' ? FAILURE_TYPES.rateLimited : FAILURE_TYPES.unavailable,
-        message: `Customer.io (${what}): ${outcome.message}`,
-        nextRetryDelay: outcome.retryAfterMs,
-      });
-    case 'permanent':
-      throw ApplicationFailure.create({
-        type:
-          outcome.status === 401 || outcome.status === 403
-            ? 'CustomerIoCredentialsRejected'
-            : 'CustomerIoRejected',
-        message: `Customer.io refused to ${what}: HTTP ${outcome.status}: ${outcome.message}`,
-        // 401/403 may be fixed by a key change in the worker's environment: keep retrying slowly.
-        nonRetryable: !(outcome.status === 401 || outcome.status === 403),
-      });
-  }
+): Promise<{ client: CustomerIoClient; dryRun: boolean }> {
+  const opened = await openDestination(deps.clients, spec.destination, syncId);
+  if (isHold(opened)) throw holdFailure(opened);
+  return opened;
 }

@@ -12,17 +12,27 @@ import {
 } from '../config/worker-env.ts';
 import {
   CustomerIoClient,
+  RegionLookupError,
   detectRegion,
   type CioCallResult,
   type CioTransport,
 } from '../customerio/client.ts';
 import { resolveHosts, type CioRegion } from '../customerio/hosts.ts';
+import { decide, type Hold } from '../customerio/policy.ts';
 import type { Store } from '../store/store.ts';
 import type { DeliveryMetrics } from './index.ts';
 
-/** Credentials a destination needs but the worker's environment does not have. */
-export class MissingCredentialsError extends Error {
-  override name = 'MissingCredentialsError';
+/**
+ * The destination cannot be used as configured: a credential the worker's environment lacks, or a
+ * region lookup that Customer.io answered with a hold (rejected key, wrong host). The sync holds.
+ */
+export class DestinationHoldError extends Error {
+  override name = 'DestinationHoldError';
+  readonly hold: Hold;
+  constructor(hold: Hold) {
+    super(hold.message);
+    this.hold = hold;
+  }
 }
 
 /**
@@ -44,18 +54,6 @@ export class DestinationClients {
     this.#env = env;
     this.#policy = workerEnvPolicy(env);
     this.#metrics = metrics;
-  }
-
-  /** Whether this destination records instead of sending (`dryRun: true`, or `auto` without credentials). */
-  isDryRun(destination: Destination): boolean {
-    if (destination.dryRun === true) return true;
-    if (destination.dryRun === false) return false;
-    // `${VAR:-}` resolves to '' when unset: an empty credential counts as missing too.
-    const allowed = this.#policy.destinationVariables;
-    return (
-      !tryResolveAllowed(destination.siteId, this.#env, allowed) ||
-      !tryResolveAllowed(destination.trackApiKey, this.#env, allowed)
-    );
   }
 
   /** A client that records every request in the store for `syncId` instead of sending it. */
@@ -82,7 +80,7 @@ export class DestinationClients {
     });
   }
 
-  /** The live client for a destination; throws MissingCredentialsError naming the unset variable. */
+  /** The live client for a destination; throws DestinationHoldError naming an unset variable. */
   async client(destination: Destination): Promise<CustomerIoClient> {
     // Hosts first: a config that would send the credentials elsewhere gets none of them resolved.
     for (const field of ['trackUrl', 'appUrl'] as const) {
@@ -91,7 +89,7 @@ export class DestinationClients {
         url === undefined
           ? undefined
           : overrideProblem(url, `destination ${destination.id} ${field}`, this.#policy);
-      if (problem) throw new MissingCredentialsError(problem);
+      if (problem) throw new DestinationHoldError({ hold: 'destination_unreachable', message: problem });
     }
     let siteId: string, trackApiKey: string, appApiKey: string | undefined;
     const allowed = this.#policy.destinationVariables;
@@ -105,13 +103,15 @@ export class DestinationClients {
         ? tryResolveAllowed(destination.appApiKey, this.#env, allowed)
         : undefined;
     } catch (err) {
-      if (err instanceof MissingEnvError) throw new MissingCredentialsError(err.message);
+      if (err instanceof MissingEnvError)
+        throw new DestinationHoldError({ hold: 'credentials_missing', message: err.message });
       throw err;
     }
     if (!siteId || !trackApiKey) {
-      throw new MissingCredentialsError(
-        `destination ${destination.id}: siteId or trackApiKey resolves to an empty value`,
-      );
+      throw new DestinationHoldError({
+        hold: 'credentials_missing',
+        message: `destination ${destination.id}: siteId or trackApiKey resolves to an empty value in the worker's environment`,
+      });
     }
     // The cache key holds a hash of the secrets, never the secrets themselves.
     const key = createHash('sha256')
@@ -121,10 +121,19 @@ export class DestinationClients {
     if (cached?.key === key) return cached.client;
     let region: CioRegion = destination.region === 'eu' ? 'eu' : 'us';
     if (destination.region === 'auto') {
-      region = await detectRegion(siteId, trackApiKey, {
-        trackUrl: destination.trackUrl,
-        timeoutMs: destination.timeout,
-      });
+      try {
+        region = await detectRegion(siteId, trackApiKey, {
+          trackUrl: destination.trackUrl,
+          timeoutMs: destination.timeout,
+        });
+      } catch (err) {
+        const decision = err instanceof RegionLookupError ? decide(err.outcome) : undefined;
+        if (decision?.action === 'hold') {
+          const { hold, message, status } = decision;
+          throw new DestinationHoldError({ hold, message: `region lookup: ${message}`, status });
+        }
+        throw err;
+      }
     }
     const client = new CustomerIoClient({
       hosts: resolveHosts(region, overrides(destination)),
@@ -151,7 +160,7 @@ function observer(metrics: DeliveryMetrics, destination: string) {
     metrics.onCustomerIoCall({
       destination,
       api: result.request.api,
-      status: result.outcome.status,
+      status: 'status' in result.outcome ? result.outcome.status : undefined,
       outcome: result.outcome.kind,
       durationMs: result.durationMs,
     });

@@ -1,5 +1,6 @@
 import type { CioApi } from '../customerio/client.ts';
 import type { CioOutcomeKind } from '../customerio/classify.ts';
+import { HOLD_REASONS, type HoldReason } from '../customerio/policy.ts';
 import type { Store } from '../store/store.ts';
 import {
   applyCohortDiff,
@@ -8,10 +9,14 @@ import {
   snapshotCohort,
   type CohortActivityInput,
 } from './cohort.ts';
-import { deliverBatch } from './deliver-batch.ts';
+import { deliverLane } from './deliver-lane.ts';
+import { setStreamCursor, startCohortRun, waitForLog } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
-import type { DeliverBatchInput } from './types.ts';
+import type { DeliverLaneInput } from './types.ts';
+
+export type SyncHealth = 'running' | 'stalled' | HoldReason;
+export const SYNC_HEALTH: readonly SyncHealth[] = ['running', 'stalled', ...HOLD_REASONS];
 
 /** What one delivery (or one redriven batch) did with its records. */
 export interface RecordCounts {
@@ -19,6 +24,8 @@ export interface RecordCounts {
   filtered: Record<string, number>;
   /** Dead letters written, by reason. */
   deadLettered: Record<string, number>;
+  /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …). */
+  deletions?: Record<string, number>;
 }
 
 /** One Customer.io request, as a live client saw it (a dry run sends nothing and reports nothing). */
@@ -44,6 +51,11 @@ export interface DeliveryMetrics {
   /** A delivery attempt that follows a failed one. */
   onRetry(syncId: string): void;
   onCustomerIoCall(call: CustomerIoCall): void;
+  /**
+   * Where a stream sync stands: `stalled` while attempts fail, a hold reason while it waits for a
+   * fix, `running` once a delivery got through; and how many attempts in a row have failed.
+   */
+  onSyncState(syncId: string, state: SyncHealth, failingAttempts: number): void;
   /** Ids a cohort sync added to or removed from its segment (or attribute). */
   onCohortIds(syncId: string, change: 'added' | 'removed', count: number): void;
 }
@@ -75,8 +87,11 @@ export function createActivities(deps: {
     clients: deps.clients ?? new DestinationClients(deps.store, deps.env, deps.metrics),
   };
   return {
-    deliverBatch: (input: DeliverBatchInput) => deliverBatch(full, input),
+    deliverLane: (input: DeliverLaneInput) => deliverLane(full, input),
+    waitForLog: (input: Parameters<typeof waitForLog>[1]) => waitForLog(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),
+    setStreamCursor: (input: Parameters<typeof setStreamCursor>[1]) => setStreamCursor(full, input),
+    startCohortRun: (input: Parameters<typeof startCohortRun>[1]) => startCohortRun(full, input),
     ensureCohortSegment: (input: CohortActivityInput) => ensureCohortSegment(full, input),
     snapshotCohort: (input: Parameters<typeof snapshotCohort>[1]) => snapshotCohort(full, input),
     applyCohortDiff: (input: Parameters<typeof applyCohortDiff>[1]) => applyCohortDiff(full, input),

@@ -1,15 +1,20 @@
 import { Context } from '@temporalio/activity';
 
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { countByReason } from './deliver-batch.ts';
+import { countByReason } from './deliver-lane.ts';
 import type { ActivityDeps } from './index.ts';
+import { isHold, openDestination } from './customerio-send.ts';
+import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
-import type { DeliverBatchInput } from './types.ts';
+import type { StreamSyncSpec } from '../config/schema.ts';
 
-export interface RedriveInput extends Omit<DeliverBatchInput, 'afterSeq'> {
+export interface RedriveInput {
+  syncId: string;
+  spec: StreamSyncSpec;
   /** Dead letters to redrive; all open ones of the sync when absent. */
   ids?: number[];
 }
@@ -21,7 +26,11 @@ export interface RedriveSummary {
   deadLettered: number;
   status?: number;
   dryRun?: boolean;
+  /** Set when the destination holds (credentials, unreachable): the letters not yet sent stay open. */
+  hold?: string;
   error?: string;
+  /** Deletes and suppressions Customer.io accepted, by kind. */
+  deletions?: Record<string, number>;
 }
 
 /**
@@ -36,12 +45,11 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
   const letters = (await deps.store.listDeadLetters(syncId, { limit: 100_000 })).filter(
     (l) => !wanted || wanted.has(l.id),
   );
-  const dryRun = deps.clients.isDryRun(spec.destination);
+  const opened = await openDestination(deps.clients, spec.destination, syncId);
+  if (isHold(opened)) return { ...total, hold: opened.hold, error: opened.message, status: opened.status };
+  const { client, dryRun } = opened;
   total.dryRun = dryRun;
   const scope = snapshotScope(syncId, dryRun);
-  const client = dryRun
-    ? deps.clients.dryRunClient(spec.destination, syncId)
-    : await deps.clients.client(spec.destination);
 
   // Redrive in log order, batch by batch, as a delivery would.
   letters.sort((a, b) => a.seq - b.seq || a.id - b.id);
@@ -57,11 +65,14 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
     }));
     const userKeys = userKeysOf(logged, spec.sync);
     const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeys);
-    const plan = planBatch(logged, spec.sync, undefined, snapshots);
+    const suppressed = await loadSuppressed(deps.store, syncId, dryRun, personKeysOf(logged, spec.sync));
+    const plan = planBatch(logged, spec.sync, undefined, snapshots, suppressed);
     const included = chunk.filter((l) => l.seq <= plan.lastSeq);
     const records = new Map<number, CanonicalRecord>(included.map((l) => [l.seq, l.record]));
     const deadLetters: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
     let delivered = 0;
+    let deliveredSeqs: ReadonlySet<number> = new Set();
+    let deletions: Record<string, number> = {};
     if (plan.ops.length > 0) {
       const sent = await sendPlanned({
         store: deps.store,
@@ -71,21 +82,35 @@ export async function redriveDeadLetters(deps: ActivityDeps, input: RedriveInput
         ops: plan.ops,
         records,
       });
-      if (sent.kind === 'credentials_rejected') return { ...total, error: sent.error, status: sent.status };
+      if (sent.kind === 'hold')
+        return { ...total, hold: sent.hold, error: sent.message, status: sent.status };
       deadLetters.push(...sent.deadLetters);
+      deliveredSeqs = sent.deliveredSeqs;
       delivered = sent.deliveredSeqs.size;
       total.delivered += delivered;
       total.status = sent.status;
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, sent.deliveredSeqs));
-    } else {
-      await deps.store.putUserSnapshots(scope, settleUserSnapshots(plan.users, new Set()));
+      // Before the settle, which may write a fresh snapshot of a person deleted earlier in the batch.
+      deletions = await settleDeletions(deps.store, {
+        syncId,
+        dryRun,
+        destinationId: spec.destination.id,
+        deletions: plan.deletions ?? [],
+        deliveredSeqs: sent.deliveredSeqs,
+      });
+      if (Object.keys(deletions).length > 0) addCounts((total.deletions ??= {}), deletions);
     }
-    await deps.store.addDeadLetters(deadLetters);
-    await deps.store.markRedriven(included.map((l) => l.id));
+    // The letters leave the queue in the same transaction that stores what failed again.
+    await deps.store.settleDelivery({
+      syncId,
+      redriven: included.map((l) => l.id),
+      deadLetters,
+      userSnapshots: { scope, entries: settleUserSnapshots(plan.users, deliveredSeqs) },
+    });
     deps.metrics?.onRecords(syncId, {
       delivered,
       filtered: plan.filtered,
       deadLettered: countByReason(deadLetters),
+      deletions,
     });
     total.redriven += included.length;
     total.deadLettered += deadLetters.length;

@@ -1,31 +1,53 @@
 import type { StreamSyncSpec } from '../config/schema.ts';
+import type { HoldReason } from '../customerio/policy.ts';
 
-export interface DeliverBatchInput {
+export interface DeliverLaneInput {
   syncId: string;
   spec: StreamSyncSpec;
-  afterSeq: number;
+  /** This lane, 0 … lanes-1; records are split by person (src/mapping/lanes.ts). */
+  lane: number;
+  lanes: number;
+  /**
+   * Where a sync with no stored progress starts: after the last record received before `time`
+   * (`startFrom: now` is the workflow's start), or at the beginning of the log.
+   */
+  startFrom?: 'beginning' | { time: number };
+  /** Attempts that failed before this run (the workflow's stall count), for the metrics. */
+  failedAttempts?: number;
+  /** Return once no record has arrived for this long. */
+  lingerMs: number;
+  /** Return after this long even while busy (an audit line in history, room for continue-as-new). */
+  maxRunMs: number;
 }
 
 /**
- * What one delivery did. It is the activity's result, so it is the audit line in the sync's
- * history: small, and never an event payload.
+ * What one run of a lane did: its audit line in the sync's history. Small, never an event payload.
  */
-export interface DeliverySummary {
-  /** `idle`: no records arrived in time; `delivered`: a batch was handled; `credentials_rejected`: 401/403. */
-  outcome: 'idle' | 'delivered' | 'credentials_rejected';
-  /** Records read from the log. */
+export interface LaneSummary {
+  /**
+   * `idle`: nothing to send came; `delivered`: batches were settled; a hold reason: the run ended
+   * on it, the cursor kept (what was settled before it is counted).
+   */
+  outcome: 'idle' | 'delivered' | HoldReason;
+  lane: number;
+  /** Records of this lane settled (sent, filtered or dead-lettered). */
   records: number;
   delivered: number;
   filtered: Record<string, number>;
   deadLettered: number;
-  /** The sync's cursor after this delivery (unchanged unless outcome is `delivered`). */
+  /** Customer.io requests sent. */
+  requests: number;
+  /** The lane's stored cursor when the run ended. */
   cursor: number;
   headSeq: number;
-  /** Customer.io's HTTP status, when a request was sent. */
+  /** Customer.io's HTTP status of the last request. */
   status?: number;
+  /** Time spent waiting for Customer.io, all requests together. */
   durationMs?: number;
   dryRun?: boolean;
   /** Temporal attempt number; > 1 means earlier attempts failed and were retried. */
   attempt: number;
   error?: string;
+  /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …); absent when none. */
+  deletions?: Record<string, number>;
 }

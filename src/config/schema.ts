@@ -19,6 +19,9 @@ const Id = z
     'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
   );
 
+/** Lanes per stream sync unless configured (chosen from bench/throughput.ts). */
+export const DEFAULT_LANES = 4;
+
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** `*` selects every property; a list selects those names; an empty list sends none. */
@@ -29,6 +32,12 @@ export const Source = z.strictObject({
   id: Id,
   /** What the Amplitude SDK sends as `api_key`, or the Segment write key. */
   apiKey: SecretRef,
+  /**
+   * The secret half of the HTTP Basic credentials (`apiKey:secretKey`) that Amplitude's User Privacy
+   * API (`POST /api/2/deletions/users`) takes, as Amplitude's own uses the project's secret key. No
+   * secret: the source accepts no deletion requests.
+   */
+  secretKey: SecretRef.optional(),
   name: z.string().optional(),
 });
 export type Source = z.infer<typeof Source>;
@@ -114,6 +123,23 @@ export type EventFilter = z.infer<typeof EventFilter>;
 
 const DEFAULT_PAGE_VIEW_TYPES = ['[Amplitude] Page Viewed'];
 
+const EventNames = z.array(z.string().min(1));
+
+/**
+ * Segment's semantic events that Customer.io's Actions destination (and Customer.io's own Data
+ * Pipelines) turn into deletes and suppressions, by the names that trigger each. An empty list turns
+ * one off; `send: false` turns them all off (the calls are then ordinary events).
+ */
+export const SemanticEvents = z.strictObject({
+  send: z.boolean().default(true),
+  userDeleted: EventNames.default(['User Deleted']),
+  userSuppressed: EventNames.default(['User Suppressed']),
+  userUnsuppressed: EventNames.default(['User Unsuppressed']),
+  objectDeleted: EventNames.default(['Object Deleted']),
+  relationshipDeleted: EventNames.default(['Relationship Deleted']),
+});
+export type SemanticEvents = z.infer<typeof SemanticEvents>;
+
 export const StreamEvents = z.strictObject({
   send: z.boolean().default(true),
   filter: EventFilter.default({ excludeEventTypes: [], requireUserId: false, where: [] }),
@@ -145,6 +171,8 @@ export const StreamEvents = z.strictObject({
   merges: z.boolean().default(true),
   /** Segment `group` → an object related to the person. */
   groups: z.boolean().default(true),
+  /** Segment `User Deleted`/`User Suppressed`/… → Customer.io person and object deletes. */
+  semantic: SemanticEvents.default(SemanticEvents.parse({})),
 });
 export type StreamEvents = z.infer<typeof StreamEvents>;
 
@@ -153,15 +181,25 @@ export const StreamUsers = z.strictObject({
   properties: PropertySelection.default([]),
   /** Send every attribute value as a string, as Amplitude's own destination does. */
   stringify: z.boolean().default(false),
+  /** Amplitude User Privacy API deletions stored in the source's log → Customer.io person deletes. */
+  deletions: z.boolean().default(true),
 });
 export type StreamUsers = z.infer<typeof StreamUsers>;
 
 export const StreamDelivery = z.strictObject({
-  /** Records read per delivery activity (one Customer.io batch request, at most 500 KB). */
+  /** Records per Customer.io batch request (at most 500 KB). */
   maxRecords: z.number().int().min(1).max(5000).default(500),
+  /**
+   * Lanes delivering side by side, records split by the person they concern (each person's order
+   * holds within their lane); lanes of one sync can run on different workers.
+   */
+  lanes: z.number().int().min(1).max(32).default(DEFAULT_LANES),
   /** How long a delivery activity waits for new records before it returns empty. */
   waitFor: Duration.default(10_000),
-  /** How often a sync whose credentials were rejected tries again. */
+  /**
+   * How often a held sync (credentials missing or rejected, destination unreachable) tries again;
+   * sooner on resume or a new config.
+   */
   credentialsRetry: Duration.default(60_000),
 });
 export type StreamDelivery = z.infer<typeof StreamDelivery>;
@@ -178,8 +216,23 @@ export const StreamSync = z.strictObject({
   /** Send records without the identifier as anonymous events (by `anonymous_id`) instead of filtering them. */
   anonymous: z.boolean().default(false),
   events: StreamEvents.default(StreamEvents.parse({})),
-  users: StreamUsers.default({ send: false, properties: [], stringify: false }),
-  delivery: StreamDelivery.default({ maxRecords: 500, waitFor: 10_000, credentialsRetry: 60_000 }),
+  users: StreamUsers.default({ send: false, properties: [], stringify: false, deletions: true }),
+  delivery: StreamDelivery.default({
+    maxRecords: 500,
+    lanes: DEFAULT_LANES,
+    waitFor: 10_000,
+    credentialsRetry: 60_000,
+  }),
+  /**
+   * Where a sync with no stored progress starts in its source's log: `now` (when it was created),
+   * `beginning`, or an ISO time to backfill from. Ignored once it has progress.
+   */
+  startFrom: z
+    .union([
+      z.enum(['now', 'beginning']),
+      z.iso.datetime({ offset: true, error: 'expected now, beginning or an ISO time' }),
+    ])
+    .default('now'),
 });
 export type StreamSync = z.infer<typeof StreamSync>;
 
@@ -223,6 +276,14 @@ export const CohortSync = z
      * an empty export is more often a broken source (wrong column, failed query) than everyone leaving.
      */
     allowEmpty: z.boolean().default(false),
+    /**
+     * A run that would remove more than this share of the segment's members is held
+     * (`held_large_removal`) until `cio-sync run <sync> --confirm` or a config change: a truncated
+     * file or a source that answered one page looks like most people leaving. `0` turns it off.
+     */
+    maxRemovalRatio: z.number().min(0).max(1).default(0.5),
+    /** How often a held or stalled cohort sync tries again (sooner on resume, run now or a new config). */
+    retryEvery: Duration.default(60_000),
   })
   .superRefine((sync, ctx) => {
     if (sync.target === 'segment' && sync.segment?.id === undefined && sync.segment?.name === undefined) {

@@ -2,7 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 
-import type { CohortSyncSpec, Config, StreamSyncSpec, Sync } from '../config/schema.ts';
+import { tryResolveEnv } from '../config/env.ts';
+import type { CohortSyncSpec, Config, Destination, StreamSyncSpec, Sync } from '../config/schema.ts';
 import type { RedriveSummary } from '../activities/redrive.ts';
 import {
   DestinationAttribute,
@@ -48,10 +49,24 @@ export function workflowIdFor(type: SyncType, syncId: string): string {
   return type === 'stream' ? streamSyncWorkflowId(syncId) : cohortSyncWorkflowId(syncId);
 }
 
-export function specFor(config: Config, sync: Sync): SyncSpec {
-  const destination = config.destinations.find((d) => d.id === sync.destination);
-  if (!destination) throw new SyncControlError(`sync ${sync.id}: unknown destination ${sync.destination}`);
+/**
+ * The spec a sync's workflow runs with. `dryRun: auto` is decided here, in the environment of the
+ * process that applies the config (the CLI, `make start`), and recorded as true or false: every
+ * worker then does the same thing, and one that lacks the credentials holds the sync
+ * (`credentials_missing`) instead of quietly recording what it should send.
+ */
+export function specFor(config: Config, sync: Sync, env: NodeJS.ProcessEnv = process.env): SyncSpec {
+  const configured = config.destinations.find((d) => d.id === sync.destination);
+  if (!configured) throw new SyncControlError(`sync ${sync.id}: unknown destination ${sync.destination}`);
+  const destination: Destination = { ...configured, dryRun: resolveDryRun(configured, env) };
   return sync.type === 'stream' ? { sync, destination } : { sync, destination };
+}
+
+/** `auto` is a dry run while the applier's environment lacks the site id or Track key. */
+export function resolveDryRun(destination: Destination, env: NodeJS.ProcessEnv): boolean {
+  if (destination.dryRun !== 'auto') return destination.dryRun;
+  // `${VAR:-}` resolves to '' when unset: an empty credential counts as missing too.
+  return !tryResolveEnv(destination.siteId, env) || !tryResolveEnv(destination.trackApiKey, env);
 }
 
 export type PlanAction = 'start' | 'update' | 'pause' | 'resume' | 'unchanged' | 'stop';
@@ -92,11 +107,11 @@ async function findRunning(
 export async function applyConfig(
   client: Client,
   config: Config,
-  opts: { taskQueue: string; prune?: boolean; dryRun?: boolean },
+  opts: { taskQueue: string; prune?: boolean; dryRun?: boolean; env?: NodeJS.ProcessEnv },
 ): Promise<PlanStep[]> {
   const steps: PlanStep[] = [];
   for (const sync of config.syncs) {
-    const spec = specFor(config, sync);
+    const spec = specFor(config, sync, opts.env);
     const current = await findRunning(client, sync.id, sync.type);
     const actions: PlanAction[] = [];
     if (!current) {
@@ -255,9 +270,14 @@ export async function resumeSync(client: Client, syncId: string): Promise<void> 
   await (await requireRunning(client, syncId)).handle.signal(resumeSignal);
 }
 
-/** Starts a cohort sync's run now, whatever its cadence. */
-export async function runCohortNow(client: Client, syncId: string): Promise<void> {
-  await (await requireRunning(client, syncId, 'cohort')).handle.signal(runNowSignal);
+/** Starts a cohort sync's run now, whatever its cadence; `confirm` applies a run held for a large removal. */
+export async function runCohortNow(
+  client: Client,
+  syncId: string,
+  opts: { confirm?: boolean } = {},
+): Promise<void> {
+  const handle = (await requireRunning(client, syncId, 'cohort')).handle;
+  await handle.signal(runNowSignal, opts.confirm ? { confirm: true } : {});
 }
 
 export async function setCursor(

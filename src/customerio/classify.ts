@@ -16,7 +16,9 @@ export type CioOutcome =
   | { kind: 'item_errors'; status: number; errors: CioItemError[]; body: unknown }
   | { kind: 'retryable'; status?: number; message: string; body?: unknown; retryAfterMs?: number }
   | { kind: 'rate_limited'; status: 429; message: string; retryAfterMs?: number; body?: unknown }
-  | { kind: 'permanent'; status: number; message: string; body?: unknown };
+  | { kind: 'permanent'; status: number; message: string; body?: unknown }
+  /** The host could not be reached as configured (DNS, TLS, a malformed URL): retrying will not help. */
+  | { kind: 'unreachable'; message: string };
 
 export type CioOutcomeKind = CioOutcome['kind'];
 
@@ -95,7 +97,33 @@ export function classifyTransportError(err: unknown, ctx: TransportErrorContext 
   const after = ctx.timeoutMs !== undefined ? ` after ${ctx.timeoutMs} ms` : '';
   if (ctx.timedOut) return { kind: 'retryable', message: `request timed out${after}` };
   if (isTimeoutError(err)) return { kind: 'retryable', message: `request timed out (${describeError(err)})` };
+  const unreachable = unreachableCause(err);
+  if (unreachable) return { kind: 'unreachable', message: `${unreachable}: ${describeError(err)}` };
   return { kind: 'retryable', message: `network error: ${describeError(err)}` };
+}
+
+/** DNS names that do not exist and TLS failures are configuration problems, not passing faults. */
+const UNREACHABLE_CODES: Record<string, string> = {
+  ENOTFOUND: 'host not found',
+  ERR_INVALID_URL: 'invalid URL',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate not trusted',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate not trusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'TLS certificate not trusted',
+  CERT_HAS_EXPIRED: 'TLS certificate expired',
+  EPROTO: 'TLS handshake failed',
+};
+
+function unreachableCause(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; isRecord(e) && depth < 5; e = e['cause'], depth++) {
+    const code = e['code'];
+    if (typeof code === 'string') {
+      if (UNREACHABLE_CODES[code]) return UNREACHABLE_CODES[code];
+      if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'TLS handshake failed';
+    }
+  }
+  return undefined;
 }
 
 export function isAuthFailure(outcome: CioOutcome): boolean {

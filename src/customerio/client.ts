@@ -279,6 +279,16 @@ export class CustomerIoClient {
   }
 }
 
+/** The region lookup's answer was not a region; `outcome` says what it was, for the send policy. */
+export class RegionLookupError extends Error {
+  override name = 'RegionLookupError';
+  readonly outcome: CioOutcome;
+  constructor(message: string, outcome: CioOutcome) {
+    super(message);
+    this.outcome = outcome;
+  }
+}
+
 export interface DetectRegionOptions extends CioHostOverrides {
   timeoutMs?: number;
   transport?: CioTransport;
@@ -306,7 +316,7 @@ export async function detectRegion(
     if (outcome.kind !== 'ok') {
       const detail = 'message' in outcome ? outcome.message : 'item errors';
       const status = 'status' in outcome && outcome.status !== undefined ? ` (HTTP ${outcome.status})` : '';
-      throw new Error(`Customer.io region lookup failed${status}: ${detail}`);
+      throw new RegionLookupError(`Customer.io region lookup failed${status}: ${detail}`, outcome);
     }
     const region = isObject(outcome.body) ? outcome.body['region'] : undefined;
     if (region !== 'us' && region !== 'eu') {

@@ -70,6 +70,7 @@ export function fromAmplitudeEvent(
   };
   return withOptional(record, {
     insert_id: event.insert_id ?? undefined,
+    client_time: event.time ?? undefined,
     user_id: event.user_id ?? undefined,
     anonymous_id: event.device_id ?? undefined,
     group_properties: event.group_properties ?? undefined,
@@ -160,6 +161,7 @@ export function fromSegment(call: SegmentCall, receivedAt: number): CanonicalRec
   };
   withOptional(record, {
     insert_id: call.messageId ?? undefined,
+    client_time: parseTime(call.timestamp ?? call.originalTimestamp),
     user_id: call.userId ?? undefined,
     anonymous_id: call.anonymousId ?? undefined,
   });

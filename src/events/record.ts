@@ -5,7 +5,16 @@
  * Field names are snake_case on purpose: they are what a config's `identifier`, filter `where`
  * conditions and property selections address (`user_id`, `user_properties.email`, …).
  */
-export type RecordKind = 'track' | 'identify' | 'page' | 'screen' | 'group' | 'alias' | 'group_identify';
+export type RecordKind =
+  | 'track'
+  | 'identify'
+  | 'page'
+  | 'screen'
+  | 'group'
+  | 'alias'
+  | 'group_identify'
+  /** A request to forget a user (Amplitude's User Privacy API): `user_id` is who, `event_properties.requester` who asked. */
+  | 'user_deletion';
 
 export type RecordOrigin = 'amplitude' | 'segment';
 
@@ -21,8 +30,14 @@ export interface CanonicalRecord {
   user_id?: string;
   /** Amplitude `device_id` / Segment `anonymousId`. */
   anonymous_id?: string;
-  /** Event time, epoch milliseconds. */
+  /** Event time, epoch milliseconds (Segment's corrected for the client's clock skew). */
   time: number;
+  /**
+   * The event time exactly as the client sent it (Amplitude `time`, Segment `timestamp`), absent when
+   * it sent none. Unlike `time` it never depends on when the call was sent or received, so it can be
+   * part of the event's identity: a client retry carries the same value.
+   */
+  client_time?: number;
   event_properties: Record<string, unknown>;
   /** Segment traits; Amplitude `user_properties`, which may hold `$set`-style operations. */
   user_properties: Record<string, unknown>;

@@ -4,6 +4,7 @@ import type { LoggerOptions as PinoLoggerOptions } from 'pino';
 import { REDACT_CENSOR, REDACT_PATHS } from '../logging.ts';
 import { renderMetrics, type IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
+import { registerAmplitudeDeletionRoutes } from './amplitude-deletions.ts';
 import { registerAmplitudeRoutes } from './amplitude-routes.ts';
 import {
   DEFAULT_LIMITS,
@@ -37,6 +38,8 @@ export interface IngestSource {
   id: string;
   /** The resolved key: what the Amplitude SDK sends as `api_key`, or the Segment write key. */
   apiKey: string;
+  /** The resolved secret key of Amplitude's deletion API (Basic `apiKey:secretKey`); none: no deletions. */
+  secretKey?: string;
 }
 
 export type IngestLoggerOptions = boolean | (FastifyLoggerOptions & PinoLoggerOptions);
@@ -165,6 +168,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
   }
 
   registerAmplitudeRoutes(app, ctx);
+  registerAmplitudeDeletionRoutes(app, ctx, options.sources);
   registerSegmentRoutes(app, ctx);
 
   const probeSource = options.sources[0]?.id ?? '__health__';

@@ -92,7 +92,11 @@ export class MissingSourceKeyError extends Error {
  * a default in the config would be a key anyone who read it could write with, and serving the
  * other sources would hide the mistake until that source's data is found missing.
  */
-export function resolveSources(config: Config, env: NodeJS.ProcessEnv): IngestSource[] {
+export function resolveSources(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void = () => {},
+): IngestSource[] {
   return config.sources.map((source) => {
     const variable = referencedVariables(source.apiKey)[0] ?? source.apiKey;
     let apiKey: string;
@@ -103,7 +107,7 @@ export function resolveSources(config: Config, env: NodeJS.ProcessEnv): IngestSo
       throw err;
     }
     if (apiKey.trim() === '') throw new MissingSourceKeyError(source.id, variable);
-    return { id: source.id, apiKey };
+    return { id: source.id, apiKey, ...secretKeyOf(source, env, warn) };
   });
 }
 
@@ -122,6 +126,24 @@ export function ingestLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<IngestLimit
   integer('CIO_SYNC_INGEST_MAX_DECODES', 'maxConcurrentDecodes');
   integer('CIO_SYNC_INGEST_PREAUTH_BYTES', 'preAuthBytes');
   return limits;
+}
+
+/** A source's deletion-API secret; an unset variable only turns deletions off for that source. */
+function secretKeyOf(
+  source: Config['sources'][number],
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
+): { secretKey?: string } {
+  if (source.secretKey === undefined) return {};
+  try {
+    return { secretKey: resolveEnv(source.secretKey, `source ${source.id} secretKey`, env) };
+  } catch (err) {
+    if (!(err instanceof MissingEnvError)) throw err;
+    warn(
+      `source "${source.id}" accepts no deletion requests: environment variable ${err.variable} is not set`,
+    );
+    return {};
+  }
 }
 
 function portOf(value: number | string | undefined): number {
@@ -153,7 +175,8 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
   let app: FastifyInstance;
   let closing: Promise<void> | undefined;
   try {
-    const sources = resolveSources(config, env);
+    const warnings: string[] = [];
+    const sources = resolveSources(config, env, (message) => warnings.push(message));
     app = buildIngestApp({
       store,
       sources,
@@ -169,6 +192,7 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
       if (closing) reply.header('connection', 'close');
       return payload;
     });
+    for (const message of warnings) app.log.warn(message);
     if (sources.length === 0) app.log.warn('the config has no sources: every request will be rejected');
     await app.listen({ host, port, listenTextResolver: (address) => `ingest listening at ${address}` });
   } catch (err) {

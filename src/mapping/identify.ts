@@ -63,6 +63,8 @@ export interface IdentifyOutcome {
 export interface UserContext {
   seq: number;
   snapshots: ReadonlyMap<string, UserSnapshot>;
+  /** User keys suppressed in this sync (as of this record): nothing about them is sent. */
+  suppressed?: ReadonlySet<string>;
 }
 
 /**

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalRecord } from '../events/record.ts';
 import { mapRecord } from './map-record.ts';
 import type { MapResult, PersonIdentifiers } from './ops.ts';
-import { stableHash } from './stable-hash.ts';
 import { T, T_SECONDS, record, streamSync } from './testing.ts';
 import { eventUlid } from './ulid.ts';
 
@@ -52,9 +51,9 @@ describe('track', () => {
       result: event('Purchase', { id: 'u1' }, { plan: 'pro', price: 30, email: 'a@b.co', company: 'Acme' }),
     },
     {
-      name: 'without an insert_id the id is seeded by the record hash',
+      name: 'without an insert_id the id is seeded by the log entry',
       rec: purchase({ insert_id: undefined }),
-      result: event('Purchase', { id: 'u1' }, {}, stableHash(purchase({ insert_id: undefined }))),
+      result: event('Purchase', { id: 'u1' }, {}, 'log\u00000'),
     },
     {
       name: 'an email-shaped user id',
@@ -821,4 +820,40 @@ describe('group_identify', () => {
       result: { kind: 'filtered', reason: 'group_identify_not_forwarded' },
     },
   ]);
+});
+
+describe('event ids', () => {
+  const sync = streamSync();
+  const idOf = (rec: CanonicalRecord, seq = 1, source = 'web') => {
+    const result = mapRecord(rec, sync, source, { seq, snapshots: new Map() });
+    if (result.kind !== 'send') throw new Error(`expected an op, got ${result.kind}`);
+    return (result.ops[0] as { id: string }).id;
+  };
+
+  it('the same client id always gives the same id, whatever time the record was corrected to', () => {
+    const first = purchase({ time: T, client_time: T });
+    // A client retry: same messageId and timestamp, another sentAt, so another corrected time.
+    const retry = purchase({ time: T + 4_000, client_time: T });
+    expect(idOf(retry, 2)).toBe(idOf(first, 1));
+    expect(idOf(first)).toBe(eventUlid(T, 'web\u0000msg-1'));
+  });
+
+  it('a client id without a client time (Amplitude without `time`) gives one id for every upload', () => {
+    const first = purchase({ time: T, client_time: undefined });
+    const second = purchase({ time: T + 1_000, client_time: undefined });
+    expect(idOf(second, 9)).toBe(idOf(first, 3));
+    expect(idOf(first)).toBe(eventUlid(0, 'web\u0000msg-1'));
+  });
+
+  it('without a client id the log entry fixes the id: same seq same id, another seq another id', () => {
+    const rec = purchase({ insert_id: undefined });
+    expect(idOf(rec, 5)).toBe(idOf({ ...rec }, 5));
+    expect(idOf(rec, 5)).not.toBe(idOf(rec, 6));
+    expect(idOf(rec, 5, 'web')).not.toBe(idOf(rec, 5, 'app'));
+  });
+
+  it('keeps the corrected event time as the timestamp', () => {
+    const result = mapRecord(purchase({ time: T + 4_000, client_time: T }), sync, 'web');
+    expect(result.kind === 'send' && (result.ops[0] as { timestamp: number }).timestamp).toBe(T_SECONDS + 4);
+  });
 });

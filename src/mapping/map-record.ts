@@ -7,6 +7,7 @@ import {
   checkEventName,
   checkIdentifierValue,
 } from '../customerio/limits.ts';
+import { deletionKindOf, heldBySuppression, mapDeletion } from './deletions.ts';
 import { deviceOp } from './devices.ts';
 import { filterRecord } from './filter.ts';
 import { type IdentifyOutcome, type UserContext, carriesUserProperties, planIdentify } from './identify.ts';
@@ -20,7 +21,6 @@ import type {
   PersonIdentifiers,
 } from './ops.ts';
 import { eventData, selectProperties } from './properties.ts';
-import { stableHash } from './stable-hash.ts';
 import { unixSeconds } from './timestamps.ts';
 import { MAX_ULID_TIME, eventUlid } from './ulid.ts';
 import { pageEventName, pageName, screenEventName, screenName, viewKind } from './views.ts';
@@ -44,11 +44,14 @@ export function mapRecord(
   sourceId?: string,
   users: UserContext = NO_USERS,
 ): MapResult {
+  const deletion = deletionKindOf(record, sync);
+  if (heldBySuppression(record, sync, users, deletion)) return filtered('suppressed');
+  if (deletion !== undefined) return mapDeletion(record, sync, deletion);
   switch (record.kind) {
     case 'track':
     case 'page':
     case 'screen': {
-      const event = mapEvent(record, sync, sourceId);
+      const event = mapEvent(record, sync, sourceId, users.seq);
       if (!carriesUserProperties(record, sync)) return event;
       // The identify goes whatever the event filters say: Amplitude's Send Users is its own switch.
       const who = resolveWho(record, sync, false);
@@ -65,6 +68,9 @@ export function mapRecord(
       return mapAlias(record, sync);
     case 'group':
       return mapGroup(record, sync);
+    case 'user_deletion':
+      // Classified by deletionKindOf above; kept here so the switch stays exhaustive.
+      return mapDeletion(record, sync, 'person_delete');
   }
 }
 
@@ -90,7 +96,12 @@ function resolveWho(record: CanonicalRecord, sync: StreamSync, allowAnonymous = 
   return { kind: 'none' };
 }
 
-function mapEvent(record: CanonicalRecord, sync: StreamSync, sourceId: string | undefined): MapResult {
+function mapEvent(
+  record: CanonicalRecord,
+  sync: StreamSync,
+  sourceId: string | undefined,
+  seq: number,
+): MapResult {
   const events = sync.events;
   if (!events.send) return filtered('events_disabled');
   const shape = eventShape(record, sync);
@@ -110,19 +121,40 @@ function mapEvent(record: CanonicalRecord, sync: StreamSync, sourceId: string | 
     if (device !== undefined) return checked([device]);
   }
 
-  const seed = record.insert_id ?? stableHash(record);
   const op: PersonEventOp = {
     type: 'person',
     action: shape.action,
     identifiers: who.identifiers,
     name: shape.name,
-    id: eventUlid(record.time, sourceId === undefined ? seed : `${sourceId}\u0000${seed}`),
+    id: eventId(record, sourceId, seq),
     timestamp: unixSeconds(record.time),
     // Always present, `{}` when nothing is selected: the spec allows an empty object, and one shape
     // for every event keeps size checks and tests simple.
     attributes: eventData(record, events.properties),
   };
   return checked([op]);
+}
+
+/**
+ * The Customer.io event id: a ULID fixed by the event's identity, so every delivery, retry, replay
+ * or redrive of it (and every client retry of the call) repeats it and Customer.io keeps one event.
+ * - With the client's dedupe id (insert_id / messageId): seeded by source + that id, timed by the
+ *   time the client gave the event (0 when it gave none). Nothing that differs between two sends of
+ *   one call goes in: not sentAt, not the upload or receive time.
+ * - Without one: seeded by source + the log entry's seq, timed by the logged event time; so the
+ *   same log entry always gets the same id, and two calls always get two.
+ */
+export function eventId(record: CanonicalRecord, sourceId: string | undefined, seq: number): string {
+  const namespace = sourceId === undefined ? '' : `${sourceId}\u0000`;
+  if (record.insert_id !== undefined) {
+    const time = validUlidTime(record.client_time) ? record.client_time : 0;
+    return eventUlid(time, `${namespace}${record.insert_id}`);
+  }
+  return eventUlid(record.time, `${namespace}log\u0000${seq}`);
+}
+
+function validUlidTime(time: number | undefined): time is number {
+  return time !== undefined && Number.isInteger(time) && time >= 0 && time <= MAX_ULID_TIME;
 }
 
 interface EventShape {
@@ -292,6 +324,10 @@ function checkOp(op: CioBatchOp): MapResult | undefined {
     }
     case 'delete_device':
     case 'merge':
+    case 'delete':
+    case 'suppress':
+    case 'unsuppress':
+    case 'delete_relationships':
       break;
   }
   const size = checkBatchItem(op);

@@ -87,6 +87,29 @@ export interface ObjectIdentifyAnonymousOp {
   cio_relationships: Array<{ identifiers: AnonymousIdentifiers }>;
 }
 
+/**
+ * `delete` removes the person and their data (a later call can create them again); `suppress` deletes
+ * them and blocks the identifier until `unsuppress` (Track API `person_operations`; no extra fields).
+ */
+export interface PersonLifecycleOp {
+  type: 'person';
+  action: 'delete' | 'suppress' | 'unsuppress';
+  identifiers: PersonIdentifiers;
+}
+
+export interface ObjectDeleteOp {
+  type: 'object';
+  action: 'delete';
+  identifiers: ObjectIdentifiers;
+}
+
+export interface ObjectDeleteRelationshipsOp {
+  type: 'object';
+  action: 'delete_relationships';
+  identifiers: ObjectIdentifiers;
+  cio_relationships: Array<{ identifiers: PersonIdentifiers }>;
+}
+
 export type CioBatchOp =
   | PersonEventOp
   | PersonIdentifyOp
@@ -94,7 +117,23 @@ export type CioBatchOp =
   | DeleteDeviceOp
   | MergeOp
   | ObjectIdentifyOp
-  | ObjectIdentifyAnonymousOp;
+  | ObjectIdentifyAnonymousOp
+  | PersonLifecycleOp
+  | ObjectDeleteOp
+  | ObjectDeleteRelationshipsOp;
+
+/** The deletes and suppressions a sync sends, by the name `status` counts them under. */
+export type DeletionKind =
+  'person_delete' | 'person_suppress' | 'person_unsuppress' | 'object_delete' | 'relationship_delete';
+
+/**
+ * What a delete or suppression does beyond its operation, once Customer.io has accepted it: counted by
+ * kind, and for a person (user key as the snapshots have it) their local state forgotten or blocked.
+ */
+export interface DeletionEffect {
+  kind: DeletionKind;
+  person?: { key: string; identifiers: PersonIdentifiers };
+}
 
 /** A reason a record (or part of it) is kept as a dead letter. */
 export interface DeadLetterReason {
@@ -109,6 +148,12 @@ export interface DeadLetterReason {
  * while the rest goes (`deadLetters`).
  */
 export type MapResult =
-  | { kind: 'send'; ops: CioBatchOp[]; deadLetters?: DeadLetterReason[]; user?: UserUpdate }
+  | {
+      kind: 'send';
+      ops: CioBatchOp[];
+      deadLetters?: DeadLetterReason[];
+      user?: UserUpdate;
+      deletion?: DeletionEffect;
+    }
   | { kind: 'filtered'; reason: string; user?: UserUpdate }
   | { kind: 'dead_letter'; reason: string; detail?: string; user?: UserUpdate };

@@ -129,6 +129,40 @@ describe('planBatch', () => {
     }).toEqual({ included: 24, lastSeq: 24, fits: true, nextWouldNotFit: true });
   });
 
+  it('dead-letters a record nothing can walk (3,000 nested arrays) as unprocessable, and goes on', () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 3000; i++) deep = [deep];
+    const records = [logged(1), logged(2, { insert_id: undefined, event_properties: { deep } }), logged(3)];
+    const plan = planBatch(records, sync);
+    expect(plan.ops.map((o) => o.seq)).toEqual([1, 3]);
+    expect(plan.deadLetters).toEqual([
+      {
+        seq: 2,
+        record: records[1]!.record,
+        reason: 'unprocessable',
+        detail: 'TooDeepError: value nests deeper than 128 levels',
+      },
+    ]);
+    expect(plan.lastSeq).toBe(3);
+    expect(() => userKeysOf(records, streamSync({ users: { send: true } }))).not.toThrow();
+  });
+
+  it('isolates a record whose mapping throws, whatever it throws', () => {
+    const records = [logged(1), logged(2, { time: Number.NaN }), logged(3, { user_id: 'u2' })];
+    const poisoned = { ...records[1]!, record: { ...records[1]!.record } };
+    Object.defineProperty(poisoned.record, 'event_properties', {
+      enumerable: true,
+      get() {
+        throw new TypeError('boom');
+      },
+    });
+    const plan = planBatch([records[0]!, poisoned, records[2]!], sync);
+    expect(plan.ops.map((o) => o.seq)).toEqual([1, 3]);
+    expect(plan.deadLetters.map((d) => [d.seq, d.reason, d.detail])).toEqual([
+      [2, 'unprocessable', 'TypeError: boom'],
+    ]);
+  });
+
   it('refuses an empty input rather than invent a cursor', () => {
     expect(() => planBatch([], sync)).toThrow(RangeError);
   });

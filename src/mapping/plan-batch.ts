@@ -5,7 +5,8 @@ import type { UserSnapshot } from '../store/store.ts';
 import { carriesUserProperties, userKey } from './identify.ts';
 import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
-import type { CioBatchOp } from './ops.ts';
+import { assertWalkable } from './stable-hash.ts';
+import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
 import { type UserProperties, applyPatch } from './user-operations.ts';
 
 /** One user's snapshot through a batch: as loaded, and what each of its records did to it. */
@@ -28,6 +29,11 @@ export interface BatchPlan {
   lastSeq: number;
   /** User forwarding: the snapshots to write once Customer.io has answered (see settleUserSnapshots). */
   users: Map<string, PlannedUser>;
+  /**
+   * Deletes and suppressions planned, in log order: applied locally once Customer.io accepted them.
+   * Absent when the batch has none.
+   */
+  deletions?: Array<{ seq: number; effect: DeletionEffect }>;
 }
 
 /**
@@ -46,16 +52,37 @@ export function planBatch(
   sync: StreamSync,
   maxBytes: number = MAX_BATCH_BYTES,
   snapshots: ReadonlyMap<string, UserSnapshot> = new Map(),
+  suppressed: ReadonlySet<string> = new Set(),
 ): BatchPlan {
   const first = loggedRecords[0];
   // An empty plan has no honest lastSeq, and a made-up one would move a cursor backwards.
   if (first === undefined) throw new RangeError('planBatch needs at least one record');
-  const plan: BatchPlan = { ops: [], filtered: {}, deadLetters: [], lastSeq: first.seq, users: new Map() };
+  const plan: BatchPlan = {
+    ops: [],
+    filtered: {},
+    deadLetters: [],
+    lastSeq: first.seq,
+    users: new Map(),
+  };
   const working = new Map(snapshots);
+  // A delete or suppress earlier in the batch: the user's later records start from scratch, or wait.
+  const workingSuppressed = new Set(suppressed);
+  const forgotten = new Set<string>();
   // Bytes of `{"batch":[...]}` so far: the envelope, each op, and a comma between two ops.
   let bytes = BATCH_ENVELOPE_BYTES;
   for (const { seq, sourceId, record } of loggedRecords) {
-    const result = mapRecord(record, sync, sourceId, { seq, snapshots: working });
+    let result: MapResult;
+    let added = 0;
+    try {
+      assertWalkable(record);
+      result = mapRecord(record, sync, sourceId, { seq, snapshots: working, suppressed: workingSuppressed });
+      let count = plan.ops.length;
+      if (result.kind === 'send') for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
+    } catch (err) {
+      // Whatever one record does to mapping (a value nested past every bound, a number no JSON can
+      // hold), it alone is set aside; the rest of the batch goes on.
+      result = { kind: 'dead_letter', reason: 'unprocessable', detail: describeError(err) };
+    }
     let applied = true;
     if (result.kind === 'filtered') {
       plan.filtered[result.reason] = (plan.filtered[result.reason] ?? 0) + 1;
@@ -63,9 +90,6 @@ export function planBatch(
       const { reason, detail } = result;
       plan.deadLetters.push(detail === undefined ? { seq, record, reason } : { seq, record, reason, detail });
     } else {
-      let added = 0;
-      let count = plan.ops.length;
-      for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
       if (bytes + added > maxBytes) {
         if (plan.ops.length > 0) break;
         plan.deadLetters.push({
@@ -79,6 +103,10 @@ export function planBatch(
       } else {
         bytes += added;
         for (const op of result.ops) plan.ops.push({ seq, op });
+        if (result.deletion !== undefined) {
+          (plan.deletions ??= []).push({ seq, effect: result.deletion });
+          forgetInPlan(result.deletion, plan, working, workingSuppressed, forgotten);
+        }
         for (const { reason, detail } of result.deadLetters ?? []) {
           plan.deadLetters.push(
             detail === undefined ? { seq, record, reason } : { seq, record, reason, detail },
@@ -88,7 +116,8 @@ export function planBatch(
     }
     if (applied && result.user !== undefined) {
       const { key, next, patch, withOp } = result.user;
-      const planned = plan.users.get(key) ?? { ...baseOf(snapshots.get(key)), next, updates: [] };
+      const base = forgotten.has(key) ? undefined : snapshots.get(key);
+      const planned = plan.users.get(key) ?? { ...baseOf(base), next, updates: [] };
       planned.next = next;
       planned.updates.push({ seq, patch, withOp });
       plan.users.set(key, planned);
@@ -97,6 +126,37 @@ export function planBatch(
     plan.lastSeq = seq;
   }
   return plan;
+}
+
+/** An error as one line for a dead letter's detail: its type and message, never a stack. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
+  return String(err).slice(0, 500);
+}
+
+/**
+ * A person delete or suppress in the batch: Customer.io forgets the person, so the batch does too —
+ * their later identifies start from an empty snapshot (a suppress also holds their later records back
+ * until an unsuppress). What the batch planned for them before it is not kept.
+ */
+function forgetInPlan(
+  effect: DeletionEffect,
+  plan: BatchPlan,
+  working: Map<string, UserSnapshot>,
+  suppressed: Set<string>,
+  forgotten: Set<string>,
+): void {
+  const key = effect.person?.key;
+  if (key === undefined) return;
+  if (effect.kind === 'person_unsuppress') {
+    suppressed.delete(key);
+    return;
+  }
+  if (effect.kind !== 'person_delete' && effect.kind !== 'person_suppress') return;
+  if (effect.kind === 'person_suppress') suppressed.add(key);
+  working.delete(key);
+  plan.users.delete(key);
+  forgotten.add(key);
 }
 
 function baseOf(base: UserSnapshot | undefined): { base?: UserSnapshot } {
@@ -110,11 +170,16 @@ function baseOf(base: UserSnapshot | undefined): { base?: UserSnapshot } {
 export function userKeysOf(loggedRecords: readonly LoggedRecord[], sync: StreamSync): string[] {
   const keys = new Set<string>();
   for (const { record } of loggedRecords) {
-    if (!carriesUserProperties(record, sync)) continue;
-    const value = readIdentifier(record, sync.identifier);
-    if (value === undefined) continue;
-    const resolved = toCioIdentifiers(value);
-    if (resolved.ok) keys.add(userKey(resolved.identifiers));
+    try {
+      assertWalkable(record);
+      if (!carriesUserProperties(record, sync)) continue;
+      const value = readIdentifier(record, sync.identifier);
+      if (value === undefined) continue;
+      const resolved = toCioIdentifiers(value);
+      if (resolved.ok) keys.add(userKey(resolved.identifiers));
+    } catch {
+      // planBatch dead-letters this record as unprocessable; it needs no snapshot.
+    }
   }
   return [...keys];
 }

@@ -14,13 +14,43 @@ export function stableHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex');
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
+/**
+ * How deep a value may nest before a walk over it gives up. Ingest refuses records nested deeper
+ * than this, so only a record logged before that rule (or by another writer) can reach it; the walk
+ * then throws instead of overflowing the stack, and delivery dead-letters that one record.
+ */
+export const MAX_WALK_DEPTH = 128;
+
+export class TooDeepError extends RangeError {
+  override name = 'TooDeepError';
+  constructor() {
+    super(`value nests deeper than ${MAX_WALK_DEPTH} levels`);
+  }
+}
+
+/**
+ * Throws TooDeepError when `value` nests deeper than MAX_WALK_DEPTH. Iterative, so it cannot itself
+ * overflow the stack however deep the value goes; delivery runs it on each record before mapping.
+ */
+export function assertWalkable(value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= MAX_WALK_DEPTH) throw new TooDeepError();
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+}
+
+function sortKeys(value: unknown, depth = 0): unknown {
+  if (depth > MAX_WALK_DEPTH) throw new TooDeepError();
+  if (Array.isArray(value)) return value.map((item) => sortKeys(item, depth + 1));
   if (value === null || typeof value !== 'object') return value;
   // Dates and the like: sort what JSON.stringify would have written, not their (empty) own keys.
   const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') return sortKeys(toJSON.call(value));
+  if (typeof toJSON === 'function') return sortKeys(toJSON.call(value), depth + 1);
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value).sort())
+    out[key] = sortKeys((value as Record<string, unknown>)[key], depth + 1);
   return out;
 }

@@ -12,6 +12,8 @@ export function record(overrides: Partial<CanonicalRecord> = {}): CanonicalRecor
     kind: 'track',
     origin: 'segment',
     time: T,
+    // As an SDK sends it: the event's own time, before any clock-skew correction.
+    client_time: T,
     event_properties: {},
     user_properties: {},
     context: {},

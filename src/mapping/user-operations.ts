@@ -1,4 +1,5 @@
 import { isPlainObject, setOwn } from './values.ts';
+import { MAX_WALK_DEPTH, TooDeepError } from './stable-hash.ts';
 
 /**
  * Amplitude's user property operations applied to the user properties the engine remembers, so that
@@ -204,21 +205,27 @@ function valueOf(props: Readonly<UserProperties>, key: string): unknown {
 }
 
 /** Equality of JSON values: deep, object key order ignored, no type coercion. */
-export function jsonEqual(a: unknown, b: unknown): boolean {
+export function jsonEqual(a: unknown, b: unknown, depth = 0): boolean {
   if (a === b) return true;
+  if (depth > MAX_WALK_DEPTH) throw new TooDeepError();
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
     return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
   }
   if (Array.isArray(a) || Array.isArray(b)) {
     return (
-      Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]))
+      Array.isArray(a) &&
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((x, i) => jsonEqual(x, b[i], depth + 1))
     );
   }
   const ak = Object.keys(a).filter((k) => (a as UserProperties)[k] !== undefined);
   const bk = Object.keys(b).filter((k) => (b as UserProperties)[k] !== undefined);
   return (
     ak.length === bk.length &&
-    ak.every((k) => Object.hasOwn(b, k) && jsonEqual((a as UserProperties)[k], (b as UserProperties)[k]))
+    ak.every(
+      (k) => Object.hasOwn(b, k) && jsonEqual((a as UserProperties)[k], (b as UserProperties)[k], depth + 1),
+    )
   );
 }
 

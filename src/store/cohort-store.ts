@@ -15,6 +15,9 @@ export interface CohortApplyProgress {
   after?: string;
   added: number;
   removed: number;
+  /** Members Customer.io refused so far, and its reasons with how many each. */
+  rejected?: number;
+  rejectedReasons?: Record<string, number>;
 }
 
 export interface CohortRun {
@@ -63,4 +66,31 @@ export interface CohortStore {
   getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined>;
   /** The last applied run (the baseline for the next diff). */
   lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined>;
+  /**
+   * Removes from run `runId` (a baseline) the members that Store.forgetPeople recorded as deleted or
+   * suppressed in workspace `destinationId` at or after `since` (epoch ms), matching member ids as
+   * `idType` reads them (emails without regard to case, cio_ids with or without their `cio_`
+   * prefix), and lowers the run's member count. Returns how many were removed.
+   */
+  dropForgottenMembers(
+    syncId: string,
+    runId: string,
+    forgotten: { destinationId: string; idType: 'id' | 'email' | 'cio_id'; since: number },
+  ): Promise<number>;
+}
+
+/**
+ * SQL for the user key (src/mapping/identify.ts userKey) a member id of `column` stands for, read as
+ * `idType`: `id:<id>`, `email:<lower-cased email>`, `cio_id:<bare cio_id>`. The same text in SQLite and
+ * PostgreSQL (`||`, `lower`, `substr`).
+ */
+export function memberUserKeySql(idType: 'id' | 'email' | 'cio_id', column: string): string {
+  switch (idType) {
+    case 'id':
+      return `('id:' || ${column})`;
+    case 'email':
+      return `('email:' || lower(${column}))`;
+    case 'cio_id':
+      return `('cio_id:' || CASE WHEN substr(${column}, 1, 4) = 'cio_' THEN substr(${column}, 5) ELSE ${column} END)`;
+  }
 }

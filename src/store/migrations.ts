@@ -110,4 +110,60 @@ export const migrations: readonly Migration[] = [
   );
 `,
   },
+  {
+    version: 4,
+    name: 'sync_progress',
+    sql: `
+  -- A stream sync's durable cursors, one per delivery lane (all \`lanes\` rows of a sync agree on
+  -- the count): the system of record, written in the transaction that settles the delivery they
+  -- describe. A workflow started for the sync resumes from them.
+  CREATE TABLE sync_progress (
+    sync_id TEXT NOT NULL,
+    lane INTEGER NOT NULL,
+    lanes INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sync_id, lane)
+  );
+  CREATE INDEX sync_progress_source ON sync_progress (source_id);
+
+  -- Numbers that never repeat for a key (cohort run ids), whatever happens to the workflows.
+  CREATE TABLE sequences (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+
+  -- One open dead letter per record, reason and detail: a settle that is repeated after a crash
+  -- writes nothing twice. Older duplicates are folded into the first before the index is built.
+  DELETE FROM dead_letters WHERE redriven_at IS NULL AND id NOT IN (
+    SELECT MIN(id) FROM dead_letters WHERE redriven_at IS NULL
+    GROUP BY sync_id, seq, reason, COALESCE(detail, '')
+  );
+  CREATE UNIQUE INDEX dead_letters_open_unique
+    ON dead_letters (sync_id, seq, reason, COALESCE(detail, '')) WHERE redriven_at IS NULL;
+`,
+  },
+  {
+    version: 5,
+    name: 'deletions',
+    sql: `
+      -- Users a sync's Customer.io suppress blocked, until an unsuppress (per snapshot scope).
+      CREATE TABLE suppressed_users (
+        sync_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        suppressed_at INTEGER NOT NULL,
+        PRIMARY KEY (sync_id, user_key)
+      );
+
+      -- People a delete or suppress removed from a Customer.io workspace, by user key, so cohort
+      -- syncs writing to the same workspace drop them from their baselines on their next run.
+      CREATE TABLE forgotten_people (
+        destination_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        forgotten_at INTEGER NOT NULL,
+        PRIMARY KEY (destination_id, user_key)
+      );
+    `,
+  },
 ];

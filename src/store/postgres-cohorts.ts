@@ -1,6 +1,11 @@
 import type pg from 'pg';
 
-import type { CohortApplyProgress, CohortRun, CohortStore } from './cohort-store.ts';
+import {
+  type CohortApplyProgress,
+  type CohortRun,
+  type CohortStore,
+  memberUserKeySql,
+} from './cohort-store.ts';
 
 const START: CohortApplyProgress = { phase: 'add', added: 0, removed: 0 };
 
@@ -154,6 +159,35 @@ export class PostgresCohorts implements CohortStore {
       [syncId],
     );
     return rows[0] ? toRun(rows[0]) : undefined;
+  }
+
+  async dropForgottenMembers(
+    syncId: string,
+    runId: string,
+    forgotten: { destinationId: string; idType: 'id' | 'email' | 'cio_id'; since: number },
+  ): Promise<number> {
+    const { destinationId, idType, since } = forgotten;
+    // Deletions are rare: only when there are some does the baseline get scanned.
+    const any = await this.#pool.query(
+      'SELECT 1 FROM forgotten_people WHERE destination_id = $1 AND forgotten_at >= $2 LIMIT 1',
+      [destinationId, since],
+    );
+    if (any.rowCount === 0) return 0;
+    return this.#tx(async (c) => {
+      const deleted = await c.query(
+        `DELETE FROM cohort_members WHERE sync_id = $1 AND run_id = $2 AND ${memberUserKeySql(idType, 'member_id')} IN (
+           SELECT user_key FROM forgotten_people WHERE destination_id = $3 AND forgotten_at >= $4)`,
+        [syncId, runId, destinationId, since],
+      );
+      const removed = deleted.rowCount ?? 0;
+      if (removed > 0) {
+        await c.query(
+          'UPDATE cohort_runs SET members = GREATEST(0, members - $1) WHERE sync_id = $2 AND run_id = $3',
+          [removed, syncId, runId],
+        );
+      }
+      return removed;
+    });
   }
 }
 

@@ -104,4 +104,51 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'sync_progress',
+    sql: `
+      CREATE TABLE sync_progress (
+        sync_id TEXT NOT NULL,
+        lane INTEGER NOT NULL,
+        lanes INTEGER NOT NULL,
+        source_id TEXT NOT NULL,
+        cursor BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (sync_id, lane)
+      );
+      CREATE INDEX sync_progress_source ON sync_progress (source_id);
+
+      CREATE TABLE sequences (
+        key TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+      );
+
+      DELETE FROM dead_letters WHERE redriven_at IS NULL AND id NOT IN (
+        SELECT MIN(id) FROM dead_letters WHERE redriven_at IS NULL
+        GROUP BY sync_id, seq, reason, COALESCE(detail, '')
+      );
+      CREATE UNIQUE INDEX dead_letters_open_unique
+        ON dead_letters (sync_id, seq, reason, COALESCE(detail, '')) WHERE redriven_at IS NULL;
+    `,
+  },
+  {
+    version: 5,
+    name: 'deletions',
+    sql: `
+      CREATE TABLE suppressed_users (
+        sync_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        suppressed_at BIGINT NOT NULL,
+        PRIMARY KEY (sync_id, user_key)
+      );
+
+      CREATE TABLE forgotten_people (
+        destination_id TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        forgotten_at BIGINT NOT NULL,
+        PRIMARY KEY (destination_id, user_key)
+      );
+    `,
+  },
 ];

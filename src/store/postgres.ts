@@ -8,8 +8,11 @@ import { postgresMigrations } from './postgres-migrations.ts';
 import type {
   CapturedRequest,
   DeadLetter,
+  DeliverySettlement,
+  LaneCursors,
   NewCapturedRequest,
   NewDeadLetter,
+  PersonChange,
   Store,
   UserSnapshot,
 } from './store.ts';
@@ -42,6 +45,8 @@ const CHUNK = 5_000;
 // cannot collide with another application's single-bigint locks in the same database.
 const APPEND_LOCK = 0x63696f01;
 const MIGRATION_LOCK = 0x63696f02;
+/** Serializes changes to one sync's lane layout (prepareLanes, setStreamCursor). */
+const PROGRESS_LOCK = 0x63696f03;
 
 /** `user:password@` becomes `user:***@`: errors and logs may show where, never the secret. */
 export function redactUrl(url: string): string {
@@ -167,6 +172,11 @@ interface CapturedRow {
 /** LIMIT NULL is "no limit" in PostgreSQL. */
 function limitOf(limit: number | undefined): number | null {
   return limit === undefined ? null : Math.max(0, Math.floor(limit));
+}
+
+function laneCursorsOf(rows: ReadonlyArray<{ lanes: number; cursor: string }>): LaneCursors | undefined {
+  if (rows.length === 0) return undefined;
+  return { lanes: Number(rows[0]!.lanes), cursors: rows.map((r) => Number(r.cursor)) };
 }
 
 function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
@@ -359,24 +369,128 @@ class PostgresStore implements Store {
 
   async addDeadLetters(letters: NewDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
+    await this.#tx((c) => this.#insertDeadLetters(c, letters));
+  }
+
+  async #insertDeadLetters(c: pg.PoolClient, letters: readonly NewDeadLetter[]): Promise<void> {
     const createdAt = this.#now();
-    await this.#tx(async (c) => {
-      for (const part of chunks(letters)) {
+    for (const part of chunks(letters)) {
+      await c.query(
+        'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at)' +
+          ' SELECT s, q, r, reason, detail, $6 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])' +
+          ' WITH ORDINALITY AS t (s, q, r, reason, detail, n) ORDER BY n ON CONFLICT DO NOTHING',
+        [
+          part.map((l) => l.syncId),
+          part.map((l) => l.seq),
+          part.map((l) => JSON.stringify(l.record)),
+          part.map((l) => l.reason),
+          part.map((l) => l.detail ?? null),
+          createdAt,
+        ],
+      );
+    }
+  }
+
+  async getLaneCursors(syncId: string): Promise<LaneCursors | undefined> {
+    return laneCursorsOf(
+      (
+        await this.#pool.query<{ lanes: number; cursor: string }>(
+          'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
+          [syncId],
+        )
+      ).rows,
+    );
+  }
+
+  async getStreamCursor(syncId: string): Promise<number | undefined> {
+    const found = await this.getLaneCursors(syncId);
+    return found && Math.min(...found.cursors);
+  }
+
+  async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {
+    const current = await this.getLaneCursors(syncId);
+    if (current?.lanes === lanes && current.cursors.length === lanes) return current.cursors;
+    return this.#tx(async (c) => {
+      // Lanes preparing at once queue on this lock; the later ones find the layout done.
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
+      const { rows } = await c.query<{ lanes: number; cursor: string }>(
+        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
+        [syncId],
+      );
+      const now = laneCursorsOf(rows);
+      if (now?.lanes === lanes && now.cursors.length === lanes) return now.cursors;
+      const from = now ? Math.min(...now.cursors) : start;
+      await c.query('DELETE FROM sync_progress WHERE sync_id = $1', [syncId]);
+      await c.query(
+        'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at)' +
+          ' SELECT $1, lane, $2, $3, $4, $5 FROM generate_series(0, $2 - 1) AS lane',
+        [syncId, lanes, sourceId, from, this.#now()],
+      );
+      return Array.from({ length: lanes }, () => from);
+    });
+  }
+
+  async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
+    const { syncId, cursor, deadLetters = [], userSnapshots, redriven = [] } = settlement;
+    return this.#tx(async (c) => {
+      const at = this.#now();
+      if (cursor) {
+        // The row lock makes two settlements of one lane queue up, so the second sees the first's cursor.
+        const { rows } = await c.query<{ cursor: string }>(
+          'SELECT cursor FROM sync_progress WHERE sync_id = $1 AND lane = $2 FOR UPDATE',
+          [syncId, cursor.lane],
+        );
+        if (rows[0] === undefined || Number(rows[0].cursor) !== cursor.from) return false;
+      }
+      if (redriven.length > 0) {
         await c.query(
-          'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at)' +
-            ' SELECT s, q, r, reason, detail, $6 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])' +
-            ' WITH ORDINALITY AS t (s, q, r, reason, detail, n) ORDER BY n',
-          [
-            part.map((l) => l.syncId),
-            part.map((l) => l.seq),
-            part.map((l) => JSON.stringify(l.record)),
-            part.map((l) => l.reason),
-            part.map((l) => l.detail ?? null),
-            createdAt,
-          ],
+          'UPDATE dead_letters SET redriven_at = $1 WHERE id = ANY($2::bigint[]) AND redriven_at IS NULL',
+          [at, [...redriven]],
         );
       }
+      await this.#insertDeadLetters(c, deadLetters);
+      if (userSnapshots) await this.#putSnapshots(c, userSnapshots.scope, userSnapshots.entries);
+      if (cursor) {
+        await c.query(
+          'UPDATE sync_progress SET cursor = $3, updated_at = $4 WHERE sync_id = $1 AND lane = $2',
+          [syncId, cursor.lane, cursor.to, at],
+        );
+      }
+      return true;
     });
+  }
+
+  async setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined> {
+    return this.#tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
+      const { rows } = await c.query<{ lanes: number; cursor: string }>(
+        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane FOR UPDATE',
+        [syncId],
+      );
+      const before = laneCursorsOf(rows);
+      if (before) {
+        await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
+          syncId,
+          cursor,
+          this.#now(),
+        ]);
+      } else {
+        await c.query(
+          'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at) VALUES ($1, 0, 1, $2, $3, $4)',
+          [syncId, sourceId, cursor, this.#now()],
+        );
+      }
+      return before && Math.min(...before.cursors);
+    });
+  }
+
+  async nextSequence(key: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ value: string }>(
+      'INSERT INTO sequences (key, value) VALUES ($1, 1)' +
+        ' ON CONFLICT (key) DO UPDATE SET value = sequences.value + 1 RETURNING value',
+      [key],
+    );
+    return Number(rows[0]!.value);
   }
 
   async listDeadLetters(
@@ -533,6 +647,14 @@ class PostgresStore implements Store {
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void> {
     if (entries.length === 0) return;
+    await this.#tx((c) => this.#putSnapshots(c, syncId, entries));
+  }
+
+  async #putSnapshots(
+    c: pg.PoolClient,
+    syncId: string,
+    entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
+  ): Promise<void> {
     // One row per user: an upsert may not touch a row twice. Keeping the last entry of the highest
     // seq is what upserting them one by one would leave.
     const byUser = new Map<string, UserSnapshot>();
@@ -541,24 +663,72 @@ class PostgresStore implements Store {
       if (kept === undefined || snapshot.seq >= kept.seq) byUser.set(userKey, snapshot);
     }
     const updatedAt = this.#now();
+    for (const part of chunks([...byUser])) {
+      await c.query(
+        'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at)' +
+          ' SELECT $1, k, a, s, q, $6 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t (k, a, s, q)' +
+          ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
+          ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
+        [
+          syncId,
+          part.map(([userKey]) => userKey),
+          part.map(([, s]) => JSON.stringify(s.attributes)),
+          part.map(([, s]) => JSON.stringify(s.state)),
+          part.map(([, s]) => s.seq),
+          updatedAt,
+        ],
+      );
+    }
+  }
+
+  async forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void> {
+    const { syncId, snapshotScopes, destinationId, changes } = input;
+    if (changes.length === 0) return;
+    const now = this.#now();
     await this.#tx(async (c) => {
-      for (const part of chunks([...byUser])) {
-        await c.query(
-          'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at)' +
-            ' SELECT $1, k, a, s, q, $6 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t (k, a, s, q)' +
-            ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
-            ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
-          [
+      for (const { userKey, change } of changes) {
+        if (change === 'unsuppress') {
+          await c.query('DELETE FROM suppressed_users WHERE sync_id = $1 AND user_key = $2', [
             syncId,
-            part.map(([userKey]) => userKey),
-            part.map(([, s]) => JSON.stringify(s.attributes)),
-            part.map(([, s]) => JSON.stringify(s.state)),
-            part.map(([, s]) => s.seq),
-            updatedAt,
-          ],
-        );
+            userKey,
+          ]);
+          continue;
+        }
+        await c.query('DELETE FROM user_snapshots WHERE sync_id = ANY($1::text[]) AND user_key = $2', [
+          [...snapshotScopes],
+          userKey,
+        ]);
+        if (change === 'suppress') {
+          await c.query(
+            'INSERT INTO suppressed_users (sync_id, user_key, suppressed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+            [syncId, userKey, now],
+          );
+        }
+        if (destinationId !== undefined) {
+          await c.query(
+            'INSERT INTO forgotten_people (destination_id, user_key, forgotten_at) VALUES ($1, $2, $3)' +
+              ' ON CONFLICT (destination_id, user_key) DO UPDATE SET forgotten_at = excluded.forgotten_at',
+            [destinationId, userKey, now],
+          );
+        }
       }
     });
+  }
+
+  async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
+    const suppressed = new Set<string>();
+    if (userKeys.length === 0) return suppressed;
+    const { rows } = await this.#pool.query<{ user_key: string }>(
+      'SELECT user_key FROM suppressed_users WHERE sync_id = $1 AND user_key = ANY($2::text[])',
+      [syncId, [...new Set(userKeys)]],
+    );
+    for (const row of rows) suppressed.add(row.user_key);
+    return suppressed;
   }
 
   async close(): Promise<void> {

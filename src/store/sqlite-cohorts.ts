@@ -1,6 +1,11 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 
-import type { CohortApplyProgress, CohortRun, CohortStore } from './cohort-store.ts';
+import {
+  type CohortApplyProgress,
+  type CohortRun,
+  type CohortStore,
+  memberUserKeySql,
+} from './cohort-store.ts';
 
 type Row = Record<string, SQLOutputValue>;
 
@@ -137,6 +142,36 @@ export class SqliteCohorts implements CohortStore {
       .prepare(`SELECT * FROM cohort_runs WHERE sync_id = ? AND phase = 'applied' LIMIT 1`)
       .get(syncId) as Row | undefined;
     return row ? toRun(row) : undefined;
+  }
+  async dropForgottenMembers(
+    syncId: string,
+    runId: string,
+    forgotten: { destinationId: string; idType: 'id' | 'email' | 'cio_id'; since: number },
+  ): Promise<number> {
+    const { destinationId, idType, since } = forgotten;
+    // Deletions are rare: only when there are some does the baseline get scanned.
+    const any = this.#db
+      .prepare(
+        'SELECT 1 AS found FROM forgotten_people WHERE destination_id = ? AND forgotten_at >= ? LIMIT 1',
+      )
+      .get(destinationId, since);
+    if (any === undefined) return 0;
+    return this.#tx(() => {
+      const removed = Number(
+        this.#db
+          .prepare(
+            `DELETE FROM cohort_members WHERE sync_id = ? AND run_id = ? AND ${memberUserKeySql(idType, 'member_id')} IN (
+               SELECT user_key FROM forgotten_people WHERE destination_id = ? AND forgotten_at >= ?)`,
+          )
+          .run(syncId, runId, destinationId, since).changes,
+      );
+      if (removed > 0) {
+        this.#db
+          .prepare('UPDATE cohort_runs SET members = MAX(0, members - ?) WHERE sync_id = ? AND run_id = ?')
+          .run(removed, syncId, runId);
+      }
+      return removed;
+    });
   }
 }
 

@@ -9,8 +9,11 @@ import type { Migration } from './migrations.ts';
 import type {
   CapturedRequest,
   DeadLetter,
+  DeliverySettlement,
+  LaneCursors,
   NewCapturedRequest,
   NewDeadLetter,
+  PersonChange,
   Store,
   UserSnapshot,
 } from './store.ts';
@@ -30,6 +33,16 @@ export interface SqliteStoreOptions {
 }
 
 type Row = Record<string, SQLOutputValue>;
+
+interface ProgressStatements {
+  lanes: StatementSync;
+  laneCursor: StatementSync;
+  dropLanes: StatementSync;
+  putLane: StatementSync;
+  moveLane: StatementSync;
+  moveAll: StatementSync;
+  nextSequence: StatementSync;
+}
 
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_INTERVAL_MS = 25;
@@ -175,6 +188,7 @@ class SqliteStore implements Store {
   readonly #syncNormal: StatementSync;
   readonly #syncFull: StatementSync;
   #userSnapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
+  #progressStatements: ProgressStatements | undefined;
   /** Cohort snapshots and diffs; the backend's SQL lives in SqliteCohorts. */
   readonly cohorts: SqliteCohorts;
 
@@ -196,7 +210,8 @@ class SqliteStore implements Store {
     );
     this.#hasAfter = db.prepare('SELECT seq FROM event_log WHERE source_id = ? AND seq > ? LIMIT 1');
     this.#insertDeadLetter = db.prepare(
-      'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO dead_letters (sync_id, seq, record, reason, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)' +
+        ' ON CONFLICT DO NOTHING',
     );
     this.#listDeadLetters = db.prepare(
       'SELECT id, sync_id, seq, record, reason, detail, created_at, redriven_at FROM dead_letters' +
@@ -248,6 +263,34 @@ class SqliteStore implements Store {
       ),
     };
     return this.#userSnapshotStatements;
+  }
+
+  #progress(): ProgressStatements {
+    this.#progressStatements ??= {
+      lanes: this.#db.prepare(
+        'SELECT lane, lanes, cursor FROM sync_progress WHERE sync_id = ? ORDER BY lane',
+      ),
+      laneCursor: this.#db.prepare('SELECT cursor FROM sync_progress WHERE sync_id = ? AND lane = ?'),
+      dropLanes: this.#db.prepare('DELETE FROM sync_progress WHERE sync_id = ?'),
+      putLane: this.#db.prepare(
+        'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      moveLane: this.#db.prepare(
+        'UPDATE sync_progress SET cursor = ?, updated_at = ? WHERE sync_id = ? AND lane = ?',
+      ),
+      moveAll: this.#db.prepare('UPDATE sync_progress SET cursor = ?, updated_at = ? WHERE sync_id = ?'),
+      nextSequence: this.#db.prepare(
+        'INSERT INTO sequences (key, value) VALUES (?, 1)' +
+          ' ON CONFLICT (key) DO UPDATE SET value = sequences.value + 1 RETURNING value',
+      ),
+    };
+    return this.#progressStatements;
+  }
+
+  #laneCursors(syncId: string): LaneCursors | undefined {
+    const rows = this.#progress().lanes.all(syncId);
+    if (rows.length === 0) return undefined;
+    return { lanes: num(rows[0], 'lanes'), cursors: rows.map((r) => num(r, 'cursor')) };
   }
 
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
@@ -333,19 +376,77 @@ class SqliteStore implements Store {
 
   async addDeadLetters(letters: NewDeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
+    writeTransaction(this.#db, () => this.#insertDeadLetters(letters));
+  }
+
+  #insertDeadLetters(letters: readonly NewDeadLetter[]): void {
     const createdAt = this.#now();
-    writeTransaction(this.#db, () => {
-      for (const letter of letters) {
-        this.#insertDeadLetter.run(
-          letter.syncId,
-          letter.seq,
-          JSON.stringify(letter.record),
-          letter.reason,
-          letter.detail ?? null,
-          createdAt,
-        );
-      }
+    for (const letter of letters) {
+      this.#insertDeadLetter.run(
+        letter.syncId,
+        letter.seq,
+        JSON.stringify(letter.record),
+        letter.reason,
+        letter.detail ?? null,
+        createdAt,
+      );
+    }
+  }
+
+  async getLaneCursors(syncId: string): Promise<LaneCursors | undefined> {
+    return this.#laneCursors(syncId);
+  }
+
+  async getStreamCursor(syncId: string): Promise<number | undefined> {
+    const found = this.#laneCursors(syncId);
+    return found && Math.min(...found.cursors);
+  }
+
+  async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {
+    const progress = this.#progress();
+    const current = this.#laneCursors(syncId);
+    if (current?.lanes === lanes && current.cursors.length === lanes) return current.cursors;
+    return writeTransaction(this.#db, () => {
+      const now = this.#laneCursors(syncId);
+      if (now?.lanes === lanes && now.cursors.length === lanes) return now.cursors;
+      const from = now ? Math.min(...now.cursors) : start;
+      progress.dropLanes.run(syncId);
+      const at = this.#now();
+      for (let lane = 0; lane < lanes; lane++) progress.putLane.run(syncId, lane, lanes, sourceId, from, at);
+      return Array.from({ length: lanes }, () => from);
     });
+  }
+
+  async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
+    const { syncId, cursor, deadLetters = [], userSnapshots, redriven = [] } = settlement;
+    const progress = this.#progress();
+    return writeTransaction(this.#db, () => {
+      if (cursor) {
+        const row = progress.laneCursor.get(syncId, cursor.lane);
+        if (row === undefined || num(row, 'cursor') !== cursor.from) return false;
+      }
+      const at = this.#now();
+      for (const id of redriven) this.#markRedriven.run(at, id);
+      this.#insertDeadLetters(deadLetters);
+      if (userSnapshots) this.#putSnapshots(userSnapshots.scope, userSnapshots.entries);
+      if (cursor) progress.moveLane.run(cursor.to, at, syncId, cursor.lane);
+      return true;
+    });
+  }
+
+  async setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined> {
+    const progress = this.#progress();
+    return writeTransaction(this.#db, () => {
+      const before = this.#laneCursors(syncId);
+      if (before) progress.moveAll.run(cursor, this.#now(), syncId);
+      else progress.putLane.run(syncId, 0, 1, sourceId, cursor, this.#now());
+      return before && Math.min(...before.cursors);
+    });
+  }
+
+  async nextSequence(key: string): Promise<number> {
+    const next = this.#progress().nextSequence;
+    return writeTransaction(this.#db, () => num(next.get(key), 'value'));
   }
 
   async listDeadLetters(
@@ -464,20 +565,66 @@ class SqliteStore implements Store {
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void> {
     if (entries.length === 0) return;
+    writeTransaction(this.#db, () => this.#putSnapshots(syncId, entries));
+  }
+
+  #putSnapshots(syncId: string, entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>): void {
     const updatedAt = this.#now();
     const put = this.#userSnapshots().put;
-    writeTransaction(this.#db, () => {
-      for (const { userKey, snapshot } of entries) {
-        put.run(
-          syncId,
-          userKey,
-          JSON.stringify(snapshot.attributes),
-          JSON.stringify(snapshot.state),
-          snapshot.seq,
-          updatedAt,
-        );
+    for (const { userKey, snapshot } of entries) {
+      put.run(
+        syncId,
+        userKey,
+        JSON.stringify(snapshot.attributes),
+        JSON.stringify(snapshot.state),
+        snapshot.seq,
+        updatedAt,
+      );
+    }
+  }
+
+  async forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void> {
+    const { syncId, snapshotScopes, destinationId, changes } = input;
+    if (changes.length === 0) return;
+    const now = this.#now();
+    const db = this.#db;
+    const dropSnapshot = db.prepare('DELETE FROM user_snapshots WHERE sync_id = ? AND user_key = ?');
+    const suppress = db.prepare(
+      'INSERT INTO suppressed_users (sync_id, user_key, suppressed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    const unsuppress = db.prepare('DELETE FROM suppressed_users WHERE sync_id = ? AND user_key = ?');
+    const forget = db.prepare(
+      'INSERT INTO forgotten_people (destination_id, user_key, forgotten_at) VALUES (?, ?, ?)' +
+        ' ON CONFLICT (destination_id, user_key) DO UPDATE SET forgotten_at = excluded.forgotten_at',
+    );
+    writeTransaction(db, () => {
+      for (const { userKey, change } of changes) {
+        if (change === 'unsuppress') {
+          unsuppress.run(syncId, userKey);
+          continue;
+        }
+        for (const scope of snapshotScopes) dropSnapshot.run(scope, userKey);
+        if (change === 'suppress') suppress.run(syncId, userKey, now);
+        if (destinationId !== undefined) forget.run(destinationId, userKey, now);
       }
     });
+  }
+
+  async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
+    const suppressed = new Set<string>();
+    if (userKeys.length === 0) return suppressed;
+    const rows = this.#db
+      .prepare(
+        'SELECT user_key FROM suppressed_users WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
+      )
+      .all(syncId, JSON.stringify([...new Set(userKeys)]));
+    for (const row of rows) suppressed.add(str(row, 'user_key'));
+    return suppressed;
   }
 
   async close(): Promise<void> {

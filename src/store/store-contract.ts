@@ -368,6 +368,105 @@ export function describeStoreContract(backend: StoreBackend): void {
     });
   });
 
+  describe('durable progress', () => {
+    it('keeps one open dead letter per record, reason and detail; a redriven one can fail again', async () => {
+      const store = await open();
+      const letter = {
+        syncId: 's1',
+        seq: 10,
+        record: rec(10),
+        reason: 'customerio_rejected_item',
+        detail: 'x',
+      };
+      await store.addDeadLetters([letter, { ...letter }]);
+      await store.addDeadLetters([letter, { ...letter, detail: 'y' }, { ...letter, detail: undefined }]);
+      const open1 = await store.listDeadLetters('s1');
+      expect(open1.map((l) => l.detail)).toEqual(['x', 'y', undefined]);
+      await store.settleDelivery({ syncId: 's1', redriven: [open1[0]!.id], deadLetters: [letter] });
+      const all = await store.listDeadLetters('s1', { includeRedriven: true });
+      expect(all).toHaveLength(4);
+      expect(all.filter((l) => l.redrivenAt === undefined).map((l) => l.detail)).toEqual([
+        'y',
+        undefined,
+        'x',
+      ]);
+    });
+
+    it('settles a delivery in one step, only from the cursor its lane read', async () => {
+      const store = await open();
+      expect(await store.getStreamCursor('s1')).toBeUndefined();
+      expect(await store.prepareLanes('s1', 'web', 1, 0)).toEqual([0]);
+      const snapshot = { attributes: { plan: 'pro' }, state: { plan: 'pro' }, seq: 3 };
+      const ok = await store.settleDelivery({
+        syncId: 's1',
+        cursor: { lane: 0, from: 0, to: 5 },
+        deadLetters: [{ syncId: 's1', seq: 4, record: rec(4), reason: 'unprocessable' }],
+        userSnapshots: { scope: 's1', entries: [{ userKey: 'id:u', snapshot }] },
+      });
+      expect(ok).toBe(true);
+      expect(await store.getStreamCursor('s1')).toBe(5);
+      expect((await store.getUserSnapshots('s1', ['id:u'])).get('id:u')).toEqual(snapshot);
+
+      // A second settlement of the same delivery (a retry after a crash) writes nothing.
+      const again = await store.settleDelivery({
+        syncId: 's1',
+        cursor: { lane: 0, from: 0, to: 5 },
+        deadLetters: [{ syncId: 's1', seq: 4, record: rec(4), reason: 'other' }],
+        userSnapshots: { scope: 's1', entries: [{ userKey: 'id:v', snapshot }] },
+      });
+      expect(again).toBe(false);
+      expect((await store.listDeadLetters('s1')).map((l) => l.reason)).toEqual(['unprocessable']);
+      expect((await store.getUserSnapshots('s1', ['id:v'])).size).toBe(0);
+      expect(await store.getStreamCursor('s1')).toBe(5);
+      // A lane that was never prepared cannot be settled.
+      expect(await store.settleDelivery({ syncId: 's2', cursor: { lane: 0, from: 0, to: 1 } })).toBe(false);
+      expect(await store.getStreamCursor('s2')).toBeUndefined();
+    });
+
+    it('keeps one cursor per lane; a new lane count starts every lane at the lowest old cursor', async () => {
+      const store = await open();
+      expect(await store.prepareLanes('s1', 'web', 3, 10)).toEqual([10, 10, 10]);
+      expect(await store.prepareLanes('s1', 'web', 3, 99)).toEqual([10, 10, 10]);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { lane: 1, from: 10, to: 40 } })).toBe(true);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { lane: 2, from: 10, to: 25 } })).toBe(true);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { lane: 2, from: 10, to: 30 } })).toBe(false);
+      expect(await store.getLaneCursors('s1')).toEqual({ lanes: 3, cursors: [10, 40, 25] });
+      expect(await store.getStreamCursor('s1')).toBe(10);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { lane: 0, from: 10, to: 20 } })).toBe(true);
+
+      // Several lanes re-laying out at once agree on one layout.
+      const laid = await Promise.all([1, 2, 3].map(() => store.prepareLanes('s1', 'web', 2, 0)));
+      expect(laid).toEqual([
+        [20, 20],
+        [20, 20],
+        [20, 20],
+      ]);
+      expect(await store.getLaneCursors('s1')).toEqual({ lanes: 2, cursors: [20, 20] });
+    });
+
+    it('sets every lane outright and hands out sequence numbers that never repeat', async () => {
+      const store = await open();
+      expect(await store.setStreamCursor('s1', 'web', 7)).toBeUndefined();
+      expect(await store.getLaneCursors('s1')).toEqual({ lanes: 1, cursors: [7] });
+      await store.prepareLanes('s1', 'web', 2, 0);
+      await store.settleDelivery({ syncId: 's1', cursor: { lane: 1, from: 7, to: 12 } });
+      expect(await store.setStreamCursor('s1', 'web', 2)).toBe(7);
+      expect(await store.getLaneCursors('s1')).toEqual({ lanes: 2, cursors: [2, 2] });
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { lane: 0, from: 7, to: 9 } })).toBe(false);
+      expect(await store.settleDelivery({ syncId: 's1', cursor: { lane: 0, from: 2, to: 9 } })).toBe(true);
+      expect(await store.getStreamCursor('s1')).toBe(2);
+
+      expect([
+        await store.nextSequence('a'),
+        await store.nextSequence('a'),
+        await store.nextSequence('b'),
+      ]).toEqual([1, 2, 1]);
+      const reopened = await open();
+      expect(await reopened.nextSequence('a')).toBe(3);
+      expect(await reopened.getLaneCursors('s1')).toEqual({ lanes: 2, cursors: [9, 2] });
+    });
+  });
+
   describe('captured requests', () => {
     it('stores and lists dry-run captures per sync, paged by id', async () => {
       const store = await open({ now: () => 42 });
@@ -596,6 +695,64 @@ export function describeStoreContract(backend: StoreBackend): void {
     });
   });
 
+  describe('deletions and suppressions', () => {
+    const snap = (seq: number) => ({ attributes: { plan: 'pro' }, state: { plan: 'pro' }, seq });
+
+    it("a delete drops the user's snapshots in every scope named, and only that user's", async () => {
+      const store = await open();
+      for (const scope of ['s', 's#dry-run', 'other']) {
+        await store.putUserSnapshots(scope, [
+          { userKey: 'id:u1', snapshot: snap(1) },
+          { userKey: 'id:u2', snapshot: snap(1) },
+        ]);
+      }
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s', 's#dry-run'],
+        changes: [{ userKey: 'id:u1', change: 'delete' }],
+      });
+      expect([...(await store.getUserSnapshots('s', ['id:u1', 'id:u2'])).keys()]).toEqual(['id:u2']);
+      expect([...(await store.getUserSnapshots('s#dry-run', ['id:u1', 'id:u2'])).keys()]).toEqual(['id:u2']);
+      expect([...(await store.getUserSnapshots('other', ['id:u1', 'id:u2'])).keys()].sort()).toEqual([
+        'id:u1',
+        'id:u2',
+      ]);
+      expect(await store.getSuppressedUsers('s', ['id:u1'])).toEqual(new Set());
+    });
+
+    it('suppress drops the snapshot and marks the user suppressed per sync; unsuppress lifts it, in order', async () => {
+      const store = await open();
+      await store.putUserSnapshots('s', [{ userKey: 'email:ann@example.com', snapshot: snap(3) }]);
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s'],
+        changes: [
+          { userKey: 'email:ann@example.com', change: 'suppress' },
+          { userKey: 'id:u9', change: 'suppress' },
+          { userKey: 'id:u9', change: 'unsuppress' },
+        ],
+      });
+      expect(await store.getUserSnapshots('s', ['email:ann@example.com'])).toEqual(new Map());
+      expect(await store.getSuppressedUsers('s', ['email:ann@example.com', 'id:u9', 'id:nobody'])).toEqual(
+        new Set(['email:ann@example.com']),
+      );
+      expect(await store.getSuppressedUsers('other', ['email:ann@example.com'])).toEqual(new Set());
+      // Suppressing twice is one suppression; one unsuppress lifts it.
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s'],
+        changes: [{ userKey: 'email:ann@example.com', change: 'suppress' }],
+      });
+      await store.forgetPeople({
+        syncId: 's',
+        snapshotScopes: ['s'],
+        changes: [{ userKey: 'email:ann@example.com', change: 'unsuppress' }],
+      });
+      expect(await store.getSuppressedUsers('s', ['email:ann@example.com'])).toEqual(new Set());
+      expect(await store.getSuppressedUsers('s', [])).toEqual(new Set());
+    });
+  });
+
   describe('schema', () => {
     const versions = backend.migrations.map((m) => m.version);
 
@@ -610,8 +767,12 @@ export function describeStoreContract(backend: StoreBackend): void {
         'dead_letters',
         'engine_state',
         'event_log',
+        'forgotten_people',
         'rate_limits',
         'schema_migrations',
+        'sequences',
+        'suppressed_users',
+        'sync_progress',
         'user_snapshots',
       ]);
 
@@ -778,6 +939,40 @@ function describeCohortContract(open: (opts?: ContractOpenOptions) => Promise<St
       const run = await snapshot('1', ['fresh']);
       expect(run.members).toBe(1);
       expect(await allPages('1', undefined, 10)).toEqual([['fresh']]);
+    });
+
+    it('drops people deleted in the same workspace since a time from a baseline, as the id type reads them', async () => {
+      let now = 1_000;
+      store = await open({ now: () => now });
+      await snapshot('1', ['u1', 'u2', 'Ann@Example.com', 'cio_abc', 'def', 'keep']);
+      await store.cohorts.completeCohortRun('sync', '1');
+      const forget = (destinationId: string, keys: string[]) =>
+        store.forgetPeople({
+          syncId: 'stream',
+          snapshotScopes: ['stream'],
+          destinationId,
+          changes: keys.map((userKey) => ({ userKey, change: 'delete' as const })),
+        });
+      await forget('cio', ['id:u2']); // at 1_000: before `since` below
+      now = 2_000;
+      await forget('cio', ['id:u1', 'email:ann@example.com', 'cio_id:abc', 'cio_id:def']);
+      await forget('other-workspace', ['id:keep']);
+
+      const drop = (idType: 'id' | 'email' | 'cio_id') =>
+        store.cohorts.dropForgottenMembers('sync', '1', { destinationId: 'cio', idType, since: 1_500 });
+      expect(await drop('id')).toBe(1);
+      expect(await drop('email')).toBe(1);
+      expect(await drop('cio_id')).toBe(2);
+      expect(await drop('id')).toBe(0);
+      expect((await allPages('1', undefined, 10)).flat()).toEqual(['keep', 'u2']);
+      expect((await store.cohorts.getCohortRun('sync', '1'))?.members).toBe(2);
+      expect(
+        await store.cohorts.dropForgottenMembers('sync', '1', {
+          destinationId: 'cio',
+          idType: 'id',
+          since: 0,
+        }),
+      ).toBe(1);
     });
 
     it('keeps cohorts of different syncs apart', async () => {

@@ -21,6 +21,31 @@ export interface NewDeadLetter {
   detail?: string;
 }
 
+/**
+ * Everything one delivery (or one redriven batch) leaves behind, written in one transaction so a
+ * crash leaves either all of it or none: the cursor move, the dead letters, the user snapshots and
+ * the letters it redrove.
+ */
+export interface DeliverySettlement {
+  syncId: string;
+  /**
+   * Moves lane `lane` of the sync from `from` to `to`. The whole settlement is refused (nothing
+   * written) when the lane's stored cursor is not `from`: another attempt, a replay or a reset moved
+   * it meanwhile. Absent for a redrive, which moves no cursor.
+   */
+  cursor?: { lane: number; from: number; to: number };
+  deadLetters?: readonly NewDeadLetter[];
+  userSnapshots?: { scope: string; entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }> };
+  /** Dead letters this batch redrove; marked before the new letters are written. */
+  redriven?: readonly number[];
+}
+
+/** Where a stream sync's delivery lanes stand: `cursors[i]` is lane i's. */
+export interface LaneCursors {
+  lanes: number;
+  cursors: number[];
+}
+
 /** A request a dry-run destination recorded instead of sending (credentials redacted). */
 export interface CapturedRequest {
   id: number;
@@ -99,6 +124,10 @@ export interface Store {
     signal?: AbortSignal,
   ): Promise<boolean>;
 
+  /**
+   * Stores dead letters. One open (not yet redriven) letter per record, reason and detail: a letter
+   * that is already open is not written again, so a repeated write stores nothing twice.
+   */
   addDeadLetters(letters: NewDeadLetter[]): Promise<void>;
   /** A sync's dead letters, oldest first; redriven ones only with `includeRedriven`. */
   listDeadLetters(
@@ -131,6 +160,35 @@ export interface Store {
 
   close(): Promise<void>;
 
+  // ---- durable progress: the system of record of where each sync is --------------------------------
+
+  /** A stream sync's stored lane cursors; undefined when it never started. */
+  getLaneCursors(syncId: string): Promise<LaneCursors | undefined>;
+  /**
+   * The lowest of a stream sync's lane cursors (everything at or below it is settled); undefined
+   * when it never started.
+   */
+  getStreamCursor(syncId: string): Promise<number | undefined>;
+  /**
+   * Makes the sync's stored lanes `lanes` of source `sourceId` and returns their cursors. A sync
+   * with none starts every lane at `start`; one whose lane count changed starts every new lane at
+   * the lowest old cursor, so nothing is skipped (what a lane had passed beyond it is read again,
+   * and Customer.io deduplicates it by event id). Idempotent; lanes calling it at once agree.
+   */
+  prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]>;
+  /**
+   * Settles a delivery in one transaction (see DeliverySettlement). Resolves false, having written
+   * nothing, when `cursor.from` is not the lane's stored cursor.
+   */
+  settleDelivery(settlement: DeliverySettlement): Promise<boolean>;
+  /**
+   * Sets every lane of a stream sync to `cursor` (replay, reset); resolves to the lowest cursor
+   * before. A sync with no lanes yet gets one.
+   */
+  setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined>;
+  /** The next value of a sequence that starts at 1 and never repeats (cohort run ids). */
+  nextSequence(key: string): Promise<number>;
+
   // ---- user forwarding ---------------------------------------------------------------------------
 
   /** The snapshots of these users of a sync (by user key); users never seen are absent from the map. */
@@ -143,4 +201,26 @@ export interface Store {
     syncId: string,
     entries: ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>,
   ): Promise<void>;
+
+  // ---- deletions and suppressions --------------------------------------------------------------
+
+  /**
+   * What a sync's accepted person deletes and suppressions change locally, applied in order in one
+   * transaction: `delete` and `suppress` drop the user's snapshots in every scope of `snapshotScopes`
+   * (so a later identify starts from scratch) and, with `destinationId`, record the person as forgotten
+   * in that Customer.io workspace (cohort syncs drop them from their baselines, see
+   * CohortStore.dropForgottenMembers); `suppress` marks the user suppressed in scope `syncId`;
+   * `unsuppress` lifts that.
+   */
+  forgetPeople(input: {
+    syncId: string;
+    snapshotScopes: readonly string[];
+    destinationId?: string;
+    changes: ReadonlyArray<{ userKey: string; change: PersonChange }>;
+  }): Promise<void>;
+  /** Which of these users are suppressed in scope `syncId`. */
+  getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>>;
 }
+
+/** What a person delete, suppress or unsuppress accepted by Customer.io changes in the store. */
+export type PersonChange = 'delete' | 'suppress' | 'unsuppress';

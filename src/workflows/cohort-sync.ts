@@ -1,5 +1,6 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -29,6 +30,7 @@ import {
   type CohortSyncStatus,
   type SyncStatus,
 } from './definitions.ts';
+import { failureOf, lastErrorOf } from './failures.ts';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -47,7 +49,7 @@ const { snapshotCohort, applyCohortDiff } = proxyActivities<Activities>({
   },
 });
 
-const { ensureCohortSegment, nextCohortRunAt } = proxyActivities<Activities>({
+const { ensureCohortSegment, nextCohortRunAt, startCohortRun } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 10 },
 });
@@ -98,6 +100,8 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
   let spec = input.spec;
   const state: CohortSyncState = input.state ?? initialCohortState(spec);
   let inFlight: CancellationScope | undefined;
+  // Set when something a held or stalled run waits on changes (resume, run now, a new config).
+  let wake = false;
 
   const setStatus = (status: SyncStatus) => {
     if (state.status === status) return;
@@ -113,9 +117,14 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
   setHandler(resumeSignal, () => {
     state.paused = false;
     setStatus('running');
+    wake = true;
   });
-  setHandler(runNowSignal, () => {
+  setHandler(runNowSignal, (options) => {
     state.runNowRequested = true;
+    if (options?.confirm && state.current && state.held?.runId === state.current.runId) {
+      state.current.confirmed = true;
+    }
+    wake = true;
   });
   setHandler(cohortConfigQuery, () => spec);
   setHandler(cohortStatusQuery, (): CohortSyncStatus => ({
@@ -130,12 +139,20 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     counters: state.counters,
     lastError: state.lastError,
     destination: spec.destination.id,
+    held: state.held,
+    stalled: state.stalled,
   }));
   setHandler(
     updateCohortConfigUpdate,
     async (next) => {
       spec = next;
       upsertMemo({ name: next.sync.name ?? next.sync.id });
+      wake = true;
+      // A run held for a large removal is judged again under the new config, from a fresh snapshot.
+      if (state.current && state.held?.runId === state.current.runId) {
+        state.current.stage = 'snapshot';
+        state.held = undefined;
+      }
       // A new cadence takes effect from now.
       if (!state.current && state.lastRun) state.nextRunAt = await nextRunAfter(next, Date.now());
       return { accepted: true as const };
@@ -161,12 +178,13 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     if (!state.current) {
       state.runNumber += 1;
       state.current = {
-        runId: String(state.runNumber),
+        runId: await startCohortRun({ syncId: spec.sync.id }),
         startedAt: new Date().toISOString(),
         stage: 'snapshot',
       };
     }
     const current = state.current;
+    let waitFor: 'cadence' | 'retry' = 'cadence';
     try {
       inFlight = new CancellationScope();
       await inFlight.run(async () => {
@@ -175,7 +193,23 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
           const snapshot = await snapshotCohort({ syncId: spec.sync.id, runId: current.runId, spec });
           current.baselineRunId = snapshot.baselineRunId;
           current.stage = 'apply';
+          const ratio = spec.sync.maxRemovalRatio;
+          if (
+            ratio > 0 &&
+            snapshot.baselineMembers > 0 &&
+            snapshot.toRemove / snapshot.baselineMembers > ratio
+          ) {
+            state.held = {
+              runId: current.runId,
+              toRemove: snapshot.toRemove,
+              baselineMembers: snapshot.baselineMembers,
+              members: snapshot.members,
+              maxRemovalRatio: ratio,
+            };
+          }
         }
+        if (state.held?.runId === current.runId && !current.confirmed) return;
+        state.held = undefined;
         const summary = await applyCohortDiff({
           syncId: spec.sync.id,
           runId: current.runId,
@@ -189,18 +223,52 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
         state.counters.added += summary.added;
         state.counters.removed += summary.removed;
         state.counters.skipped += summary.skipped;
+        if (summary.rejected) state.counters.rejected = (state.counters.rejected ?? 0) + summary.rejected;
         state.lastError = undefined;
+        state.current = undefined;
       });
-      state.current = undefined;
     } catch (err) {
       // Paused mid-run: keep `current`, so resume continues this run from its stored progress.
       if (isCancellation(err)) continue;
-      state.lastError = { message: errorMessage(err), at: new Date().toISOString() };
-      // The run failed for good (retries exhausted or a permanent error): the next one starts over.
-      state.current = undefined;
+      if (!(err instanceof ActivityFailure)) throw err;
+      const failure = failureOf(err);
+      state.lastError = lastErrorOf(failure);
+      if (failure.hold) {
+        // The destination holds (credentials, region): keep the run and its progress, try again.
+        state.stalled = undefined;
+        setStatus(failure.hold);
+        waitFor = 'retry';
+      } else {
+        state.stalled = {
+          attempts: (state.stalled?.attempts ?? 0) + 1,
+          since: state.stalled?.since ?? new Date().toISOString(),
+        };
+        setStatus('stalled');
+        // Retries ran out: keep the run and try again soon. A permanent error (a broken source, an
+        // empty cohort) drops the run instead; the next one, on the cadence, starts over.
+        if (failure.nonRetryable) state.current = undefined;
+        else waitFor = 'retry';
+      }
     } finally {
       inFlight = undefined;
     }
+    if (state.current && state.held?.runId === state.current.runId && !state.current.confirmed) {
+      // Held for a large removal: nothing to retry, only an operator (run --confirm, a config
+      // change) can move it on.
+      setStatus('held_large_removal');
+      wake = false;
+      await condition(() => wake || state.paused);
+      if (!state.paused) setStatus('running');
+      continue;
+    }
+    if (waitFor === 'retry') {
+      // The status stays as it is until a run gets through.
+      wake = false;
+      await condition(() => wake || state.paused, spec.sync.retryEvery);
+      continue;
+    }
+    if (state.lastError === undefined) state.stalled = undefined;
+    if (!state.paused && !state.stalled) setStatus('running');
     state.nextRunAt = await nextRunAfter(spec, Date.now());
   }
 }
@@ -211,11 +279,4 @@ async function nextRunAfter(spec: CohortSyncSpec, after: number): Promise<number
   if (cadence.kind === 'once') return undefined;
   if (cadence.kind === 'interval') return after + cadence.everyMs;
   return nextCohortRunAt({ expression: cadence.expression, after });
-}
-
-function errorMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  // ActivityFailure wraps the real reason.
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
 }

@@ -35,10 +35,30 @@ export const SEARCH_ATTRIBUTES = [
 // --- Stream sync ----------------------------------------------------------------------------
 
 /**
- * `running`: delivering or waiting for records; `paused`: by signal or config; `credentials_rejected`:
- * Customer.io answered 401/403, the cursor stays and delivery is retried periodically.
+ * `running`: delivering or waiting for records; `paused`: by signal or config. Every other status
+ * means the sync is not making progress, says why, and returns to `running` by itself once the
+ * cause is gone (nothing is skipped meanwhile):
+ * - `stalled`: attempts keep failing (Customer.io 5xx/429/timeouts, a store error); `lastError`
+ *   and `stalled.attempts` say what and how often;
+ * - `credentials_missing`: the worker's environment lacks a credential the applied config names;
+ * - `credentials_rejected`: Customer.io answered 401/403;
+ * - `destination_unreachable`: a redirect, 404/405, DNS or TLS failure: a wrong region or URL;
+ * - `held_large_removal` (cohort): a run would remove more of the segment than `maxRemovalRatio`.
  */
-export type SyncStatus = 'running' | 'paused' | 'credentials_rejected';
+export type SyncStatus =
+  | 'running'
+  | 'paused'
+  | 'stalled'
+  | 'credentials_missing'
+  | 'credentials_rejected'
+  | 'destination_unreachable'
+  | 'held_large_removal';
+
+/** Consecutive failed attempts of a sync that is `stalled`, and since when. */
+export interface StallInfo {
+  attempts: number;
+  since: string;
+}
 
 export interface StreamCounters {
   /** Records whose Customer.io operations were accepted. */
@@ -50,17 +70,30 @@ export interface StreamCounters {
   retried: number;
   /** Delivery activities that sent a request to Customer.io. */
   requests: number;
+  /**
+   * Deletes and suppressions Customer.io accepted, by kind: `person_delete`, `person_suppress`,
+   * `person_unsuppress`, `object_delete`, `relationship_delete`. Absent in state carried over from
+   * before deletions existed.
+   */
+  deletions?: Record<string, number>;
 }
 
 export interface LastError {
   message: string;
   at: string;
   status?: number;
+  /** The failure type, when an activity raised it (`CustomerIoUnavailable`, …). */
+  type?: string;
 }
 
 /** Everything a stream sync carries across continue-as-new. No events, no secrets. */
 export interface StreamSyncState {
+  /** The lowest lane cursor: every record at or below it is settled. */
   cursor: number;
+  /** Each lane's cursor, as its last run reported it (the store holds the truth). */
+  lanes: number[];
+  /** Where a sync with no stored progress starts (see `startFrom`). */
+  startFrom?: 'beginning' | { time: number };
   paused: boolean;
   status: SyncStatus;
   counters: StreamCounters;
@@ -68,6 +101,7 @@ export interface StreamSyncState {
   headSeq: number;
   lastError?: LastError;
   lastDeliveryAt?: string;
+  stalled?: StallInfo;
 }
 
 export interface StreamSyncInput {
@@ -82,6 +116,8 @@ export interface StreamSyncStatus {
   type: 'stream';
   status: SyncStatus;
   cursor: number;
+  /** Each delivery lane's cursor. */
+  lanes: number[];
   headSeq: number;
   lag: number;
   counters: StreamCounters;
@@ -91,6 +127,7 @@ export interface StreamSyncStatus {
   destination: string;
   /** A delivery activity is running (a pause takes effect once it has stopped). */
   delivering: boolean;
+  stalled?: StallInfo;
 }
 
 export const pauseSignal = defineSignal<[]>('pause');
@@ -100,7 +137,10 @@ export const statusQuery = defineQuery<StreamSyncStatus>('status');
 export const configQuery = defineQuery<StreamSyncSpec>('config');
 /** Replaces the sync's config; rejected (nothing written to history) when invalid. */
 export const updateConfigUpdate = defineUpdate<{ accepted: true }, [StreamSyncSpec]>('updateConfig');
-/** Moves the cursor back (replay) or forward; Customer.io deduplicates replayed events by id. */
+/**
+ * Moves the cursor back (replay, reset) or forward, in the store first; Customer.io deduplicates
+ * replayed events by id.
+ */
 export const setCursorUpdate = defineUpdate<{ previous: number; cursor: number }, [number]>('setCursor');
 /** Sends the sync's dead letters again with its current config; answers with what happened. */
 export const redriveUpdate = defineUpdate<RedriveSummary, [{ ids?: number[] }]>('redrive');
@@ -123,6 +163,19 @@ export interface CohortRunSummary {
   skipped: number;
   /** Members Customer.io did not know, where its answers tell (segment count below the snapshot). */
   unknown?: number;
+  /** Members Customer.io refused (207 item errors, a refused chunk), by its reason. */
+  rejected?: number;
+  rejectedReasons?: Record<string, number>;
+}
+
+/** A run held because it would remove too much of the segment (see `maxRemovalRatio`). */
+export interface LargeRemovalHold {
+  runId: string;
+  toRemove: number;
+  /** Members of the last applied run. */
+  baselineMembers: number;
+  members: number;
+  maxRemovalRatio: number;
 }
 
 export interface CohortCounters {
@@ -130,14 +183,26 @@ export interface CohortCounters {
   added: number;
   removed: number;
   skipped: number;
+  /** Members Customer.io refused. */
+  rejected?: number;
 }
 
 export interface CohortSyncState {
   paused: boolean;
   status: SyncStatus;
+  /** Runs started by this workflow (run ids themselves come from the store, unique for ever). */
   runNumber: number;
   /** The run in progress, kept across pause and continue-as-new so it resumes, not restarts. */
-  current?: { runId: string; startedAt: string; stage: 'snapshot' | 'apply'; baselineRunId?: string };
+  current?: {
+    runId: string;
+    startedAt: string;
+    stage: 'snapshot' | 'apply';
+    baselineRunId?: string;
+    /** An operator confirmed this run's large removal (`run --confirm`). */
+    confirmed?: boolean;
+  };
+  held?: LargeRemovalHold;
+  stalled?: StallInfo;
   lastRun?: CohortRunSummary;
   /** Epoch ms of the next scheduled run; absent for `once` after its run. */
   nextRunAt?: number;
@@ -165,10 +230,15 @@ export interface CohortSyncStatus {
   counters: CohortCounters;
   lastError?: LastError;
   destination: string;
+  held?: LargeRemovalHold;
+  stalled?: StallInfo;
 }
 
-/** Runs a cohort sync now, whatever its cadence (ignored while a run is in progress). */
-export const runNowSignal = defineSignal<[]>('runNow');
+/**
+ * Runs a cohort sync now, whatever its cadence (a run in progress just goes on). `confirm` applies
+ * a run held for a large removal.
+ */
+export const runNowSignal = defineSignal<[{ confirm?: boolean }?]>('runNow');
 export const cohortStatusQuery = defineQuery<CohortSyncStatus>('status');
 export const cohortConfigQuery = defineQuery<CohortSyncSpec>('config');
 export const updateCohortConfigUpdate = defineUpdate<{ accepted: true }, [CohortSyncSpec]>('updateConfig');

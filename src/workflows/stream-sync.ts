@@ -1,5 +1,6 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -16,7 +17,7 @@ import {
 import type { StreamSyncSpec } from '../config/schema.ts';
 import { assertStreamSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
-import type { DeliverySummary } from '../activities/types.ts';
+import type { DeliverLaneInput, LaneSummary } from '../activities/types.ts';
 import {
   SyncStatusAttribute,
   configQuery,
@@ -31,6 +32,22 @@ import {
   type StreamSyncStatus,
   type SyncStatus,
 } from './definitions.ts';
+import { failureOf, holdOfOutcome, lastErrorOf } from './failures.ts';
+import type { HoldReason } from '../customerio/policy.ts';
+
+/**
+ * Attempts of one delivery before the workflow hears of the failure: it then shows the sync as
+ * `stalled` (status, search attribute) and tries again itself, so a failure that lasts is visible
+ * instead of hidden inside one activity's endless retries.
+ */
+export const ATTEMPTS_BEFORE_STALLED = 4;
+/** Longest wait between two stalled rounds. */
+const MAX_STALL_WAIT_MS = 5 * 60_000;
+
+const { setStreamCursor } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
 
 const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1 hour',
@@ -43,9 +60,24 @@ const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivitie
   },
 });
 
-const { deliverBatch } = proxyActivities<ReturnType<typeof createActivities>>({
-  // A delivery waits up to `waitFor` for records, then sends one request; heartbeats keep it alive
-  // and let a pause cancel the wait.
+/** A lane's run ends after this long even while busy: an audit line in history every minute. */
+const LANE_RUN_MS = 60_000;
+/** With several lanes, a lane that found nothing for this long ends and one `waitForLog` takes over. */
+const LANE_LINGER_MS = 1_000;
+
+const { waitForLog } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '5 seconds',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    maximumAttempts: ATTEMPTS_BEFORE_STALLED,
+  },
+});
+
+const { deliverLane } = proxyActivities<ReturnType<typeof createActivities>>({
+  // A lane delivers batch after batch while records keep coming; heartbeats keep it alive and let
+  // a pause cancel it.
   startToCloseTimeout: '10 minutes',
   // Short, because cancellation (a pause) reaches a waiting activity only through a heartbeat.
   heartbeatTimeout: '5 seconds',
@@ -55,9 +87,11 @@ const { deliverBatch } = proxyActivities<ReturnType<typeof createActivities>>({
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,
-    maximumInterval: '5 minutes',
-    // 429/5xx/timeouts retry until they succeed: nothing past the cursor is skipped. Customer.io's
-    // Retry-After arrives as the failure's nextRetryDelay.
+    maximumInterval: '30 seconds',
+    // 429/5xx/timeouts are retried here a few times, then by the workflow (as `stalled`) until they
+    // succeed: nothing past the cursor is skipped. Customer.io's Retry-After arrives as the
+    // failure's nextRetryDelay.
+    maximumAttempts: ATTEMPTS_BEFORE_STALLED,
     nonRetryableErrorTypes: ['InvalidSyncConfig'],
   },
 });
@@ -66,6 +100,7 @@ export function initialStreamState(spec: StreamSyncSpec): StreamSyncState {
   const paused = spec.sync.status === 'paused';
   return {
     cursor: 0,
+    lanes: [],
     paused,
     status: paused ? 'paused' : 'running',
     headSeq: 0,
@@ -101,16 +136,25 @@ function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
 }
 
 /**
- * One long-running workflow per stream sync. It moves a cursor over the source's log by calling
- * deliverBatch; records never enter its history, only cursors and counters.
+ * One long-running workflow per stream sync. It runs `delivery.lanes` lanes side by side, each a
+ * `deliverLane` activity moving its own cursor over the source's log (records are split by person,
+ * so each person's order holds); records never enter its history, only cursors and counters. The
+ * cursors live in the store; the workflow mirrors them from the lanes' summaries.
  */
 export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> {
   validateStartSpec(input);
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
+  state.lanes ??= [];
+  // `startFrom: now` means when the sync was created, kept across continue-as-new.
+  state.startFrom ??= resolveStartFrom(spec.sync.startFrom, workflowInfo().startTime.getTime());
   let inFlight: CancellationScope | undefined;
-  // Set when something the credentials wait depends on changes (resume, new config, cursor move).
+  // Set when something a hold or stall waits on changes (resume, new config, cursor move).
   let wake = false;
+  // A cursor move is being written to the store: no delivery may start until it is.
+  let moving = false;
+  // The last round found nothing to do in any lane.
+  let idle = false;
 
   const setStatus = (status: SyncStatus) => {
     if (state.status === status) return;
@@ -137,6 +181,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     type: 'stream',
     status: state.status,
     cursor: state.cursor,
+    lanes: state.lanes,
     headSeq: state.headSeq,
     lag: Math.max(0, state.headSeq - state.cursor),
     counters: state.counters,
@@ -145,11 +190,13 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     source: spec.sync.source,
     destination: spec.destination.id,
     delivering: inFlight !== undefined,
+    stalled: state.stalled,
   }));
   setHandler(configQuery, () => spec);
   setHandler(redriveUpdate, async ({ ids }) => {
     const summary = await redriveDeadLetters({ syncId: spec.sync.id, spec, ids });
     state.counters.delivered += summary.delivered;
+    addDeletions(state.counters, summary.deletions);
     if (summary.error)
       state.lastError = { message: summary.error, at: new Date().toISOString(), status: summary.status };
     return summary;
@@ -166,11 +213,25 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   );
   setHandler(
     setCursorUpdate,
-    (cursor) => {
-      const previous = state.cursor;
-      state.cursor = cursor;
-      interrupt();
-      return { previous, cursor };
+    async (cursor) => {
+      // The store is the system of record: stop the delivery in flight, write the new cursor there,
+      // then mirror it. A delivery settled meanwhile is overruled, which is what a replay means.
+      moving = true;
+      try {
+        interrupt();
+        await condition(() => inFlight === undefined);
+        const { previous } = await setStreamCursor({
+          syncId: spec.sync.id,
+          sourceId: spec.sync.source,
+          cursor,
+        });
+        state.cursor = cursor;
+        state.lanes = state.lanes.map(() => cursor);
+        wake = true;
+        return { previous, cursor };
+      } finally {
+        moving = false;
+      }
     },
     {
       validator: (cursor) => {
@@ -180,7 +241,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   );
 
   for (;;) {
-    await condition(() => !state.paused);
+    await condition(() => !state.paused && !moving);
     if (shouldContinueAsNew(input.continueAsNewAfterEvents)) {
       // Handlers may still be running; a signal mid-CAN would be lost otherwise.
       await condition(allHandlersFinished);
@@ -191,30 +252,91 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
       });
     }
     wake = false;
-    const afterSeq = state.cursor;
-    let summary: DeliverySummary;
-    try {
-      inFlight = new CancellationScope();
-      summary = await inFlight.run(() => deliverBatch({ syncId: spec.sync.id, spec, afterSeq }));
-    } catch (err) {
-      // Paused, reconfigured or rewound mid-delivery: the cursor did not move, so the next run
-      // re-reads the same records (Customer.io deduplicates events by id).
-      if (isCancellation(err)) continue;
-      throw err;
-    } finally {
-      inFlight = undefined;
+    const lanes = spec.sync.delivery.lanes;
+    if (idle && lanes > 1) {
+      // Every lane found nothing: one activity waits on the log instead of `lanes` of them.
+      let has: boolean;
+      try {
+        inFlight = new CancellationScope();
+        has = await inFlight.run(() =>
+          waitForLog({
+            sourceId: spec.sync.source,
+            afterSeq: state.cursor,
+            timeoutMs: spec.sync.delivery.waitFor,
+          }),
+        );
+      } catch (err) {
+        if (isCancellation(err)) continue;
+        throw err;
+      } finally {
+        inFlight = undefined;
+      }
+      if (!has) continue;
     }
-    applySummary(state, summary, afterSeq);
+    const failedAttempts = state.stalled?.attempts;
+    const run = (lane: number): DeliverLaneInput => ({
+      syncId: spec.sync.id,
+      spec,
+      lane,
+      lanes,
+      startFrom: state.startFrom,
+      ...(failedAttempts && { failedAttempts }),
+      lingerMs:
+        lanes === 1 ? spec.sync.delivery.waitFor : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS),
+      maxRunMs: LANE_RUN_MS,
+    });
+    inFlight = new CancellationScope();
+    const results = await inFlight.run(() =>
+      Promise.allSettled(Array.from({ length: lanes }, (_, lane) => deliverLane(run(lane)))),
+    );
+    inFlight = undefined;
 
-    if (summary.outcome === 'credentials_rejected') {
-      setStatus('credentials_rejected');
-      // Wait for the key to be fixed: retry periodically, or sooner on resume / new config.
+    let failure: ActivityFailure | undefined;
+    let hold: HoldReason | undefined;
+    const summaries: LaneSummary[] = [];
+    for (const result of results) {
+      if (result.status === 'fulfilled') {
+        summaries.push(result.value);
+        hold ??= holdOfOutcome(result.value.outcome);
+      } else if (!isCancellation(result.reason)) {
+        if (!(result.reason instanceof ActivityFailure)) throw result.reason;
+        failure ??= result.reason;
+      }
+    }
+    applySummaries(state, summaries, lanes);
+    idle = summaries.length === lanes && summaries.every((s) => s.outcome === 'idle');
+
+    if (failure) {
+      // A lane's attempts ran out: show it, wait, try again. Nothing of it was settled past its
+      // stored cursor, so nothing is skipped.
+      const stalled = state.stalled ?? { attempts: 0, since: new Date().toISOString() };
+      stalled.attempts += ATTEMPTS_BEFORE_STALLED;
+      state.stalled = stalled;
+      state.counters.retried += ATTEMPTS_BEFORE_STALLED;
+      state.lastError = lastErrorOf(failureOf(failure));
+      setStatus('stalled');
+      const rounds = stalled.attempts / ATTEMPTS_BEFORE_STALLED;
+      await condition(() => wake || state.paused, Math.min(MAX_STALL_WAIT_MS, 5_000 * 2 ** (rounds - 1)));
+      continue;
+    }
+    if (summaries.length === 0) continue; // every lane was cancelled (pause, new config, replay)
+    state.stalled = undefined;
+    if (hold) {
+      setStatus(hold);
+      // Wait for the fix: retry periodically, or sooner on resume / new config. The status stays
+      // until a delivery gets through.
       await condition(() => wake || state.paused, spec.sync.delivery.credentialsRetry);
-      if (!state.paused) setStatus('running');
-    } else if (state.status === 'credentials_rejected') {
+    } else if (state.status !== 'running' && !state.paused) {
       setStatus('running');
     }
   }
+}
+
+/** `startFrom` as the lanes take it: a time (the sync's creation for `now`) or the log's beginning. */
+function resolveStartFrom(startFrom: string, createdAt: number): 'beginning' | { time: number } {
+  if (startFrom === 'beginning') return 'beginning';
+  if (startFrom === 'now') return { time: createdAt };
+  return { time: Date.parse(startFrom) };
 }
 
 function shouldContinueAsNew(afterEvents: number | undefined): boolean {
@@ -222,28 +344,38 @@ function shouldContinueAsNew(afterEvents: number | undefined): boolean {
   return info.continueAsNewSuggested || (afterEvents !== undefined && info.historyLength >= afterEvents);
 }
 
-function applySummary(state: StreamSyncState, summary: DeliverySummary, afterSeq: number): void {
-  state.headSeq = Math.max(state.headSeq, summary.headSeq);
-  state.counters.retried += Math.max(0, summary.attempt - 1);
-  if (summary.outcome === 'credentials_rejected') {
-    state.lastError = {
-      message: summary.error ?? 'credentials rejected',
-      at: new Date().toISOString(),
-      status: summary.status,
-    };
-    return;
-  }
-  if (summary.outcome === 'idle') return;
-  // Only move forward from where this delivery started: a replay (setCursor) during the activity
-  // cancels it, so a summary never applies to a cursor it did not read from.
-  if (state.cursor === afterSeq) state.cursor = summary.cursor;
+/** Folds the lanes' summaries into the sync's counters and mirrors their cursors. */
+function applySummaries(state: StreamSyncState, summaries: readonly LaneSummary[], lanes: number): void {
+  if (state.lanes.length !== lanes) state.lanes = Array.from({ length: lanes }, () => state.cursor);
   const c = state.counters;
-  c.delivered += summary.delivered;
-  c.deadLettered += summary.deadLettered;
-  if (summary.status !== undefined) c.requests += 1;
-  for (const [reason, n] of Object.entries(summary.filtered))
-    c.filtered[reason] = (c.filtered[reason] ?? 0) + n;
-  state.lastDeliveryAt = new Date().toISOString();
-  if (summary.error)
-    state.lastError = { message: summary.error, at: state.lastDeliveryAt, status: summary.status };
+  for (const summary of summaries) {
+    state.headSeq = Math.max(state.headSeq, summary.headSeq);
+    state.lanes[summary.lane] = summary.cursor;
+    c.retried += Math.max(0, summary.attempt - 1);
+    c.delivered += summary.delivered;
+    c.deadLettered += summary.deadLettered;
+    c.requests += summary.requests;
+    for (const [reason, n] of Object.entries(summary.filtered))
+      c.filtered[reason] = (c.filtered[reason] ?? 0) + n;
+    addDeletions(c, summary.deletions);
+    if (summary.outcome !== 'idle') state.lastDeliveryAt = new Date().toISOString();
+    if (summary.error) {
+      state.lastError = {
+        message: summary.error,
+        at: new Date().toISOString(),
+        ...(summary.status !== undefined && { status: summary.status }),
+      };
+    }
+  }
+  // Everything at or below the lowest lane cursor is settled.
+  state.cursor = Math.min(...state.lanes);
+}
+
+function addDeletions(
+  counters: StreamSyncState['counters'],
+  deletions: Record<string, number> | undefined,
+): void {
+  if (deletions === undefined) return;
+  const into = (counters.deletions ??= {});
+  for (const [kind, n] of Object.entries(deletions)) into[kind] = (into[kind] ?? 0) + n;
 }

@@ -205,6 +205,84 @@ describe('people, events, devices', () => {
     expect(fake.findPerson('id', 'u1')?.attributes).toEqual({ a: 3 });
   });
 
+  it('v2 delete removes the person with devices, segment memberships and relationships; an identify creates a new one', async () => {
+    const segment = fake.seedSegment({ name: 'S' });
+    await batch([
+      person('u1', 'identify', { attributes: { a: 1 } }),
+      person('u1', 'add_device', { device: { token: 'tok', platform: 'ios' } }),
+      {
+        type: 'object',
+        action: 'identify',
+        identifiers: { object_type_id: '1', object_id: 'acme' },
+        attributes: { name: 'Acme' },
+        cio_relationships: [{ identifiers: { id: 'u1' } }],
+      },
+    ]);
+    await call('POST', `/api/v1/segments/${segment.id}/add_customers`, { ids: ['u1'] });
+    const before = fake.findPerson('id', 'u1')!.cio_id;
+    expect(fake.objects.get('1:acme')?.relationships).toEqual([{ type: 'id', value: 'u1' }]);
+
+    expect((await batch([person('u1', 'delete'), person('nobody', 'delete')])).status).toBe(200);
+    expect(fake.people.size).toBe(0);
+    expect(fake.devices.size).toBe(0);
+    expect(fake.segmentMembers(segment.id)).toEqual([]);
+    expect(fake.objects.get('1:acme')).toMatchObject({ attributes: { name: 'Acme' }, relationships: [] });
+    expect(fake.drops).toEqual([{ requestSeq: 2, reason: 'batch[1]: delete: person not found' }]);
+
+    // Deleting does not block: a later identify creates a new person (research notes pitfall 11).
+    await batch([person('u1', 'identify', { attributes: { b: 2 } })]);
+    expect(fake.findPerson('id', 'u1')).toMatchObject({ attributes: { b: 2 } });
+    expect(fake.findPerson('id', 'u1')?.cio_id).not.toBe(before);
+  });
+
+  it('v2 suppress blocks both identifiers of the person until unsuppress frees them; the profile is not restored', async () => {
+    await batch([person('u1', 'identify', { attributes: { email: 'ann@example.com', a: 1 } })]);
+    await batch([person('u1', 'suppress')]);
+    expect(fake.suppressed).toEqual(new Set(['id:u1', 'email:ann@example.com']));
+    await batch([
+      { type: 'person', identifiers: { email: 'Ann@Example.com' }, action: 'identify', attributes: { a: 2 } },
+      person('u1', 'event', { name: 'x' }),
+      person('u1', 'add_device', { device: { token: 'tok', platform: 'ios' } }),
+    ]);
+    expect([fake.people.size, fake.events.length, fake.devices.size]).toEqual([0, 0, 0]);
+    expect(fake.drops.map((d) => d.reason)).toEqual([
+      'identify: identifier suppressed',
+      'batch[1]: identifier suppressed',
+      'batch[2]: identifier suppressed',
+    ]);
+
+    await batch([person('u1', 'unsuppress')]);
+    expect(fake.suppressed).toEqual(new Set());
+    await batch([person('u1', 'identify', { attributes: { b: 3 } })]);
+    expect(fake.findPerson('id', 'u1')?.attributes).toEqual({ b: 3 });
+  });
+
+  it('object delete and delete_relationships', async () => {
+    const object = { object_type_id: '2', object_id: 'acme' };
+    await batch([
+      {
+        type: 'object',
+        action: 'identify',
+        identifiers: object,
+        attributes: {},
+        cio_relationships: [{ identifiers: { id: 'u1' } }, { identifiers: { email: 'b@x.io' } }],
+      },
+    ]);
+    await batch([
+      {
+        type: 'object',
+        action: 'delete_relationships',
+        identifiers: object,
+        cio_relationships: [{ identifiers: { id: 'u1' } }],
+      },
+    ]);
+    expect(fake.objects.get('2:acme')?.relationships).toEqual([{ type: 'email', value: 'b@x.io' }]);
+    await batch([{ type: 'object', action: 'delete', identifiers: object }]);
+    expect(fake.objects.size).toBe(0);
+    await batch([{ type: 'object', action: 'delete', identifiers: object }]);
+    expect(fake.drops).toEqual([{ requestSeq: 3, reason: 'object delete: object not found' }]);
+  });
+
   it('merge keeps the primary and drops the secondary', async () => {
     await batch([
       person('p', 'identify', { attributes: { a: 1 } }),

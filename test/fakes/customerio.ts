@@ -15,6 +15,13 @@
  *   - Track `add_customers`/`remove_customers` on an unknown segment answers `404 {meta:{errors}}`.
  *   - An empty v2 batch is a `400`.
  *   - Events do not create people; only identify does (so "never identified" stays meaningful).
+ *   - Deletes and suppressions as the Track API documents them (research notes §1.4, §1.8, pitfall 11): a
+ *     `delete` removes the person with their devices, segment memberships and object relationships
+ *     (a later identify creates a new person); a `suppress` does the same and blocks the identifier —
+ *     and the person's other identifier, as in email+id workspaces — so identifies, events, devices and
+ *     merges naming it are answered 200 and dropped, until an `unsuppress` frees them (the profile is
+ *     not restored; the next identify creates a fresh person). Objects are kept with their attributes
+ *     and relationships, so an object `delete` and `delete_relationships` are observable.
  *   - An identify attribute sent as `null` removes the attribute from the person. This one is observed
  *     rather than documented: grouparoo's Customer.io tests, recorded against the live Track and App
  *     APIs, send `{"email":null,"age":null}` and read the person back without them
@@ -143,6 +150,14 @@ export interface FakeDevice {
   identifier: FakeIdentifier;
 }
 
+export interface FakeObject {
+  object_type_id: string;
+  object_id: string;
+  attributes: Record<string, unknown>;
+  /** People related to the object, by the identifier the relationship named (anonymous ones as `anonymous_id`). */
+  relationships: Array<{ type: FakeIdType | 'phone' | 'anonymous_id'; value: string }>;
+}
+
 export interface FakeSegment {
   id: number;
   deduplicate_id: string;
@@ -250,7 +265,9 @@ export class FakeCustomerIo {
   /** Requests accepted with 200 that Customer.io would drop (unknown cio_id, suppressed, `_update` miss). */
   readonly drops: FakeDrop[] = [];
   readonly suppressed = new Set<string>();
-  /** v2 object/delivery operations, stored as sent. */
+  /** Objects by `<object_type_id>:<object_id>`. */
+  readonly objects = new Map<string, FakeObject>();
+  /** v2 object/delivery (and person relationship) operations, stored as sent. */
   readonly otherOps: unknown[] = [];
   readonly timestampViolations: TimestampViolation[] = [];
   readonly script: FakeScript;
@@ -263,6 +280,8 @@ export class FakeCustomerIo {
   /** Members per segment, keyed by the person's cio_id: membership is per person, whatever the id type. */
   readonly #members = new Map<number, Map<string, FakeSegmentMember>>();
   readonly #eventIds = new Set<string>();
+  /** Suppress keys blocked by one suppress (a person's id and email): an unsuppress of one frees them all. */
+  readonly #suppressedTogether = new Map<string, string[]>();
   #queue: ScriptEntry[] = [];
   #trackHits: number[] = [];
   #appHits: number[] = [];
@@ -365,6 +384,8 @@ export class FakeCustomerIo {
     this.ignoredSegmentIds.length = 0;
     this.drops.length = 0;
     this.suppressed.clear();
+    this.#suppressedTogether.clear();
+    this.objects.clear();
     this.otherOps.length = 0;
     this.timestampViolations.length = 0;
     this.#members.clear();
@@ -643,24 +664,14 @@ export class FakeCustomerIo {
   }
 
   #v1Delete(rec: RecordedRequest, pathId: string): FakeResponse {
-    const person = this.#lookup(inferIdentifier(pathId));
-    if (person) this.people.delete(person.cio_id);
-    else this.drops.push({ requestSeq: rec.seq, reason: 'delete: person not found' });
+    this.#delete(rec, inferIdentifier(pathId), 'delete');
     return ok();
   }
 
   #v1Suppress(pathId: string, suppress: boolean): FakeResponse {
     const ident = inferIdentifier(pathId);
-    const person = this.#lookup(ident);
-    const keys = [suppressKey(ident)];
-    if (person?.id !== undefined) keys.push(suppressKey({ type: 'id', value: person.id }));
-    if (person?.email !== undefined) keys.push(suppressKey({ type: 'email', value: person.email }));
-    if (suppress) {
-      for (const k of keys) this.suppressed.add(k);
-      if (person) this.people.delete(person.cio_id);
-    } else {
-      for (const k of keys) this.suppressed.delete(k);
-    }
+    if (suppress) this.#suppress(ident);
+    else this.#unsuppress(ident);
     return ok();
   }
 
@@ -788,7 +799,7 @@ export class FakeCustomerIo {
       if (typeof action !== 'string')
         return { reason: 'required', field: 'action', message: 'action is required' };
       this.otherOps.push(op);
-      return undefined;
+      return type === 'object' ? this.#applyObjectOp(rec, op, action) : undefined;
     }
     if (type !== 'person')
       return { reason: 'invalid', field: 'type', message: `unknown type ${JSON.stringify(type)}` };
@@ -800,6 +811,10 @@ export class FakeCustomerIo {
       const secondary = singleIdentifier(op['secondary']);
       if (typeof primary === 'string') return { reason: 'invalid', field: 'primary', message: primary };
       if (typeof secondary === 'string') return { reason: 'invalid', field: 'secondary', message: secondary };
+      if (this.#isSuppressed(primary) || this.#isSuppressed(secondary)) {
+        this.drops.push({ requestSeq: rec.seq, reason: `${where}: merge of a suppressed identifier` });
+        return undefined;
+      }
       this.#merge(rec, primary, secondary);
       return undefined;
     }
@@ -846,6 +861,10 @@ export class FakeCustomerIo {
           return { reason: 'required', field: 'device.platform', message: 'device platform is required' };
         }
         this.#checkTimestamp(rec, `${where}.device.last_used`, device['last_used']);
+        if (this.#isSuppressed(ident)) {
+          this.drops.push({ requestSeq: rec.seq, reason: `${where}: identifier suppressed` });
+          return undefined;
+        }
         this.#putDevice(ident, device['token'], device);
         return undefined;
       }
@@ -857,26 +876,33 @@ export class FakeCustomerIo {
         this.devices.delete(device['token']);
         return undefined;
       }
-      case 'delete': {
-        const person = this.#lookup(ident);
-        if (person) this.people.delete(person.cio_id);
+      case 'delete':
+        this.#delete(rec, ident, `${where}: delete`);
         return undefined;
-      }
       case 'suppress':
-      case 'unsuppress': {
-        const person = this.#lookup(ident);
-        if (action === 'suppress') {
-          this.suppressed.add(suppressKey(ident));
-          if (person) this.people.delete(person.cio_id);
-        } else {
-          this.suppressed.delete(suppressKey(ident));
+        this.#suppress(ident);
+        return undefined;
+      case 'unsuppress':
+        this.#unsuppress(ident);
+        return undefined;
+      case 'add_relationships':
+      case 'delete_relationships': {
+        this.otherOps.push(op);
+        if (this.#isSuppressed(ident)) {
+          this.drops.push({ requestSeq: rec.seq, reason: `${where}: identifier suppressed` });
+          return undefined;
+        }
+        const relations = Array.isArray(op['cio_relationships']) ? op['cio_relationships'] : [];
+        for (const relation of relations) {
+          const objectIds = isRecord(relation) ? relation['identifiers'] : undefined;
+          if (!isRecord(objectIds)) continue;
+          const object = this.#object(objectIds, action === 'add_relationships');
+          if (object === undefined) continue;
+          if (action === 'add_relationships') relate(object, ident);
+          else unrelate(object, ident);
         }
         return undefined;
       }
-      case 'add_relationships':
-      case 'delete_relationships':
-        this.otherOps.push(op);
-        return undefined;
       default:
         return {
           reason: 'invalid',
@@ -1086,6 +1112,115 @@ export class FakeCustomerIo {
       else person.attributes[name] = value;
     }
     person.updatedAt = nowSeconds();
+  }
+
+  /** Removes a person and what hangs off them: devices, segment memberships, object relationships. */
+  #forget(person: FakePerson): void {
+    this.people.delete(person.cio_id);
+    const idents: FakeIdentifier[] = [{ type: 'cio_id', value: person.cio_id }];
+    if (person.id !== undefined) idents.push({ type: 'id', value: person.id });
+    if (person.email !== undefined) idents.push({ type: 'email', value: person.email });
+    const keys = new Set(idents.map(suppressKey));
+    for (const [token, device] of this.devices)
+      if (keys.has(suppressKey(device.identifier))) this.devices.delete(token);
+    for (const members of this.#members.values()) members.delete(person.cio_id);
+    for (const object of this.objects.values()) for (const ident of idents) unrelate(object, ident);
+  }
+
+  #delete(rec: RecordedRequest, ident: FakeIdentifier, what: string): void {
+    const person = this.#lookup(ident);
+    if (person) this.#forget(person);
+    else this.drops.push({ requestSeq: rec.seq, reason: `${what}: person not found` });
+  }
+
+  /** Deletes the person and blocks the identifier, and the person's other one (email+id workspaces). */
+  #suppress(ident: FakeIdentifier): void {
+    const person = this.#lookup(ident);
+    const keys = [suppressKey(ident)];
+    if (person?.id !== undefined) keys.push(suppressKey({ type: 'id', value: person.id }));
+    if (person?.email !== undefined) keys.push(suppressKey({ type: 'email', value: person.email }));
+    const together = [...new Set(keys)];
+    for (const key of together) {
+      this.suppressed.add(key);
+      this.#suppressedTogether.set(key, together);
+    }
+    if (person) this.#forget(person);
+  }
+
+  /** Frees the identifier(s) a suppress blocked; the profile is not restored. */
+  #unsuppress(ident: FakeIdentifier): void {
+    const key = suppressKey(ident);
+    for (const k of this.#suppressedTogether.get(key) ?? [key]) {
+      this.suppressed.delete(k);
+      this.#suppressedTogether.delete(k);
+    }
+  }
+
+  /** The object named by `{object_type_id, object_id}`; created (empty) when `create`. */
+  #object(identifiers: Record<string, unknown>, create: boolean): FakeObject | undefined {
+    const typeId = identifiers['object_type_id'];
+    const objectId = identifiers['object_id'];
+    if ((typeof typeId !== 'string' && typeof typeId !== 'number') || typeof objectId !== 'string')
+      return undefined;
+    const key = `${String(typeId)}:${objectId}`;
+    let object = this.objects.get(key);
+    if (!object && create) {
+      object = { object_type_id: String(typeId), object_id: objectId, attributes: {}, relationships: [] };
+      this.objects.set(key, object);
+    }
+    return object;
+  }
+
+  /** Object `identify`, `identify_anonymous`, `delete`, `add_relationships`, `delete_relationships`. */
+  #applyObjectOp(rec: RecordedRequest, op: Record<string, unknown>, action: string): ItemError | undefined {
+    const identifiers = op['identifiers'] as Record<string, unknown>;
+    if (
+      !['identify', 'identify_anonymous', 'delete', 'add_relationships', 'delete_relationships'].includes(
+        action,
+      )
+    ) {
+      return {
+        reason: 'invalid',
+        field: 'action',
+        message: `unknown object action ${JSON.stringify(action)}`,
+      };
+    }
+    const creates =
+      action === 'identify' || action === 'identify_anonymous' || action === 'add_relationships';
+    const object = this.#object(identifiers, creates);
+    if (object === undefined) {
+      if (typeof identifiers['object_id'] !== 'string')
+        return { reason: 'required', field: 'identifiers.object_id', message: 'object_id is required' };
+      this.drops.push({ requestSeq: rec.seq, reason: `object ${action}: object not found` });
+      return undefined;
+    }
+    if (action === 'delete') {
+      this.objects.delete(`${object.object_type_id}:${object.object_id}`);
+      return undefined;
+    }
+    if (isRecord(op['attributes']) && action !== 'delete_relationships') {
+      for (const [name, value] of Object.entries(op['attributes'])) {
+        if (value === null) delete object.attributes[name];
+        else object.attributes[name] = value;
+      }
+    }
+    const relations = Array.isArray(op['cio_relationships']) ? op['cio_relationships'] : [];
+    for (const relation of relations) {
+      const who = isRecord(relation) ? relation['identifiers'] : undefined;
+      if (isRecord(who) && typeof who['anonymous_id'] === 'string') {
+        const anonymous = { type: 'anonymous_id' as const, value: who['anonymous_id'] };
+        if (action === 'delete_relationships') unrelate(object, anonymous);
+        else relate(object, anonymous);
+        continue;
+      }
+      const ident = singleIdentifier(who, true);
+      if (typeof ident === 'string') continue;
+      if (action === 'delete_relationships') unrelate(object, ident);
+      else if (this.#isSuppressed(ident))
+        this.drops.push({ requestSeq: rec.seq, reason: 'relationship: identifier suppressed' });
+      else relate(object, ident);
+    }
+    return undefined;
   }
 
   #merge(rec: RecordedRequest, primary: FakeIdentifier, secondary: FakeIdentifier): void {
@@ -1304,8 +1439,16 @@ function singleIdentifier(value: unknown, allowPhone = false): FakeIdentifier | 
   return { type, value: String(raw) };
 }
 
-function suppressKey(ident: FakeIdentifier): string {
+function suppressKey(ident: { type: string; value: string }): string {
   return `${ident.type}:${ident.type === 'email' ? ident.value.toLowerCase() : ident.value}`;
+}
+
+function relate(object: FakeObject, who: FakeObject['relationships'][number]): void {
+  if (!object.relationships.some((r) => suppressKey(r) === suppressKey(who))) object.relationships.push(who);
+}
+
+function unrelate(object: FakeObject, who: { type: string; value: string }): void {
+  object.relationships = object.relationships.filter((r) => suppressKey(r) !== suppressKey(who));
 }
 
 /** Keys that steer the identify call rather than being stored as attributes. */

@@ -54,7 +54,8 @@ export interface TestEngine {
   taskQueue: string;
   worker: RunningWorker;
   env: NodeJS.ProcessEnv;
-  apply(config: Config): ReturnType<typeof applyConfig>;
+  /** Applies a config as the CLI would, in `env` (default: the worker's environment). */
+  apply(config: Config, env?: NodeJS.ProcessEnv): ReturnType<typeof applyConfig>;
   /** Starts a worker again (after `worker.shutdown()`), on the same store and task queue. */
   restartWorker(env?: NodeJS.ProcessEnv): Promise<RunningWorker>;
   close(): Promise<void>;
@@ -91,7 +92,7 @@ export async function startEngine(opts: { env?: NodeJS.ProcessEnv } = {}): Promi
     env,
     worker: await launch(env),
     client: new Client({ connection: await Connection.connect({ address }) }),
-    apply: (config) => applyConfig(engine.client, config, { taskQueue }),
+    apply: (config, applyEnv = env) => applyConfig(engine.client, config, { taskQueue, env: applyEnv }),
     async restartWorker(workerEnv = env) {
       engine.worker = await launch(workerEnv);
       return engine.worker;

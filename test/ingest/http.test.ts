@@ -87,6 +87,7 @@ describe('Segment: browser one-letter paths and write keys', () => {
         kind: 'track',
         origin: 'segment',
         insert_id: 'ajs-1',
+        client_time: Date.parse('2026-01-31T23:59:50.000Z'),
         event_type: 'Clicked',
         anonymous_id: 'anon-7',
         // The client clock is 1 s behind the receive clock: timestamp + (receivedAt − sentAt).

@@ -107,6 +107,7 @@ describe('@segment/analytics-node → /v1/batch', () => {
     const common = (messageId: string) => ({
       origin: 'segment' as const,
       insert_id: messageId,
+      client_time: AT.getTime(),
       time: time(messageId),
       context: { library },
       event_properties: {},

@@ -1,0 +1,109 @@
+/**
+ * The one Customer.io send boundary. Stream delivery, redrive and cohort apply all send through
+ * here: it takes the destination's shared rate slot, makes the request, classifies the answer and
+ * applies the one policy (src/customerio/policy.ts) that makes it a retry (thrown, for Temporal to
+ * retry), a hold, a dead letter or done.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+import type { Destination } from '../config/schema.ts';
+import type { CioApi, CioCallResult, CustomerIoClient } from '../customerio/client.ts';
+import type { CioItemError } from '../customerio/classify.ts';
+import { HOLD_FAILURE_TYPES, decide, type Hold } from '../customerio/policy.ts';
+import type { Store } from '../store/store.ts';
+import { DestinationHoldError, type DestinationClients } from './destinations.ts';
+
+export type { Hold } from '../customerio/policy.ts';
+
+export type SendOutcome =
+  | { kind: 'done'; status: number; body: unknown; itemErrors: CioItemError[]; durationMs: number }
+  | { kind: 'dead_letter'; status: number; message: string; durationMs: number }
+  | ({ kind: 'hold'; durationMs: number } & Hold);
+
+export interface OpenDestination {
+  client: CustomerIoClient;
+  /** As recorded in the sync's spec when its config was applied; never decided by the worker. */
+  dryRun: boolean;
+}
+
+/**
+ * The client a sync sends with: a recording one when the applied spec says dry run, else a live
+ * one built from the worker's own environment; a hold when that environment lacks a credential.
+ */
+export async function openDestination(
+  clients: DestinationClients,
+  destination: Destination,
+  syncId: string,
+): Promise<OpenDestination | Hold> {
+  if (destination.dryRun === true) return { client: clients.dryRunClient(destination, syncId), dryRun: true };
+  try {
+    return { client: await clients.client(destination), dryRun: false };
+  } catch (err) {
+    if (err instanceof DestinationHoldError) return err.hold;
+    throw err;
+  }
+}
+
+export function isHold(value: unknown): value is Hold {
+  return typeof value === 'object' && value !== null && 'hold' in value;
+}
+
+/**
+ * Sends one request under the destination's shared rate limit (Track and App API apart) and
+ * applies the policy. Retryable answers throw a retryable ApplicationFailure carrying Retry-After
+ * as nextRetryDelay, so Temporal retries the whole activity and nothing is skipped.
+ */
+export async function sendToCustomerIo(
+  store: Store,
+  destination: Destination,
+  api: CioApi,
+  request: () => Promise<CioCallResult>,
+): Promise<SendOutcome> {
+  const wait = await store.reserveRateSlot(
+    `${api}:${destination.id}`,
+    api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond,
+  );
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const { outcome, durationMs } = await request();
+  const decision = decide(outcome);
+  switch (decision.action) {
+    case 'retry':
+      throw ApplicationFailure.create({
+        type: decision.failureType,
+        message: decision.message,
+        nextRetryDelay: decision.retryAfterMs,
+        details: [{ status: decision.status, durationMs }],
+      });
+    case 'done':
+      return {
+        kind: 'done',
+        status: decision.status,
+        body: decision.body,
+        itemErrors: decision.itemErrors,
+        durationMs,
+      };
+    case 'dead_letter':
+      return { kind: 'dead_letter', status: decision.status, message: decision.message, durationMs };
+    case 'hold':
+      return {
+        kind: 'hold',
+        hold: decision.hold,
+        message: decision.message,
+        ...(decision.status !== undefined && { status: decision.status }),
+        durationMs,
+      };
+  }
+}
+
+/**
+ * A hold as a non-retryable failure, for activities whose result cannot carry it (cohort steps):
+ * the workflow matches the type, shows the hold and tries again later without losing its place.
+ */
+export function holdFailure(hold: Hold): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: HOLD_FAILURE_TYPES[hold.hold],
+    message: hold.message,
+    nonRetryable: true,
+    details: [{ hold: hold.hold, status: hold.status }],
+  });
+}

@@ -139,7 +139,7 @@ describe('secrets an operator with Temporal access cannot pull out', () => {
     await engine.store.append(source, [track(held, Date.now())]);
     const status = await eventually(async () => {
       const s = await streamStatus(engine.client, syncId);
-      return s.status === 'credentials_rejected' ? s : undefined;
+      return s.status === 'credentials_missing' ? s : undefined;
     });
     expect(status.lastError?.message).toBe(
       `environment variable SECRET_DB_PASSWORD (for destination cio trackApiKey) is not one this worker resolves there: allow it in CIO_SYNC_DESTINATION_VARIABLES`,
@@ -172,7 +172,7 @@ describe('secrets an operator with Temporal access cannot pull out', () => {
     await engine.store.append(source, [track(uniqueId('u'), Date.now())]);
     const status = await eventually(async () => {
       const s = await streamStatus(engine.client, syncId);
-      return s.status === 'credentials_rejected' ? s : undefined;
+      return s.status === 'destination_unreachable' ? s : undefined;
     });
     expect(status.lastError?.message).toBe(
       `destination cio trackUrl override "${new URL(listenerUrl).host}" is not allowed by this worker: credentials go only to the region hosts unless CIO_SYNC_OVERRIDE_HOSTS lists the host`,

@@ -14,7 +14,7 @@ export const RUNS = Number(process.env.CIO_SYNC_FUZZ_RUNS ?? 40);
 export const REQUEST_DEADLINE_MS = 5000;
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
-export type Family = 'amplitude' | 'identify' | 'segment';
+export type Family = 'amplitude' | 'identify' | 'segment' | 'deletions';
 export interface Endpoint {
   family: Family;
   method: 'POST' | 'GET';
@@ -69,9 +69,27 @@ const SEGMENT_PATHS: Array<[string, string]> = [
   ['/v1/a', 'alias'],
 ];
 
-/** Every ingest endpoint, with valid bodies for the source whose key is `key`. */
-export function ingestEndpoints(key: string): Endpoint[] {
+/**
+ * Every ingest endpoint, with valid bodies for the source whose key is `key` (and, for Amplitude's
+ * deletion API, whose secret key is `secret`).
+ */
+export function ingestEndpoints(key: string, secret?: string): Endpoint[] {
   return [
+    ...(secret === undefined
+      ? []
+      : [
+          {
+            family: 'deletions' as const,
+            method: 'POST' as const,
+            url: '/api/2/deletions/users',
+            valid: () => ({ user_ids: ['user-12345'], requester: 'fuzz@example.com' }),
+            headers: {
+              'content-type': 'application/json',
+              authorization: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}`,
+            },
+            encode: asJson,
+          },
+        ]),
     ...['/2/httpapi', '/batch'].map((url): Endpoint => ({
       family: 'amplitude',
       method: 'POST',
@@ -339,6 +357,11 @@ export function checkAnswer(endpoint: Endpoint, answer: Answer, label: string): 
   if (status === 404) {
     // A GET on a POST-only path: the plain not-found body.
     expect(body, label).toEqual({ code: 404, error: 'Invalid request path' });
+    return;
+  }
+  if (endpoint.family === 'deletions') {
+    // The User Privacy API's own shape: `{ error }`, 401 for credentials.
+    expect(typeof body.error === 'string' && body.error !== '', label).toBe(true);
     return;
   }
   if (endpoint.family === 'segment') {

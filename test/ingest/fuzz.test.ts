@@ -23,14 +23,15 @@ import { startHarness, WEB_KEY, type Harness } from './harness.ts';
  * replays. test/fuzz-delivery.test.ts runs the same cases through the whole stack.
  */
 
-const ENDPOINTS = ingestEndpoints(WEB_KEY);
+const WEB_SECRET = 'web-secret-0123456789';
+const ENDPOINTS = ingestEndpoints(WEB_KEY, WEB_SECRET);
 
 // --- The properties ------------------------------------------------------------------------------
 
 describe('fuzzing every ingest endpoint', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({ sources: [{ id: 'web', apiKey: WEB_KEY, secretKey: WEB_SECRET }] });
   });
   afterAll(async () => {
     await h.close();
@@ -45,7 +46,7 @@ describe('fuzzing every ingest endpoint', () => {
     };
   }
 
-  it.each(['amplitude', 'identify', 'segment'] as const)(
+  it.each(['amplitude', 'identify', 'segment', 'deletions'] as const)(
     '%s: whatever arrives, no 5xx, no hang, a specific 4xx body',
     async (family) => {
       const endpoints = ENDPOINTS.filter((e) => e.family === family);

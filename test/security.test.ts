@@ -107,7 +107,7 @@ describe('secrets an operator with Temporal access cannot pull out', () => {
       destination: { ...spec.destination, trackUrl: listenerUrl, trackApiKey: '${SECRET_DB_PASSWORD}' },
     };
     expect(await failure(handle.executeUpdate(updateConfigUpdate, { args: [redirect] }))).toBe(
-      `destination.trackUrl cannot change through updateConfig (it is where the credentials are sent): "${engine.fake.url}" → "${listenerUrl}"; start the sync anew to change it`,
+      `destination.trackUrl cannot move a live sync's credentials to another host through updateConfig: "${new URL(engine.fake.url).host}" → "${new URL(listenerUrl).host}"; start the sync anew to change it`,
     );
     // A literal in a default, and a null list, are refused by the config schema itself.
     const defaulted = { ...spec, destination: { ...spec.destination, trackApiKey: '${NOPE:-literal-key}' } };

@@ -82,15 +82,6 @@ export class DestinationClients {
 
   /** The live client for a destination; throws DestinationHoldError naming an unset variable. */
   async client(destination: Destination): Promise<CustomerIoClient> {
-    // Hosts first: a config that would send the credentials elsewhere gets none of them resolved.
-    for (const field of ['trackUrl', 'appUrl'] as const) {
-      const url = destination[field];
-      const problem =
-        url === undefined
-          ? undefined
-          : overrideProblem(url, `destination ${destination.id} ${field}`, this.#policy);
-      if (problem) throw new DestinationHoldError({ hold: 'destination_unreachable', message: problem });
-    }
     let siteId: string, trackApiKey: string, appApiKey: string | undefined;
     const allowed = this.#policy.destinationVariables;
     const setting = WORKER_ENV_SETTINGS.destinationVariables;
@@ -112,6 +103,15 @@ export class DestinationClients {
         hold: 'credentials_missing',
         message: `destination ${destination.id}: siteId or trackApiKey resolves to an empty value in the worker's environment`,
       });
+    }
+    // Before anything is sent: credentials go only to the region hosts or an override the worker allows.
+    for (const field of ['trackUrl', 'appUrl'] as const) {
+      const url = destination[field];
+      const problem =
+        url === undefined
+          ? undefined
+          : overrideProblem(url, `destination ${destination.id} ${field}`, this.#policy);
+      if (problem) throw new DestinationHoldError({ hold: 'destination_unreachable', message: problem });
     }
     // The cache key holds a hash of the secrets, never the secrets themselves.
     const key = createHash('sha256')

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 
 import { parseConfig } from './load.ts';
 import type { CohortSync, StreamSync } from './schema.ts';
-import { assertCohortSyncSpec, assertStreamSyncSpec, InvalidSpecError } from './spec-validation.ts';
+import {
+  assertCohortSyncSpec,
+  assertSameCredentialHosts,
+  assertStreamSyncSpec,
+  InvalidSpecError,
+} from './spec-validation.ts';
 
 const CONFIG = parseConfig(`
 sources:
@@ -87,5 +92,24 @@ describe('assertCohortSyncSpec', () => {
       'invalid spec: sync.cadence: an interval must be at least 1s',
     );
     expect(problem(() => assertCohortSyncSpec(stream))).toMatch(/^invalid spec: sync\.type: /);
+  });
+});
+
+describe('assertSameCredentialHosts', () => {
+  const at = (trackUrl?: string, dryRun: boolean | 'auto' = false) => ({ destination: { trackUrl, dryRun } });
+  it('refuses moving a live sync to another host, allows the same host, the region hosts and dry runs', () => {
+    expect(() =>
+      assertSameCredentialHosts(at('http://proxy:8080/a'), at('http://proxy:8080/b')),
+    ).not.toThrow();
+    expect(() => assertSameCredentialHosts(at('http://proxy:8080'), at(undefined))).not.toThrow();
+    expect(() => assertSameCredentialHosts(at(undefined, true), at('http://127.0.0.1:9'))).not.toThrow();
+    expect(() => assertSameCredentialHosts(at('http://proxy:8080'), at('http://user:pw@evil:8080'))).toThrow(
+      new InvalidSpecError(
+        'destination.trackUrl cannot move a live sync\'s credentials to another host through updateConfig: "proxy:8080" → "evil:8080"; start the sync anew to change it',
+      ),
+    );
+    expect(() => assertSameCredentialHosts(at(undefined), at('http://127.0.0.1:9'))).toThrow(
+      /"region host" → "127\.0\.0\.1:9"/,
+    );
   });
 });

@@ -78,23 +78,34 @@ export function assertCohortSyncSpec(spec: unknown): asserts spec is CohortSyncS
   if (!result.success) throw new InvalidSpecError(describe(result.error));
 }
 
+/** `host:port` of an http(s) URL, lower case (no URL object: this runs in the workflow sandbox). */
+function hostOf(url: string): string {
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? url;
+  return authority.slice(authority.lastIndexOf('@') + 1).toLowerCase();
+}
+
 /**
- * An update may not move where the credentials are sent: a `trackUrl`/`appUrl` override differing
- * from the running spec's is refused, so one `updateConfig` cannot point a sync's Basic auth at a
- * listener of the sender's choosing. (A new workflow started with an override meets the worker's
- * own check: overrides are used only for hosts in CIO_SYNC_OVERRIDE_HOSTS.)
+ * An update may not move a live sync's credentials to another host: a `trackUrl`/`appUrl` override
+ * whose host differs from the running spec's is refused, so one `updateConfig` cannot point a
+ * sync's Basic auth at a listener of the sender's choosing. Going back to the region hosts, fixing
+ * the path on the same host, and anything while the sync is a dry run (no credentials in use) are
+ * allowed. A new workflow started with an override meets the worker's own check: overrides are
+ * used only for hosts in CIO_SYNC_OVERRIDE_HOSTS.
  */
 export function assertSameCredentialHosts(
-  current: { destination: { trackUrl?: string; appUrl?: string } },
+  current: { destination: { trackUrl?: string; appUrl?: string; dryRun?: unknown } },
   next: { destination: { trackUrl?: string; appUrl?: string } },
 ): void {
+  if (current.destination.dryRun === true) return;
   for (const field of ['trackUrl', 'appUrl'] as const) {
-    if (current.destination[field] !== next.destination[field]) {
-      throw new InvalidSpecError(
-        `destination.${field} cannot change through updateConfig (it is where the credentials are ` +
-          `sent): ${JSON.stringify(current.destination[field] ?? 'region host')} → ` +
-          `${JSON.stringify(next.destination[field] ?? 'region host')}; start the sync anew to change it`,
-      );
-    }
+    const to = next.destination[field];
+    if (to === undefined) continue;
+    const from = current.destination[field];
+    if (from !== undefined && hostOf(from) === hostOf(to)) continue;
+    throw new InvalidSpecError(
+      `destination.${field} cannot move a live sync's credentials to another host through ` +
+        `updateConfig: ${JSON.stringify(from === undefined ? 'region host' : hostOf(from))} → ` +
+        `${JSON.stringify(hostOf(to))}; start the sync anew to change it`,
+    );
   }
 }

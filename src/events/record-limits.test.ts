@@ -65,7 +65,7 @@ describe('checkRecordLimits', () => {
       field: 'user_properties',
     });
     const big = record({
-      event_properties: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`p${i}`, 'x'.repeat(2000)])),
+      event_properties: Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`p${i}`, 'x'.repeat(2000)])),
     });
     expect(checkRecordLimits(big)).toEqual({
       limit: 'record_size',

@@ -11,8 +11,12 @@ import type { CanonicalRecord } from './record.ts';
  * small enough that a batch of them cannot exhaust a worker.
  */
 
-/** A whole record (or raw item) as compact JSON, in UTF-8 bytes. */
-export const MAX_RECORD_BYTES = 64 * 1024;
+/**
+ * A whole record (or raw item) as compact JSON, in UTF-8 bytes. Above Customer.io's 100 KB of event
+ * data, so an event Customer.io would refuse is still stored and dead-lettered with that reason by
+ * delivery; a batch of 500 records stays under 64 MB.
+ */
+export const MAX_RECORD_BYTES = 128 * 1024;
 /** Keys of any one object, and elements of any one array, inside a record. */
 export const MAX_PROPERTIES = 1000;
 /**

@@ -145,7 +145,7 @@ describe('record limits, in each API’s error format', () => {
   });
 
   it('Amplitude: an event over the record size is named by its index', async () => {
-    const properties = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`p${i}`, 'x'.repeat(1000)]));
+    const properties = Object.fromEntries(Array.from({ length: 140 }, (_, i) => [`p${i}`, 'x'.repeat(1000)]));
     const response = await send({
       method: 'POST',
       url: '/batch',
@@ -157,7 +157,7 @@ describe('record limits, in each API’s error format', () => {
       body: {
         error: 'Invalid field values on some events',
         events_with_invalid_fields: { event: [2] },
-        events_over_limits: { 2: expect.stringMatching(/bytes as JSON, over the 65536 byte limit$/) },
+        events_over_limits: { 2: expect.stringMatching(/bytes as JSON, over the 131072 byte limit$/) },
       },
     });
   });

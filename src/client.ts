@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { stripVTControlCharacters } from 'node:util';
 
 import { Client, Connection } from '@temporalio/client';
@@ -22,6 +23,7 @@ import { parseDuration } from './config/duration.ts';
 import { checkDestination } from './control/check.ts';
 import { waitForCohortRun } from './control/cohort-progress.ts';
 import { colourStatus, describeCohort, lastErrorLine, stalledNote } from './control/format.ts';
+import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './control/preview.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { engineSettings } from './temporal/settings.ts';
@@ -336,6 +338,33 @@ export function buildCli(): Command {
     });
 
   program
+    .command('preview')
+    .description(
+      'print the Customer.io requests each stream sync would send for a file of sample calls, and why any call is not sent (no Temporal, store or network)',
+    )
+    .requiredOption('-f, --file <path>', 'config file')
+    .requiredOption(
+      '--input <path>',
+      'sample calls: an Amplitude HTTP V2 body, a Segment call or batch, or NDJSON mixing them (one per line)',
+    )
+    .option('--source <id>', 'store every call in this source, whatever key it carries')
+    .action(async ({ file, input, source }: { file: string; input: string; source?: string }) => {
+      const config = await loadConfig(file);
+      let text: string;
+      try {
+        text = await readFile(input, 'utf8');
+      } catch (err) {
+        throw new PreviewInputError(`${input}: cannot read the input file: ${(err as Error).message}`);
+      }
+      const report = previewCalls(config, parsePreviewInput(text, input), {
+        now: Date.now(),
+        env: process.env,
+        ...(source !== undefined && { sourceId: source }),
+      });
+      print(globals(), report, () => formatPreview(report));
+    });
+
+  program
     .command('check <destination>')
     .description("verify a destination's Customer.io credentials and region (secrets from this environment)")
     .requiredOption('-f, --file <path>', 'config file')
@@ -388,6 +417,10 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${pc.red('invalid config')}\n${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof PreviewInputError) {
+      process.stderr.write(`${pc.red('invalid input')}\n${err.message}\n`);
       return EXIT.usage;
     }
     if (err instanceof SyncControlError) {

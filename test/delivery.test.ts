@@ -257,8 +257,10 @@ describe('delivery outcomes', () => {
       .filter((r) => r.path === '/api/v2/batch' && users.some((u) => JSON.stringify(r.body).includes(u)))
       .map((r) => r.receivedAt);
     expect(times).toHaveLength(4);
-    // 4 requests/s: consecutive requests at least ~250 ms apart (small allowance for clock jitter).
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(230);
+    // 4 requests/s: reservations 250 ms apart. The lanes send side by side, so arrivals jitter a
+    // little around their slots; without the limit they would all arrive at once.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(700);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(180);
   });
 });
 

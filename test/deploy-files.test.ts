@@ -45,7 +45,7 @@ const commandOf = (service: Service) =>
   [service.entrypoint, service.command].flat().filter((part) => part !== undefined);
 
 describe('docker-compose.yml', () => {
-  it('has the scaled stack: two PostgreSQL, Temporal with its set-up and UI, ingest and worker', () => {
+  it('has the scaled stack: two PostgreSQL, Temporal with its set-up and UI, ingest, worker, monitoring', () => {
     expect(Object.keys(services).sort()).toEqual(
       [
         'store-db',
@@ -58,6 +58,8 @@ describe('docker-compose.yml', () => {
         'ingest-lb',
         'worker',
         'cli',
+        'prometheus',
+        'grafana',
       ].sort(),
     );
     expect(services.ingest!.deploy?.replicas).toBe(2);
@@ -71,7 +73,8 @@ describe('docker-compose.yml', () => {
   it('pins every pulled image to a version', () => {
     for (const [name, service] of Object.entries(services)) {
       if (service.build !== undefined) continue;
-      expect(service.image, name).toMatch(/^[a-z0-9./-]+:\d+(\.\d+)+[\w.-]*$/);
+      // Prometheus tags its images with a leading v (v3.13.1).
+      expect(service.image, name).toMatch(/^[a-z0-9./-]+:v?\d+(\.\d+)+[\w.-]*$/);
     }
     // One Temporal version for the server and the tools that set up its schema.
     const server = services.temporal!.image!.split(':')[1]!;

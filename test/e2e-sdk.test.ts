@@ -53,7 +53,7 @@ async function sync(source: string, yaml = '') {
     type: stream
     source: ${source}
     destination: cio
-    delivery: { waitFor: 1s }
+    delivery: { waitFor: 1s, lanes: 1 }
 ${yaml}`,
       { sources: SOURCES },
     ),

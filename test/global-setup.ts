@@ -2,10 +2,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { TestProject } from 'vitest/node';
 
-import { startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
+import { findTemporalCli } from '../src/temporal/dev-server.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
+import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,6 +19,11 @@ declare module 'vitest' {
 /**
  * One real Temporal dev server for the whole run (starting one per file races and is slow), and
  * the workflow bundle built once. CIO_SYNC_NO_TEMPORAL=1 skips both for quick unit-only runs.
+ *
+ * The server is @temporalio/testing's local environment on the project's own Temporal CLI binary
+ * (`existing-path`: nothing is downloaded), configured as startDevServer configures `make start`:
+ * the engine's search attributes registered and eager activity execution on. Tests get its address
+ * and connect their own clients and workers, so a test never depends on this process's connections.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (process.env.CIO_SYNC_NO_TEMPORAL === '1') {
@@ -24,11 +31,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('workflowBundlePath', '');
     return async () => {};
   }
-  const [server, code] = await Promise.all([startDevServer({ uiPort: false }), bundleWorkflows()]);
+  const cli = await findTemporalCli();
+  const [env, code] = await Promise.all([
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: cli },
+        ip: '127.0.0.1',
+        searchAttributes: SEARCH_ATTRIBUTES,
+        extraArgs: ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'],
+      },
+    }),
+    bundleWorkflows(),
+  ]);
   const dir = await mkdtemp(join(tmpdir(), 'cio-sync-test-'));
   const bundlePath = join(dir, 'workflow-bundle.js');
   await writeFile(bundlePath, code);
-  project.provide('temporalAddress', server.address);
+  project.provide('temporalAddress', env.address);
   project.provide('workflowBundlePath', bundlePath);
-  return () => (server as DevServer).stop();
+  return () => env.teardown();
 }

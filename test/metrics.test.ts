@@ -66,7 +66,7 @@ describe('worker metrics', () => {
     type: stream
     source: ${source}
     destination: cio
-    delivery: { waitFor: 1s }`,
+    delivery: { waitFor: 1s, lanes: 1 }`,
         { sources: [source] },
       ),
     );

@@ -157,7 +157,7 @@ describe('worker on SIGTERM', () => {
     type: stream
     source: ${source}
     destination: cio
-    delivery: { waitFor: ${waitFor} }`,
+    delivery: { waitFor: ${waitFor}, lanes: 1 }`,
         { sources: [source] },
       ),
     );

@@ -58,7 +58,7 @@ async function sync(source: string, yaml: string, syncId = uniqueId(source), des
     type: stream
     source: ${source}
     destination: ${destination}
-    delivery: { waitFor: 1s }
+    delivery: { waitFor: 1s, lanes: 1 }
 ${yaml}`,
       { sources: SOURCES, destination: DRY_RUN_DESTINATION },
     ),

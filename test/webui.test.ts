@@ -119,7 +119,7 @@ describe.skipIf(!inject('temporalAddress'))('Temporal Web UI', () => {
     destination: cio
     events:
       properties: { event: '*' }
-    delivery: { waitFor: 2s }
+    delivery: { waitFor: 2s, lanes: 1 }
 `,
     );
     await applyConfig(client, config, { taskQueue: TASK_QUEUE });

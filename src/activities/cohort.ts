@@ -106,6 +106,10 @@ export async function snapshotCohort(
       await deps.store.cohorts.addCohortMembers(syncId, runId, valid);
     }
   } catch (err) {
+    // Cancelled (a pause, a config change): the source reports the abort as one of its errors, but
+    // only a CancelledFailure makes the worker report a cancellation. As a source failure the
+    // workflow would take the run for broken and drop it instead of resuming it.
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
     if (err instanceof CohortSourceError) {
       throw ApplicationFailure.create({
         type: err.retryable ? 'CohortSourceError' : 'CohortSourcePermanentError',

@@ -17,6 +17,8 @@ import type { DeliverLaneInput, LaneSummary } from './types.ts';
 
 /** How often a running lane heartbeats (the SDK throttles below heartbeatTimeout). */
 const HEARTBEAT_MS = 1000;
+/** How long a run that has delivered something waits for more before it reports. */
+const SETTLED_LINGER_MS = 100;
 /** How often a lane at a barrier looks at the other lanes' cursors. */
 const BARRIER_POLL_MS = 20;
 
@@ -81,8 +83,11 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
       const batch = await (next ?? readBatch(deps, spec, lane, lanes, cursor, stop));
       next = undefined;
       if (batch === undefined) {
-        // Nothing after the cursor: wait for the log to grow, or end the run.
-        const has = await deps.store.waitForRecords(sync.source, cursor, input.lingerMs, stop);
+        // Nothing after the cursor: wait for the log to grow, or end the run. A run that has
+        // delivered ends after a short pause, so the workflow (and `status`) hears of it soon.
+        const linger =
+          summary.outcome === 'idle' ? input.lingerMs : Math.min(input.lingerMs, SETTLED_LINGER_MS);
+        const has = await deps.store.waitForRecords(sync.source, cursor, linger, stop);
         if (!has) break;
         continue;
       }

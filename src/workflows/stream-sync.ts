@@ -17,7 +17,7 @@ import {
 import type { StreamSyncSpec } from '../config/schema.ts';
 import { assertStreamSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
-import type { DeliverLaneInput, LaneSummary } from '../activities/types.ts';
+import type { LaneSummary } from '../activities/types.ts';
 import {
   SyncStatusAttribute,
   configQuery,
@@ -60,8 +60,8 @@ const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivitie
   },
 });
 
-/** A lane's run ends after this long even while busy: an audit line in history every minute. */
-const LANE_RUN_MS = 60_000;
+/** A lane's run ends after this long even while busy: an audit line in history, a fresh `status`. */
+const LANE_RUN_MS = 10_000;
 /** With several lanes, a lane that found nothing for this long ends and one `waitForLog` takes over. */
 const LANE_LINGER_MS = 1_000;
 
@@ -148,22 +148,39 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   state.lanes ??= [];
   // `startFrom: now` means when the sync was created, kept across continue-as-new.
   state.startFrom ??= resolveStartFrom(spec.sync.startFrom, workflowInfo().startTime.getTime());
-  let inFlight: CancellationScope | undefined;
+  /** Activities in flight, by lane (the waiter is -1): a pause, a new config or a replay cancels them. */
+  const inFlight = new Map<number, CancellationScope>();
   // Set when something a hold or stall waits on changes (resume, new config, cursor move).
   let wake = false;
   // A cursor move is being written to the store: no delivery may start until it is.
   let moving = false;
-  // The last round found nothing to do in any lane.
-  let idle = false;
+  // Bumped by a new config: the lanes of the old one stop and the new count starts.
+  let generation = 0;
+  let lanes: LaneHealth[] = [];
 
   const setStatus = (status: SyncStatus) => {
     if (state.status === status) return;
     state.status = status;
     upsertSearchAttributes([{ key: SyncStatusAttribute, value: status }]);
   };
+  /** The sync's status from its lanes': paused, else stalled or held if any lane is, else running. */
+  const refreshStatus = () => {
+    const failing = lanes.filter((l) => l.failedAttempts > 0);
+    state.stalled =
+      failing.length === 0
+        ? undefined
+        : {
+            attempts: failing.reduce((n, l) => n + l.failedAttempts, 0),
+            since: failing.map((l) => l.failingSince!).sort()[0]!,
+          };
+    if (state.paused) return setStatus('paused');
+    if (state.stalled) return setStatus('stalled');
+    const hold = lanes.find((l) => l.hold)?.hold;
+    setStatus(hold ?? 'running');
+  };
   const interrupt = () => {
     wake = true;
-    inFlight?.cancel();
+    for (const scope of inFlight.values()) scope.cancel();
   };
 
   setHandler(pauseSignal, () => {
@@ -173,7 +190,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   });
   setHandler(resumeSignal, () => {
     state.paused = false;
-    setStatus('running');
+    refreshStatus();
     wake = true;
   });
   setHandler(statusQuery, (): StreamSyncStatus => ({
@@ -189,7 +206,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     lastDeliveryAt: state.lastDeliveryAt,
     source: spec.sync.source,
     destination: spec.destination.id,
-    delivering: inFlight !== undefined,
+    delivering: [...inFlight.keys()].some((lane) => lane >= 0),
     stalled: state.stalled,
   }));
   setHandler(configQuery, () => spec);
@@ -206,6 +223,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     (next) => {
       spec = next;
       upsertMemo({ name: next.sync.name ?? next.sync.id });
+      generation++;
       interrupt();
       return { accepted: true as const };
     },
@@ -214,12 +232,12 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   setHandler(
     setCursorUpdate,
     async (cursor) => {
-      // The store is the system of record: stop the delivery in flight, write the new cursor there,
-      // then mirror it. A delivery settled meanwhile is overruled, which is what a replay means.
+      // The store is the system of record: stop every lane, write the new cursor there, then
+      // mirror it. A delivery settled meanwhile is overruled, which is what a replay means.
       moving = true;
       try {
         interrupt();
-        await condition(() => inFlight === undefined);
+        await condition(() => inFlight.size === 0);
         const { previous } = await setStreamCursor({
           syncId: spec.sync.id,
           sourceId: spec.sync.source,
@@ -227,6 +245,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         });
         state.cursor = cursor;
         state.lanes = state.lanes.map(() => cursor);
+        for (const lane of lanes) lane.idle = false;
         wake = true;
         return { previous, cursor };
       } finally {
@@ -240,9 +259,106 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     },
   );
 
+  const continueAsNewDue = () => shouldContinueAsNew(input.continueAsNewAfterEvents);
   for (;;) {
-    await condition(() => !state.paused && !moving);
-    if (shouldContinueAsNew(input.continueAsNewAfterEvents)) {
+    // One generation: the lanes of the current config and, when they are all idle, one waiter.
+    const gen = generation;
+    const count = spec.sync.delivery.lanes;
+    if (state.lanes.length !== count) state.lanes = Array.from({ length: count }, () => state.cursor);
+    lanes = Array.from({ length: count }, () => ({ idle: false, failedAttempts: 0 }));
+    const current = () => generation === gen && !continueAsNewDue();
+    const ready = () => !state.paused && !moving;
+    const allIdle = () => count > 1 && lanes.every((l) => l.idle);
+
+    const runLane = async (lane: number): Promise<void> => {
+      const health = lanes[lane]!;
+      while (current()) {
+        await condition(() => !current() || (ready() && !allIdle()));
+        if (!current()) return;
+        wake = false;
+        const failedAttempts = health.failedAttempts;
+        const scope = new CancellationScope();
+        inFlight.set(lane, scope);
+        let summary: LaneSummary;
+        try {
+          summary = await scope.run(() =>
+            deliverLane({
+              syncId: spec.sync.id,
+              spec,
+              lane,
+              lanes: count,
+              startFrom: state.startFrom,
+              ...(failedAttempts && { failedAttempts }),
+              lingerMs:
+                count === 1
+                  ? spec.sync.delivery.waitFor
+                  : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS),
+              maxRunMs: LANE_RUN_MS,
+            }),
+          );
+        } catch (err) {
+          // Paused, reconfigured or rewound: the lane's stored cursor says where to go on from.
+          if (isCancellation(err)) continue;
+          if (!(err instanceof ActivityFailure)) throw err;
+          // The attempts ran out: show it, wait, try again. Nothing past the stored cursor was
+          // settled, so nothing is skipped.
+          health.failedAttempts += ATTEMPTS_BEFORE_STALLED;
+          health.failingSince ??= new Date().toISOString();
+          state.counters.retried += ATTEMPTS_BEFORE_STALLED;
+          state.lastError = lastErrorOf(failureOf(err));
+          refreshStatus();
+          const rounds = health.failedAttempts / ATTEMPTS_BEFORE_STALLED;
+          await condition(
+            () => wake || state.paused || !current(),
+            Math.min(MAX_STALL_WAIT_MS, 5_000 * 2 ** (rounds - 1)),
+          );
+          continue;
+        } finally {
+          inFlight.delete(lane);
+        }
+        health.failedAttempts = 0;
+        health.failingSince = undefined;
+        health.idle = summary.outcome === 'idle';
+        health.hold = holdOfOutcome(summary.outcome);
+        applySummary(state, summary);
+        refreshStatus();
+        if (health.hold) {
+          // Wait for the fix: retry periodically, or sooner on resume / new config. The status
+          // stays until a delivery gets through.
+          await condition(() => wake || state.paused || !current(), spec.sync.delivery.credentialsRetry);
+        }
+      }
+    };
+
+    const runWaiter = async (): Promise<void> => {
+      while (current()) {
+        // Every lane found nothing: one activity waits on the log instead of one per lane.
+        await condition(() => !current() || (ready() && allIdle()));
+        if (!current()) return;
+        const scope = new CancellationScope();
+        inFlight.set(-1, scope);
+        let has: boolean;
+        try {
+          has = await scope.run(() =>
+            waitForLog({
+              sourceId: spec.sync.source,
+              afterSeq: state.cursor,
+              timeoutMs: spec.sync.delivery.waitFor,
+            }),
+          );
+        } catch (err) {
+          if (!isCancellation(err) && !(err instanceof ActivityFailure)) throw err;
+          // A failed wait only delays the lanes: let them look for themselves.
+          has = true;
+        } finally {
+          inFlight.delete(-1);
+        }
+        if (has) for (const lane of lanes) lane.idle = false;
+      }
+    };
+
+    await Promise.all([...Array.from({ length: count }, (_, lane) => runLane(lane)), runWaiter()]);
+    if (generation === gen && continueAsNewDue()) {
       // Handlers may still be running; a signal mid-CAN would be lost otherwise.
       await condition(allHandlersFinished);
       return continueAsNew<typeof streamSyncWorkflow>({
@@ -251,85 +367,17 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         continueAsNewAfterEvents: input.continueAsNewAfterEvents,
       });
     }
-    wake = false;
-    const lanes = spec.sync.delivery.lanes;
-    if (idle && lanes > 1) {
-      // Every lane found nothing: one activity waits on the log instead of `lanes` of them.
-      let has: boolean;
-      try {
-        inFlight = new CancellationScope();
-        has = await inFlight.run(() =>
-          waitForLog({
-            sourceId: spec.sync.source,
-            afterSeq: state.cursor,
-            timeoutMs: spec.sync.delivery.waitFor,
-          }),
-        );
-      } catch (err) {
-        if (isCancellation(err)) continue;
-        throw err;
-      } finally {
-        inFlight = undefined;
-      }
-      if (!has) continue;
-    }
-    const failedAttempts = state.stalled?.attempts;
-    const run = (lane: number): DeliverLaneInput => ({
-      syncId: spec.sync.id,
-      spec,
-      lane,
-      lanes,
-      startFrom: state.startFrom,
-      ...(failedAttempts && { failedAttempts }),
-      lingerMs:
-        lanes === 1 ? spec.sync.delivery.waitFor : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS),
-      maxRunMs: LANE_RUN_MS,
-    });
-    inFlight = new CancellationScope();
-    const results = await inFlight.run(() =>
-      Promise.allSettled(Array.from({ length: lanes }, (_, lane) => deliverLane(run(lane)))),
-    );
-    inFlight = undefined;
-
-    let failure: ActivityFailure | undefined;
-    let hold: HoldReason | undefined;
-    const summaries: LaneSummary[] = [];
-    for (const result of results) {
-      if (result.status === 'fulfilled') {
-        summaries.push(result.value);
-        hold ??= holdOfOutcome(result.value.outcome);
-      } else if (!isCancellation(result.reason)) {
-        if (!(result.reason instanceof ActivityFailure)) throw result.reason;
-        failure ??= result.reason;
-      }
-    }
-    applySummaries(state, summaries, lanes);
-    idle = summaries.length === lanes && summaries.every((s) => s.outcome === 'idle');
-
-    if (failure) {
-      // A lane's attempts ran out: show it, wait, try again. Nothing of it was settled past its
-      // stored cursor, so nothing is skipped.
-      const stalled = state.stalled ?? { attempts: 0, since: new Date().toISOString() };
-      stalled.attempts += ATTEMPTS_BEFORE_STALLED;
-      state.stalled = stalled;
-      state.counters.retried += ATTEMPTS_BEFORE_STALLED;
-      state.lastError = lastErrorOf(failureOf(failure));
-      setStatus('stalled');
-      const rounds = stalled.attempts / ATTEMPTS_BEFORE_STALLED;
-      await condition(() => wake || state.paused, Math.min(MAX_STALL_WAIT_MS, 5_000 * 2 ** (rounds - 1)));
-      continue;
-    }
-    if (summaries.length === 0) continue; // every lane was cancelled (pause, new config, replay)
-    state.stalled = undefined;
-    if (hold) {
-      setStatus(hold);
-      // Wait for the fix: retry periodically, or sooner on resume / new config. The status stays
-      // until a delivery gets through.
-      await condition(() => wake || state.paused, spec.sync.delivery.credentialsRetry);
-    } else if (state.status !== 'running' && !state.paused) {
-      setStatus('running');
-    }
   }
+}
+
+/** What the workflow knows of one lane of the current config. */
+interface LaneHealth {
+  /** Its last run found nothing: it waits (with the others) for the log to grow. */
+  idle: boolean;
+  hold?: HoldReason;
+  /** Consecutive failed attempts, 0 once a run gets through. */
+  failedAttempts: number;
+  failingSince?: string;
 }
 
 /** `startFrom` as the lanes take it: a time (the sync's creation for `now`) or the log's beginning. */
@@ -344,28 +392,25 @@ function shouldContinueAsNew(afterEvents: number | undefined): boolean {
   return info.continueAsNewSuggested || (afterEvents !== undefined && info.historyLength >= afterEvents);
 }
 
-/** Folds the lanes' summaries into the sync's counters and mirrors their cursors. */
-function applySummaries(state: StreamSyncState, summaries: readonly LaneSummary[], lanes: number): void {
-  if (state.lanes.length !== lanes) state.lanes = Array.from({ length: lanes }, () => state.cursor);
+/** Folds a lane's summary into the sync's counters and mirrors its cursor. */
+function applySummary(state: StreamSyncState, summary: LaneSummary): void {
   const c = state.counters;
-  for (const summary of summaries) {
-    state.headSeq = Math.max(state.headSeq, summary.headSeq);
-    state.lanes[summary.lane] = summary.cursor;
-    c.retried += Math.max(0, summary.attempt - 1);
-    c.delivered += summary.delivered;
-    c.deadLettered += summary.deadLettered;
-    c.requests += summary.requests;
-    for (const [reason, n] of Object.entries(summary.filtered))
-      c.filtered[reason] = (c.filtered[reason] ?? 0) + n;
-    addDeletions(c, summary.deletions);
-    if (summary.outcome !== 'idle') state.lastDeliveryAt = new Date().toISOString();
-    if (summary.error) {
-      state.lastError = {
-        message: summary.error,
-        at: new Date().toISOString(),
-        ...(summary.status !== undefined && { status: summary.status }),
-      };
-    }
+  state.headSeq = Math.max(state.headSeq, summary.headSeq);
+  state.lanes[summary.lane] = summary.cursor;
+  c.retried += Math.max(0, summary.attempt - 1);
+  c.delivered += summary.delivered;
+  c.deadLettered += summary.deadLettered;
+  c.requests += summary.requests;
+  for (const [reason, n] of Object.entries(summary.filtered))
+    c.filtered[reason] = (c.filtered[reason] ?? 0) + n;
+  addDeletions(c, summary.deletions);
+  if (summary.outcome !== 'idle') state.lastDeliveryAt = new Date().toISOString();
+  if (summary.error) {
+    state.lastError = {
+      message: summary.error,
+      at: new Date().toISOString(),
+      ...(summary.status !== undefined && { status: summary.status }),
+    };
   }
   // Everything at or below the lowest lane cursor is settled.
   state.cursor = Math.min(...state.lanes);

@@ -1,0 +1,403 @@
+/**
+ * Throughput at real Customer.io latency, as a user would measure it: the processes `make start`
+ * runs (Temporal dev server, worker, ingest), a load generator and a Customer.io stand-in in
+ * processes of their own (latency and request limit as parameters), and in the same run a
+ * non-durable direct forwarder as the baseline. Loopback only, bounded in time.
+ *
+ *   node bench/throughput.ts [--seconds 15] [--lanes 4] [--latency 30] [--rps 100]
+ *     [--budget-rps 20] [--store sqlite|postgres] [--syncs 100]
+ *
+ * Phases: baseline at full load; cio-sync at full load; cio-sync at a steady 1,000 events/s
+ * (latency); a binding request budget (`--budget-rps`); with `--syncs N`, N stream syncs on one
+ * source at 50 events/s. Prints a table with the targets met / not met and writes
+ * bench/reports/throughput[-postgres].json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { Client, Connection } from '@temporalio/client';
+
+import { loadConfig } from '../src/config/load.ts';
+import { applyConfig, streamStatus } from '../src/control/syncs.ts';
+import { bundleWorkflows } from '../src/temporal/bundle.ts';
+import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
+import { startTestPostgres } from '../test/helpers/postgres.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    lanes: { type: 'string', default: '4' },
+    latency: { type: 'string', default: '30' },
+    rps: { type: 'string', default: '100' },
+    'budget-rps': { type: 'string', default: '20' },
+    store: { type: 'string', default: 'sqlite' },
+    syncs: { type: 'string', default: '0' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const LANES = Number(values.lanes);
+const LATENCY = Number(values.latency);
+const RPS = Number(values.rps);
+const BUDGET_RPS = Number(values['budget-rps']);
+const MANY_SYNCS = Number(values.syncs);
+const POSTGRES = values.store === 'postgres';
+const HARD_DEADLINE = setTimeout(() => {
+  process.stderr.write('bench/throughput.ts: hard deadline (20 min) reached\n');
+  process.exit(2);
+}, 20 * 60_000);
+
+const log = (line: string) => process.stdout.write(`[throughput] ${line}\n`);
+const dir = await mkdtemp(join(tmpdir(), 'cio-throughput-'));
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+/** Starts a script of this project as its own process; resolves once it prints `ready`. */
+async function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
+  const child = spawn(process.execPath, [resolve(ROOT, script), ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
+  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
+  const deadline = Date.now() + 60_000;
+  while (!ready.test(out)) {
+    if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${out}`);
+    if (Date.now() > deadline) throw new Error(`${script} did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, output: () => out, match: ready.exec(out)! };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await once(child, 'exit');
+  clearTimeout(timer);
+}
+
+/** Peak RSS (MB, VmHWM) and CPU seconds of a live process, from /proc. */
+async function usage(
+  pid: number | undefined,
+): Promise<{ peakRssMb: number; cpuSeconds: number } | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    const ticks = Number(stat[11]) + Number(stat[12]);
+    return { peakRssMb: Math.round(hwm), cpuSeconds: Math.round((ticks / 100) * 10) / 10 };
+  } catch {
+    return undefined;
+  }
+}
+
+const standin = (rps: number) =>
+  spawnScript(
+    'bench/cio-standin.ts',
+    ['--latency', String(LATENCY), '--rps', String(rps)],
+    {},
+    /standin listening at (\S+)/,
+  );
+
+interface StandinStats {
+  requests: number;
+  accepted: number;
+  rejected429: number;
+  events: number;
+  distinctIds: number;
+  firstAt: number;
+  lastAt: number;
+  latencies: number[];
+  perSecond: Record<string, number>;
+}
+const statsOf = async (url: string): Promise<StandinStats> =>
+  (await fetch(`${url}/stats`)).json() as Promise<StandinStats>;
+const pct = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length === 0 ? undefined : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+};
+
+interface LoadResult {
+  acked: number;
+  failed: number;
+  requests: number;
+  seconds: number;
+  acksPerSecond: number;
+  ackMs: { p50: number; p95: number; p99: number };
+}
+async function load(url: string, key: string, args: Record<string, string | number>): Promise<LoadResult> {
+  const argv = [
+    '--url',
+    url,
+    '--key',
+    key,
+    ...Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]),
+  ];
+  const child = spawn(process.execPath, [resolve(ROOT, 'bench/loadgen.ts'), ...argv], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await once(child, 'exit');
+  return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+}
+
+/** Waits until the stand-in has `events` events (or the timeout) and returns its stats. */
+async function delivered(url: string, events: number, timeoutMs: number): Promise<StandinStats> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await statsOf(url);
+    if (s.events >= events || Date.now() > deadline) return s;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const report: Record<string, unknown> = {
+  at: new Date().toISOString(),
+  machine: { cores: (await import('node:os')).cpus().length },
+  parameters: {
+    seconds: SECONDS,
+    lanes: LANES,
+    latencyMs: LATENCY,
+    rps: RPS,
+    budgetRps: BUDGET_RPS,
+    store: values.store,
+  },
+};
+
+// --- baseline: the direct forwarder -----------------------------------------------------------------
+{
+  const cio = await standin(RPS);
+  const cioUrl = cio.match[1]!;
+  const fwd = await spawnScript('bench/forwarder.ts', ['--cio', cioUrl], {}, /forwarder listening at (\S+)/);
+  log(`baseline: forwarder → stand-in (${LATENCY} ms, ${RPS}/s), ${SECONDS} s at full load`);
+  const result = await load(fwd.match[1]!, 'bench-key', { seconds: SECONDS, prefix: 'base' });
+  const s = await delivered(cioUrl, result.acked, 30_000);
+  report.baseline = {
+    deliveredPerSecond: Math.round(s.events / result.seconds),
+    acksPerSecond: Math.round(result.acksPerSecond),
+    ackMs: result.ackMs,
+    requests: s.accepted,
+    eventsPerRequest: Math.round(s.events / Math.max(1, s.accepted)),
+    rejected429: s.rejected429,
+    forwarder: await usage(fwd.child.pid),
+  };
+  log(`baseline: ${JSON.stringify(report.baseline)}`);
+  await stop(fwd.child);
+  await stop(cio.child);
+}
+
+// --- cio-sync: the processes make start runs ----------------------------------------------------------
+const cio = await standin(RPS);
+const cioUrl = cio.match[1]!;
+const budget = await standin(BUDGET_RPS);
+const budgetUrl = budget.match[1]!;
+const postgres = POSTGRES ? await startTestPostgres() : undefined;
+const storeUrl = postgres ? postgres.connectionString : `sqlite:${join(dir, 'store.db')}`;
+const temporal = await startDevServer({ uiPort: false, dbFile: join(dir, 'temporal.db') });
+const bundlePath = join(dir, 'workflow-bundle.js');
+await writeFile(bundlePath, await bundleWorkflows());
+const ingestPort = await freePort();
+const configPath = join(dir, 'cio-sync.yaml');
+const manySyncs = Array.from(
+  { length: MANY_SYNCS },
+  (_, i) => `
+  - { id: many-${i}, type: stream, source: many, destination: cio, events: { properties: { event: '*' } } }`,
+).join('');
+await writeFile(
+  configPath,
+  `
+sources:
+  - { id: bench, apiKey: "\${BENCH_KEY}" }
+  - { id: budget, apiKey: "\${BUDGET_KEY}" }
+  - { id: many, apiKey: "\${MANY_KEY}" }
+destinations:
+  - { id: cio, siteId: "\${CIO_SITE_ID}", trackApiKey: "\${CIO_TRACK_API_KEY}", trackUrl: "${cioUrl}", appUrl: "${cioUrl}", requestsPerSecond: ${RPS} }
+  - { id: budget, siteId: "\${CIO_SITE_ID}", trackApiKey: "\${CIO_TRACK_API_KEY}", trackUrl: "${budgetUrl}", appUrl: "${budgetUrl}", requestsPerSecond: ${BUDGET_RPS} }
+syncs:
+  - { id: bench-sync, type: stream, source: bench, destination: cio, events: { properties: { event: '*' } }, delivery: { lanes: ${LANES} } }
+  - { id: budget-sync, type: stream, source: budget, destination: budget, events: { properties: { event: '*' } }, delivery: { lanes: ${LANES} } }${manySyncs}
+`,
+);
+const env = {
+  CIO_SYNC_STORE: storeUrl,
+  CIO_SYNC_CONFIG: configPath,
+  TEMPORAL_ADDRESS: temporal.address,
+  CIO_SYNC_WORKFLOW_BUNDLE: bundlePath,
+  CIO_SYNC_INGEST_PORT: String(ingestPort),
+  CIO_SYNC_METRICS_PORT: '0',
+  BENCH_KEY: 'bench-key',
+  BUDGET_KEY: 'budget-key',
+  MANY_KEY: 'many-key',
+  CIO_SITE_ID: 'site',
+  CIO_TRACK_API_KEY: 'key',
+};
+const ingest = await spawnScript(
+  'src/ingest/server.ts',
+  [],
+  { ...env, LOG_LEVEL: 'info' },
+  /ingest listening at (http:\S+?)"/,
+);
+const worker = await spawnScript('src/worker.ts', [], { ...env, LOG_LEVEL: 'info' }, /worker started/);
+const ingestUrl = ingest.match[1]!;
+const connection = await Connection.connect({ address: temporal.address });
+const client = new Client({ connection });
+await applyConfig(client, await loadConfig(configPath), { taskQueue: 'cio-sync', env });
+await new Promise((r) => setTimeout(r, 2_000));
+
+{
+  log(`cio-sync (${values.store}, ${LANES} lanes): ${SECONDS} s at full load`);
+  const started = Date.now();
+  const result = await load(ingestUrl, 'bench-key', { seconds: SECONDS, prefix: 'max' });
+  const s = await delivered(cioUrl, result.acked, 180_000);
+  const seconds = (s.lastAt - started) / 1000;
+  report.maxLoad = {
+    deliveredPerSecond: Math.round(s.events / seconds),
+    deliveredEvents: s.events,
+    acked: result.acked,
+    distinctIds: s.distinctIds,
+    secondsToDeliverAll: Math.round(seconds * 10) / 10,
+    acksPerSecond: Math.round(result.acksPerSecond),
+    ackMs: result.ackMs,
+    ingestToCioMs: { p50: pct(s.latencies, 0.5), p95: pct(s.latencies, 0.95), p99: pct(s.latencies, 0.99) },
+    requests: s.accepted,
+    eventsPerRequest: Math.round(s.events / Math.max(1, s.accepted)),
+    rejected429: s.rejected429,
+  };
+  log(`max load: ${JSON.stringify(report.maxLoad)}`);
+}
+{
+  await fetch(`${cioUrl}/reset`, { method: 'POST' });
+  log('cio-sync: steady 1,000 events/s for 10 s');
+  const result = await load(ingestUrl, 'bench-key', {
+    seconds: 10,
+    rate: 1000,
+    batch: 10,
+    connections: 2,
+    prefix: 'steady',
+  });
+  const s = await delivered(cioUrl, result.acked, 60_000);
+  report.steady = {
+    acked: result.acked,
+    delivered: s.events,
+    ackMs: result.ackMs,
+    // From the event's send time (so it includes the ack) to its arrival at the stand-in.
+    ingestToCioMs: { p50: pct(s.latencies, 0.5), p95: pct(s.latencies, 0.95), p99: pct(s.latencies, 0.99) },
+    eventsPerRequest: Math.round(s.events / Math.max(1, s.accepted)),
+  };
+  log(`steady: ${JSON.stringify(report.steady)}`);
+}
+{
+  log(`cio-sync: a binding budget of ${BUDGET_RPS} requests/s, ${SECONDS} s`);
+  const result = await load(ingestUrl, 'budget-key', { seconds: SECONDS, prefix: 'budget' });
+  await new Promise((r) => setTimeout(r, 3_000));
+  const s = await statsOf(budgetUrl);
+  // Requests accepted per second while there was a backlog: the seconds after the first whole one.
+  const seconds = Object.entries(s.perSecond).filter(([k]) => Number(k) >= 1 && Number(k) < SECONDS);
+  const perSecond = seconds.map(([, n]) => n);
+  const used = perSecond.length ? perSecond.reduce((a, b) => a + b, 0) / perSecond.length : 0;
+  report.budget = {
+    acked: result.acked,
+    requestsPerSecondUsed: Math.round(used * 10) / 10,
+    budgetUsed: Math.round((used / BUDGET_RPS) * 1000) / 10,
+    eventsPerRequest: Math.round(s.events / Math.max(1, s.accepted)),
+    rejected429: s.rejected429,
+  };
+  log(`budget: ${JSON.stringify(report.budget)}`);
+}
+if (MANY_SYNCS > 0) {
+  await fetch(`${cioUrl}/reset`, { method: 'POST' });
+  log(`${MANY_SYNCS} stream syncs on one source at 50 events/s for 10 s`);
+  const result = await load(ingestUrl, 'many-key', {
+    seconds: 10,
+    rate: 50,
+    batch: 1,
+    connections: 1,
+    prefix: 'many',
+  });
+  const s = await delivered(cioUrl, result.acked * MANY_SYNCS, 60_000);
+  report.manySyncs = {
+    syncs: MANY_SYNCS,
+    acked: result.acked,
+    delivered: s.events,
+    expected: result.acked * MANY_SYNCS,
+    ingestToCioMs: { p50: pct(s.latencies, 0.5), p95: pct(s.latencies, 0.95), p99: pct(s.latencies, 0.99) },
+  };
+  log(`many syncs: ${JSON.stringify(report.manySyncs)}`);
+}
+report.processes = {
+  worker: await usage(worker.child.pid),
+  ingest: await usage(ingest.child.pid),
+  temporal: await usage(temporal.process.pid),
+  standin: await usage(cio.child.pid),
+};
+const status = await streamStatus(client, 'bench-sync');
+report.benchSync = {
+  status: status.status,
+  cursor: status.cursor,
+  lanes: status.lanes,
+  counters: status.counters,
+};
+
+// --- targets --------------------------------------------------------------------------------------
+type Row = [string, boolean, string];
+const max = report.maxLoad as { deliveredPerSecond: number; eventsPerRequest: number };
+const base = report.baseline as { deliveredPerSecond: number };
+const steady = report.steady as { ingestToCioMs: { p95?: number } };
+const budgetRow = report.budget as { budgetUsed: number; eventsPerRequest: number; rejected429: number };
+const workerUsage = (report.processes as { worker?: { peakRssMb: number } }).worker;
+const ratio = max.deliveredPerSecond / Math.max(1, base.deliveredPerSecond);
+const floor = POSTGRES ? 12_000 : 20_000;
+const rows: Row[] = [
+  [`≥ ${floor} delivered events/s`, max.deliveredPerSecond >= floor, `${max.deliveredPerSecond}/s`],
+  [
+    '≥ 60 % of the direct forwarder',
+    ratio >= 0.6,
+    `${Math.round(ratio * 100)} % (${base.deliveredPerSecond}/s)`,
+  ],
+  [
+    'p95 ingest→Customer.io < 100 ms at 1,000 events/s',
+    (steady.ingestToCioMs.p95 ?? Infinity) < 100,
+    `${steady.ingestToCioMs.p95} ms`,
+  ],
+  ['≥ 90 % of a binding request budget used', budgetRow.budgetUsed >= 90, `${budgetRow.budgetUsed} %`],
+  [
+    '≥ 400 events per request under backlog',
+    budgetRow.eventsPerRequest >= 400,
+    `${budgetRow.eventsPerRequest}`,
+  ],
+  ['0 self-inflicted 429s', budgetRow.rejected429 === 0, `${budgetRow.rejected429}`],
+  ['worker peak RSS ≤ 400 MB', (workerUsage?.peakRssMb ?? Infinity) <= 400, `${workerUsage?.peakRssMb} MB`],
+];
+if (report.manySyncs) {
+  const many = report.manySyncs as { ingestToCioMs: { p95?: number }; delivered: number; expected: number };
+  rows.push([
+    `${MANY_SYNCS} syncs at 50 events/s: p95 < 250 ms, all delivered`,
+    (many.ingestToCioMs.p95 ?? Infinity) < 250 && many.delivered >= many.expected,
+    `${many.ingestToCioMs.p95} ms, ${many.delivered}/${many.expected}`,
+  ]);
+}
+report.targets = rows.map(([target, met, value]) => ({ target, met, value }));
+process.stdout.write('\n');
+for (const [target, met, value] of rows)
+  process.stdout.write(`${met ? 'met    ' : 'NOT MET'}  ${target}: ${value}\n`);
+await mkdir(join(ROOT, 'bench/reports'), { recursive: true });
+const file = join(ROOT, `bench/reports/throughput${POSTGRES ? '-postgres' : ''}.json`);
+await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+log(`report: ${file}`);
+
+await connection.close();
+await Promise.all([stop(worker.child), stop(ingest.child), stop(cio.child), stop(budget.child)]);
+await temporal.stop();
+await postgres?.stop();
+await rm(dir, { recursive: true, force: true });
+clearTimeout(HARD_DEADLINE);

@@ -1,0 +1,472 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { parseConfig } from '../config/load.ts';
+import type { StreamSync } from '../config/schema.ts';
+import { checkAmplitudeEvents } from '../events/amplitude.ts';
+import { fromAmplitudeEvent, fromSegment } from '../events/normalize.ts';
+import { parseSegmentBatch, parseSegmentCall } from '../events/segment.ts';
+import { laneOf } from '../mapping/lanes.ts';
+import { planBatch } from '../mapping/plan-batch.ts';
+import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './preview.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const NOW = Date.parse('2025-12-01T12:30:00.000Z');
+const ENV = {};
+
+/** A config as a user writes it, through the real loader. */
+function config(syncs = '', extraSources = '') {
+  return parseConfig(
+    `sources:
+  - id: web
+    apiKey: \${WEB_KEY:-web-key}
+${extraSources}
+destinations:
+  - id: cio
+    siteId: site
+    trackApiKey: \${TRACK_KEY:-}
+syncs:
+  - id: web-to-cio
+    type: stream
+    source: web
+    destination: cio
+    events:
+      filter:
+        requireUserId: true
+    users:
+      send: true
+      properties: [email, plan]
+    # One lane: every request in log order (the lane split has its own test).
+    delivery:
+      lanes: 1
+${syncs}`,
+    'cio.yaml',
+  );
+}
+
+const line = (value: unknown) => JSON.stringify(value);
+
+describe('parsePreviewInput', () => {
+  it('reads NDJSON line by line, detecting each body on its own, and skips blank lines', () => {
+    const text = [
+      line({ api_key: 'k', events: [] }),
+      '',
+      line({ batch: [] }),
+      line({ type: 'track', event: 'x', userId: 'u' }),
+      '',
+    ].join('\n');
+    expect(parsePreviewInput(text, 'in.ndjson').map((b) => [b.ref, b.shape])).toEqual([
+      ['in.ndjson:1', 'amplitude'],
+      ['in.ndjson:3', 'segment-batch'],
+      ['in.ndjson:4', 'segment-call'],
+    ]);
+  });
+
+  it('reads a file that is one pretty-printed body, named by its first line', () => {
+    const text = `\n${JSON.stringify({ api_key: 'k', events: [{ event_type: 'a' }] }, null, 2)}\n`;
+    expect(parsePreviewInput(text, 'body.json')).toEqual([
+      { ref: 'body.json:2', shape: 'amplitude', body: { api_key: 'k', events: [{ event_type: 'a' }] } },
+    ]);
+  });
+
+  it('names the file and line of a line that is not JSON, or not a call', () => {
+    const bad = `${line({ batch: [] })}\n{"type": "track",\n`;
+    expect(() => parsePreviewInput(bad, 'in.ndjson')).toThrow(PreviewInputError);
+    expect(() => parsePreviewInput(bad, 'in.ndjson')).toThrow(/^in\.ndjson:2: invalid JSON \(/);
+    expect(() =>
+      parsePreviewInput(`${line({ batch: [] })}\n${line({ type: 'purchase' })}`, 'in.ndjson'),
+    ).toThrow('in.ndjson:2: "type": "purchase" is no Segment call type; expected an Amplitude HTTP V2 body');
+    expect(() => parsePreviewInput('[1, 2]', 'in.json')).toThrow('in.json:1: not a JSON object;');
+    expect(() => parsePreviewInput(' \n', 'in.json')).toThrow('in.json: the file is empty');
+  });
+});
+
+describe('previewCalls', () => {
+  const signup = {
+    user_id: 'user-123',
+    event_type: 'Signed Up',
+    time: 1_764_590_400_000,
+    insert_id: 'signup-1',
+    user_properties: { email: 'ada@example.com', plan: 'pro' },
+  };
+  const anonymous = { device_id: 'device-9f3c2a', event_type: 'Viewed Pricing', time: 1_764_590_410_000 };
+  const identify = {
+    type: 'identify',
+    userId: 'user-123',
+    messageId: 'm-2',
+    timestamp: '2025-12-01T12:00:20.000Z',
+    traits: { email: 'ada@example.com', plan: 'pro' },
+  };
+
+  it('sends what the delivery would: ingest normalization, then planBatch over seqs 1..n', () => {
+    const text = [line({ api_key: 'web-key', events: [signup, anonymous] }), line(identify)].join('\n');
+    const cfg = config();
+    const report = previewCalls(cfg, parsePreviewInput(text, 'in.ndjson'), { now: NOW, env: ENV });
+
+    // The same records ingest would store, in the same order.
+    const checked = checkAmplitudeEvents([signup, anonymous], 5);
+    if (!checked.ok) throw new Error('fixture events must be valid');
+    const parsed = parseSegmentCall(identify, 'identify');
+    if (!parsed.ok) throw new Error('fixture call must be valid');
+    const records = [
+      ...checked.items.map((e) => fromAmplitudeEvent(e, NOW)),
+      fromSegment(parsed.calls[0]!, NOW),
+    ];
+    expect(report.calls).toEqual([
+      { ref: 'in.ndjson:1 events[0]', api: 'amplitude', sourceId: 'web', seq: 1, record: records[0] },
+      { ref: 'in.ndjson:1 events[1]', api: 'amplitude', sourceId: 'web', seq: 2, record: records[1] },
+      { ref: 'in.ndjson:2', api: 'segment', sourceId: 'web', seq: 3, record: records[2] },
+    ]);
+
+    const sync = cfg.syncs[0] as StreamSync;
+    const logged = records.map((record, i) => ({ seq: i + 1, sourceId: 'web', receivedAt: NOW, record }));
+    const plan = planBatch(logged, sync);
+    const [preview] = report.syncs;
+    expect(preview!.requests).toEqual([
+      {
+        method: 'POST',
+        url: 'https://track.customer.io/api/v2/batch',
+        body: { batch: plan.ops.map((o) => o.op) },
+        lane: 0,
+        bytes: Buffer.byteLength(JSON.stringify({ batch: plan.ops.map((o) => o.op) })),
+        seqs: [1],
+      },
+    ]);
+    // The identify and the event of the signup; the Segment identify repeats what was just sent.
+    expect(preview!.requests[0]!.body.batch).toEqual([
+      {
+        type: 'person',
+        action: 'identify',
+        identifiers: { id: 'user-123' },
+        attributes: { email: 'ada@example.com', plan: 'pro' },
+      },
+      {
+        type: 'person',
+        action: 'event',
+        identifiers: { id: 'user-123' },
+        name: 'Signed Up',
+        id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
+        timestamp: 1_764_590_400,
+        attributes: {},
+      },
+    ]);
+    expect(preview!.records).toEqual([
+      {
+        seq: 1,
+        ref: 'in.ndjson:1 events[0]',
+        lane: 0,
+        outcome: 'sent',
+        request: 1,
+        operations: 2,
+        deadLetters: [],
+      },
+      { seq: 2, ref: 'in.ndjson:1 events[1]', lane: 0, outcome: 'filtered', reason: 'no_user_id' },
+      { seq: 3, ref: 'in.ndjson:2', lane: 0, outcome: 'filtered', reason: 'user_unchanged' },
+    ]);
+    // Per-record reasons add up to planBatch's own counts.
+    expect(preview!.summary).toEqual({ records: 3, sent: 1, filtered: plan.filtered, deadLettered: 0 });
+  });
+
+  it('splits deliveries at delivery.maxRecords, carrying user snapshots from one to the next', () => {
+    const cfg = parseConfig(
+      `sources:
+  - { id: web, apiKey: '\${K:-k}' }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: '\${T:-}', region: eu }
+syncs:
+  - id: s1
+    type: stream
+    source: web
+    destination: cio
+    delivery: { maxRecords: 2 }
+    users: { send: true, properties: [plan] }
+`,
+      'cio.yaml',
+    );
+    const calls = ['free', 'free', 'pro'].map((plan, i) =>
+      line({ type: 'identify', userId: 'user-1', messageId: `m${i}`, traits: { plan } }),
+    );
+    const report = previewCalls(cfg, parsePreviewInput(calls.join('\n'), 'in'), { now: NOW, env: ENV });
+    const [sync] = report.syncs;
+    expect(sync!.requests.map((r) => [r.url, r.seqs, r.body.batch])).toEqual([
+      [
+        'https://track-eu.customer.io/api/v2/batch',
+        [1],
+        [{ type: 'person', action: 'identify', identifiers: { id: 'user-1' }, attributes: { plan: 'free' } }],
+      ],
+      [
+        'https://track-eu.customer.io/api/v2/batch',
+        [3],
+        [{ type: 'person', action: 'identify', identifiers: { id: 'user-1' }, attributes: { plan: 'pro' } }],
+      ],
+    ]);
+    expect(
+      sync!.records.map((r) => [
+        r.seq,
+        r.outcome,
+        'reason' in r ? r.reason : r.outcome === 'sent' && r.request,
+      ]),
+    ).toEqual([
+      [1, 'sent', 1],
+      [2, 'filtered', 'user_unchanged'],
+      [3, 'sent', 2],
+    ]);
+  });
+
+  it('explains dead letters and calls ingest refuses, keeping none of a refused request', () => {
+    const tooLong = { user_id: 'u'.repeat(160), event_type: 'Signed Up', time: 1 };
+    const noIds = { event_type: 'Signed Up' };
+    const text = [
+      line({ api_key: 'web-key', events: [tooLong] }),
+      line({ api_key: 'web-key', events: [signup, noIds] }),
+      line({
+        batch: [
+          { type: 'track', userId: 'u1', event: 'A' },
+          { type: 'track', event: 'B' },
+        ],
+      }),
+      line({ api_key: 'another-key', events: [signup] }),
+    ].join('\n');
+    const report = previewCalls(config(), parsePreviewInput(text, 'in'), { now: NOW, env: ENV });
+    expect(report.calls.map((c) => [c.ref, c.seq, c.rejected])).toEqual([
+      ['in:1', 1, undefined],
+      [
+        'in:2 events[0]',
+        undefined,
+        {
+          reason: 'invalid_events',
+          message: 'not stored: another call of the same request is invalid, and ingest keeps none of it',
+        },
+      ],
+      ['in:2 events[1]', undefined, { reason: 'invalid_events', message: 'missing: user_id, device_id' }],
+      [
+        'in:3 batch[0]',
+        undefined,
+        {
+          reason: 'invalid_events',
+          message: 'not stored: another call of the same request is invalid, and ingest keeps none of it',
+        },
+      ],
+      [
+        'in:3 batch[1]',
+        undefined,
+        { reason: 'invalid_events', message: 'userId: userId or anonymousId is required' },
+      ],
+      [
+        'in:4',
+        undefined,
+        {
+          reason: 'invalid_api_key',
+          message:
+            'api_key matches no source of the config (as resolved from this environment); pass --source to preview it anyway',
+        },
+      ],
+    ]);
+    expect(report.syncs[0]!.records).toEqual([
+      {
+        seq: 1,
+        ref: 'in:1',
+        lane: 0,
+        outcome: 'dead_letter',
+        deadLetters: [{ reason: 'identifier_too_long', detail: 'identifier is 160 bytes, limit 150' }],
+      },
+    ]);
+    expect(report.syncs[0]!.requests).toEqual([]);
+  });
+
+  it('resolves source keys from the environment as ingest does, and --source overrides them', () => {
+    const text = line({ api_key: 'from-env', events: [signup] });
+    const inputs = parsePreviewInput(text, 'in');
+    expect(previewCalls(config(), inputs, { now: NOW, env: { WEB_KEY: 'from-env' } }).calls[0]!.seq).toBe(1);
+    expect(previewCalls(config(), inputs, { now: NOW, env: ENV }).calls[0]!.rejected?.reason).toBe(
+      'invalid_api_key',
+    );
+    expect(previewCalls(config(), inputs, { now: NOW, env: ENV, sourceId: 'web' }).calls[0]!.seq).toBe(1);
+    expect(() => previewCalls(config(), inputs, { now: NOW, sourceId: 'nope' })).toThrow(
+      '--source nope: no such source (sources: web)',
+    );
+  });
+
+  it('sends a Segment call without a write key to the only source, and asks for --source when there are more', () => {
+    const inputs = parsePreviewInput(line({ type: 'track', userId: 'user-1', event: 'A' }), 'in');
+    expect(previewCalls(config(), inputs, { now: NOW, env: ENV }).calls[0]!.sourceId).toBe('web');
+    const two = config('', '  - id: app\n    apiKey: ${APP_KEY:-app-key}');
+    expect(previewCalls(two, inputs, { now: NOW, env: ENV }).calls[0]!.rejected).toEqual({
+      reason: 'missing_api_key',
+      message: 'no writeKey, and the config has 2 sources: pass --source',
+    });
+  });
+
+  it('applies a Segment batch envelope as ingest does (shared context, sentAt)', () => {
+    const body = { batch: [{ type: 'track', userId: 'user-1', event: 'A' }], context: { ip: '10.0.0.1' } };
+    const report = previewCalls(config(), parsePreviewInput(line(body), 'in'), { now: NOW, env: ENV });
+    const parsed = parseSegmentBatch(body);
+    if (!parsed.ok) throw new Error('fixture batch must be valid');
+    expect(report.calls[0]!.record).toEqual(fromSegment(parsed.calls[0]!, NOW));
+    expect(report.calls[0]!.record!.context).toEqual({ ip: '10.0.0.1' });
+  });
+
+  it('notes paused syncs, dry runs and region auto, and does not preview cohort syncs', () => {
+    const cfg = parseConfig(
+      `sources:
+  - { id: web, apiKey: '\${K:-k}' }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: '\${T:-}', appApiKey: '\${A:-}', region: auto, dryRun: true }
+syncs:
+  - { id: s1, type: stream, source: web, destination: cio, status: paused }
+  - { id: c1, type: cohort, destination: cio, cohort: { from: file, path: members.csv }, segment: { name: Members } }
+`,
+      'cio.yaml',
+    );
+    const report = previewCalls(
+      cfg,
+      parsePreviewInput(line({ type: 'track', userId: 'user-1', event: 'A' }), 'in'),
+      {
+        now: NOW,
+        env: ENV,
+      },
+    );
+    expect(report.syncs.map((s) => [s.syncId, s.notes, s.requests.map((r) => r.url)])).toEqual([
+      [
+        's1',
+        [
+          'paused: it sends nothing until resumed; shown as it would send then',
+          'destination cio is a dry run: the worker records these requests instead of sending them',
+          'region: auto: the host (track.customer.io or track-eu.customer.io) is asked of Customer.io at run time',
+          '4 lanes: requests of different lanes are sent side by side, in no fixed order',
+        ],
+        ['/api/v2/batch'],
+      ],
+      ['c1', ['cohort syncs send cohort members from their own source, not calls: nothing to preview'], []],
+    ]);
+  });
+
+  it('splits the records by person into lanes, and sends a merge alone once every lane has passed it', () => {
+    const cfg = parseConfig(
+      `sources:
+  - { id: web, apiKey: '\${K:-k}' }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
+syncs:
+  - { id: s1, type: stream, source: web, destination: cio, delivery: { lanes: 2, maxRecords: 2 } }
+`,
+      'cio.yaml',
+    );
+    const sync = cfg.syncs[0] as StreamSync;
+    // Two people who land in different lanes (laneOf is the delivery's own split).
+    const laneOfUser = (userId: string) =>
+      laneOf(
+        {
+          kind: 'track',
+          origin: 'segment',
+          time: 0,
+          user_id: userId,
+          event_properties: {},
+          user_properties: {},
+          context: {},
+        },
+        sync,
+        2,
+      );
+    const people = ['user-1', 'user-2', 'user-3', 'user-4', 'user-5'];
+    const a = people.find((p) => laneOfUser(p) === 0)!;
+    const b = people.find((p) => laneOfUser(p) === 1)!;
+    const track = (userId: string, event: string) => line({ type: 'track', userId, event, messageId: event });
+    const text = [
+      track(b, 'b1'),
+      track(a, 'a1'),
+      track(a, 'a2'),
+      track(a, 'a3'),
+      line({ type: 'alias', userId: a, previousId: b, messageId: 'merge' }),
+      track(b, 'b2'),
+    ].join('\n');
+    const [preview] = previewCalls(cfg, parsePreviewInput(text, 'in'), { now: NOW, env: ENV }).syncs;
+    // Before the merge: lane 0 sends a's three records two at a time, lane 1 b's one; then the merge
+    // alone on lane 0; then what follows it.
+    expect(preview!.requests.map((r) => [r.lane, r.seqs])).toEqual([
+      [0, [2, 3]],
+      [0, [4]],
+      [1, [1]],
+      [0, [5]],
+      [1, [6]],
+    ]);
+    expect(preview!.requests[3]!.body.batch).toEqual([
+      { type: 'person', action: 'merge', primary: { id: a }, secondary: { id: b } },
+    ]);
+    expect(preview!.records.map((r) => [r.seq, r.lane, r.outcome === 'sent' && r.request])).toEqual([
+      [1, 1, 3],
+      [2, 0, 1],
+      [3, 0, 1],
+      [4, 0, 2],
+      [5, 0, 4],
+      [6, 1, 5],
+    ]);
+  });
+
+  it('previews the example config and sample file shipped in examples/', async () => {
+    const cfg = parseConfig(await readFile(join(ROOT, 'examples/cio-sync.yaml'), 'utf8'), 'cio-sync.yaml');
+    const text = await readFile(join(ROOT, 'examples/sample-calls.ndjson'), 'utf8');
+    const report = previewCalls(cfg, parsePreviewInput(text, 'sample-calls.ndjson'), { now: NOW, env: ENV });
+    expect(
+      report.syncs[0]!.records.map((r) => [r.seq, r.outcome, 'reason' in r ? r.reason : undefined]),
+    ).toEqual([
+      [1, 'sent', undefined],
+      [2, 'filtered', 'no_user_id'],
+      [3, 'sent', undefined],
+      [4, 'sent', undefined],
+      [5, 'filtered', 'user_unchanged'],
+      [6, 'dead_letter', undefined],
+    ]);
+    expect(report.calls.filter((c) => c.rejected).map((c) => c.ref)).toEqual(['sample-calls.ndjson:5']);
+  });
+});
+
+describe('formatPreview', () => {
+  it('prints each request with its JSON body, then every record and call with its fate', () => {
+    const text = [
+      line({
+        type: 'track',
+        userId: 'user-1',
+        event: 'A',
+        messageId: 'm1',
+        timestamp: '2025-12-01T12:00:00.000Z',
+      }),
+      line({ type: 'track', anonymousId: 'anon-1', event: 'B' }),
+      line({ type: 'track', event: 'C' }),
+    ].join('\n');
+    const report = previewCalls(config(), parsePreviewInput(text, 'in'), { now: NOW, env: ENV });
+    const id = (report.syncs[0]!.requests[0]!.body.batch[0] as { id: string }).id;
+    expect(formatPreview(report)).toBe(
+      [
+        '3 call(s): 2 stored, 1 rejected at ingest',
+        '',
+        'web-to-cio (stream: web → cio)',
+        `  request 1: POST https://track.customer.io/api/v2/batch (1 operation(s) from 1 record(s), ${report.syncs[0]!.requests[0]!.bytes} bytes)`,
+        '    {',
+        '      "batch": [',
+        '        {',
+        '          "type": "person",',
+        '          "action": "event",',
+        '          "identifiers": {',
+        '            "id": "user-1"',
+        '          },',
+        '          "name": "A",',
+        `          "id": "${id}",`,
+        '          "timestamp": 1764590400,',
+        '          "attributes": {}',
+        '        }',
+        '      ]',
+        '    }',
+        '  seq 1  in:1  sent in request 1 (1 operation(s))',
+        '  seq 2  in:2  filtered: no_user_id',
+        '  1 request(s): 1 record(s) sent, 1 filtered (no_user_id 1), 0 dead-lettered',
+        '',
+        'rejected at ingest (answered with an error and never stored, so no sync sees them):',
+        '  in:3  invalid_events: userId: userId or anonymousId is required',
+      ].join('\n'),
+    );
+  });
+});

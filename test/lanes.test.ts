@@ -1,0 +1,168 @@
+/**
+ * Delivery lanes on the real dev server: a sync's records split by person into lanes, each person's
+ * order kept, a merge (two people) ordered against both, and a change of lane count that skips
+ * nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { streamStatus } from '../src/control/syncs.ts';
+import type { StreamSync } from '../src/config/schema.ts';
+import type { CanonicalRecord } from '../src/events/record.ts';
+import { laneOf } from '../src/mapping/lanes.ts';
+import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+
+const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
+
+let engine: TestEngine;
+beforeAll(async () => {
+  engine = await startEngine();
+});
+afterAll(async () => {
+  await engine?.close();
+});
+
+function track(userId: string, step: number): CanonicalRecord {
+  return {
+    kind: 'track',
+    origin: 'segment',
+    event_type: 'Step',
+    user_id: userId,
+    insert_id: `${userId}/${step}`,
+    time: T0 + step,
+    client_time: T0 + step,
+    event_properties: { step },
+    user_properties: {},
+    context: {},
+  };
+}
+
+function syncYaml(syncId: string, source: string, lanes: number): string {
+  return `
+  - id: ${syncId}
+    type: stream
+    source: ${source}
+    destination: cio
+    events: { properties: { event: '*' } }
+    delivery: { waitFor: 1s, lanes: ${lanes}, maxRecords: 20 }`;
+}
+
+async function oneSync(lanes: number) {
+  const source = uniqueId('src');
+  const syncId = uniqueId('lanes');
+  const config = testConfig(engine.fake, syncYaml(syncId, source, lanes), { sources: [source] });
+  await engine.apply(config);
+  return { source, syncId, config };
+}
+
+const stepsOf = (user: string) =>
+  engine.fake.events.filter((e) => e.identifier?.value === user).map((e) => Number(e.data.step));
+
+/** People whose records fall in different lanes (lane 0 and lane 1 of `lanes`). */
+function peopleInLanes(lanes: number, wanted: number[]): string[] {
+  const sync = { identifier: 'user_id', anonymous: false } as StreamSync;
+  return wanted.map((lane) => {
+    for (;;) {
+      const user = uniqueId('p');
+      if (laneOf(track(user, 0), sync, lanes) === lane) return user;
+    }
+  });
+}
+
+describe('delivery lanes', () => {
+  it("split a sync's records by person: every person's events arrive once and in log order", async () => {
+    const { source, syncId } = await oneSync(4);
+    const users = Array.from({ length: 24 }, () => uniqueId('u'));
+    const records = [];
+    for (let step = 0; step < 10; step++) for (const user of users) records.push(track(user, step));
+    const seqs = await engine.store.append(source, records);
+    const head = seqs.at(-1)!;
+    const status = await eventually(async () => {
+      const s = await streamStatus(engine.client, syncId);
+      return s.cursor === head ? s : undefined;
+    }, 30_000);
+    for (const user of users) expect(stepsOf(user)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(status.lanes).toEqual([head, head, head, head]);
+    expect(status.counters.delivered).toBe(records.length);
+    expect(await engine.store.getLaneCursors(syncId)).toEqual({
+      lanes: 4,
+      cursors: [head, head, head, head],
+    });
+    // Each request carries one lane's people only.
+    const ourRequests = engine.fake
+      .requestsTo('/api/v2/batch')
+      .map((r) =>
+        (r.body as { batch: Array<{ identifiers?: { id?: string } }> }).batch.map((op) => op.identifiers?.id),
+      )
+      .filter((ids) => ids.some((id) => users.includes(id ?? '')));
+    const sync = { identifier: 'user_id', anonymous: false } as StreamSync;
+    for (const ids of ourRequests) {
+      const lanesOfRequest = new Set(ids.map((id) => laneOf(track(id!, 0), sync, 4)));
+      expect(lanesOfRequest.size).toBe(1);
+    }
+  });
+
+  it('send a merge only after both people’s earlier records, and their later ones after it', async () => {
+    const { source, syncId } = await oneSync(2);
+    const [a, b] = peopleInLanes(2, [0, 1]);
+    const alias: CanonicalRecord = {
+      kind: 'alias',
+      origin: 'segment',
+      user_id: a!,
+      previous_id: b!,
+      insert_id: `${a}/alias`,
+      time: T0 + 50,
+      event_properties: {},
+      user_properties: {},
+      context: {},
+    };
+    // Both people exist at Customer.io before the merge.
+    engine.fake.seedPerson({ id: a! });
+    engine.fake.seedPerson({ id: b! });
+    const seqs = await engine.store.append(source, [
+      track(a!, 1),
+      track(b!, 1),
+      track(b!, 2),
+      alias,
+      track(a!, 3),
+      track(b!, 3),
+    ]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seqs.at(-1));
+    const requests = engine.fake.requestsTo('/api/v2/batch').filter((r) => {
+      const text = JSON.stringify(r.body);
+      return text.includes(a!) || text.includes(b!);
+    });
+    const at = (predicate: (op: Record<string, unknown>) => boolean) =>
+      requests.findIndex((r) => (r.body as { batch: Array<Record<string, unknown>> }).batch.some(predicate));
+    const merge = at((op) => op.action === 'merge');
+    const stepOf = (user: string, step: number) =>
+      at(
+        (op) =>
+          (op.identifiers as { id?: string })?.id === user &&
+          (op.attributes as { step?: number })?.step === step,
+      );
+    expect(merge).toBeGreaterThan(-1);
+    expect(stepOf(a!, 1)).toBeLessThan(merge);
+    expect(stepOf(b!, 2)).toBeLessThan(merge);
+    expect(stepOf(a!, 3)).toBeGreaterThan(merge);
+    expect(stepOf(b!, 3)).toBeGreaterThan(merge);
+  });
+
+  it('a new lane count skips nothing: the new lanes start where the slowest old one was', async () => {
+    const { source, syncId } = await oneSync(2);
+    const users = Array.from({ length: 6 }, () => uniqueId('u'));
+    const first = await engine.store.append(
+      source,
+      users.map((u) => track(u, 1)),
+    );
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === first.at(-1));
+    await engine.apply(testConfig(engine.fake, syncYaml(syncId, source, 3), { sources: [source] }));
+    const second = await engine.store.append(
+      source,
+      users.map((u) => track(u, 2)),
+    );
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === second.at(-1));
+    for (const user of users) expect(stepsOf(user)).toEqual([1, 2]);
+    expect((await engine.store.getLaneCursors(syncId))?.lanes).toBe(3);
+    expect(engine.fake.duplicateEvents.filter((e) => users.includes(e.identifier?.value ?? ''))).toEqual([]);
+  });
+});

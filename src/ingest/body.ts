@@ -57,23 +57,46 @@ export async function decodeBody(
     throw new IngestError('unsupported_encoding', `Content-Encoding "${encoding}" is not supported`);
   }
   if (body.length === 0) return body;
+  if (!scanner) return inflate(body, encoding, create, maxBytes);
+  // While the key is unknown, what comes out of the decoder is scanned and dropped: a body with a
+  // wrong key (or none) costs its scan, not its memory. Once the key checks out, the body is
+  // inflated again and kept; the raw bytes are still here. (The SDKs send the key first, so for
+  // them the dropped part is the first chunk.)
+  await inflate(body, encoding, create, key!.preAuthBytes, (chunk, total) => {
+    const found = scanner.push(chunk);
+    if (found.state === 'found') key!.verify(found.value);
+    if (found.state !== 'pending') return 'stop';
+    if (total >= key!.preAuthBytes)
+      throw tooLarge(`no ${key!.field} in the first ${key!.preAuthBytes} bytes`);
+    return 'more';
+  });
+  return inflate(body, encoding, create, maxBytes);
+}
+
+/**
+ * Runs `body` through a decoder: collects the output up to `maxBytes`, or, with `scan`, hands it
+ * chunk by chunk to `scan` without keeping it, until `scan` says stop.
+ */
+async function inflate(
+  body: Buffer,
+  encoding: string,
+  create: () => Transform,
+  maxBytes: number,
+  scan?: (chunk: Buffer, total: number) => 'more' | 'stop',
+): Promise<Buffer> {
   const decoder = create();
   const chunks: Buffer[] = [];
   let total = 0;
-  let verified = false;
   try {
     decoder.end(body);
     for await (const chunk of decoder as AsyncIterable<Buffer>) {
       total += chunk.length;
+      if (scan) {
+        if (scan(chunk, total) === 'stop') break;
+        continue;
+      }
       if (total > maxBytes) throw tooLarge();
       chunks.push(chunk);
-      if (scanner && !verified) {
-        const found = scanner.push(chunk);
-        if (found.state === 'found') key!.verify(found.value);
-        if (found.state !== 'pending') verified = true;
-        else if (total > key!.preAuthBytes)
-          throw tooLarge(`no ${key!.field} in the first ${key!.preAuthBytes} bytes`);
-      }
     }
   } catch (error) {
     if (error instanceof IngestError) throw error;
@@ -81,7 +104,7 @@ export async function decodeBody(
   } finally {
     decoder.destroy();
   }
-  return Buffer.concat(chunks, total);
+  return scan ? Buffer.alloc(0) : Buffer.concat(chunks, total);
 }
 
 function tooLarge(why?: string): IngestError {

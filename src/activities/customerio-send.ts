@@ -49,6 +49,27 @@ export function isHold(value: unknown): value is Hold {
 }
 
 /**
+ * The rate the shared limiter spaces requests at: one request a second under the budget. Arrivals
+ * at Customer.io jitter by a few milliseconds, so requests spaced exactly at the limit can put one
+ * too many into some one-second window, and each of those costs a 429 and a retry.
+ */
+export function pacedRate(perSecond: number): number {
+  return perSecond > 2 ? perSecond - 1 : perSecond / 2;
+}
+
+/**
+ * Waits for the destination's next request slot (shared by every worker through the store). A
+ * caller that takes it before reading what to send (stream lanes) sends everything that arrived
+ * during the wait in one request.
+ */
+export async function takeRateSlot(store: Store, destination: Destination, api: CioApi): Promise<number> {
+  const perSecond = api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond;
+  const wait = await store.reserveRateSlot(`${api}:${destination.id}`, pacedRate(perSecond));
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  return wait;
+}
+
+/**
  * Sends one request under the destination's shared rate limit (Track and App API apart) and
  * applies the policy. Retryable answers throw a retryable ApplicationFailure carrying Retry-After
  * as nextRetryDelay, so Temporal retries the whole activity and nothing is skipped.
@@ -58,12 +79,9 @@ export async function sendToCustomerIo(
   destination: Destination,
   api: CioApi,
   request: () => Promise<CioCallResult>,
+  opts: { slotTaken?: boolean } = {},
 ): Promise<SendOutcome> {
-  const wait = await store.reserveRateSlot(
-    `${api}:${destination.id}`,
-    api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond,
-  );
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  if (!opts.slotTaken) await takeRateSlot(store, destination, api);
   const { outcome, durationMs } = await request();
   const decision = decide(outcome);
   switch (decision.action) {

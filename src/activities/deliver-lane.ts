@@ -8,7 +8,7 @@ import { personKeysOf } from '../mapping/deletions.ts';
 import { BARRIER, laneOf } from '../mapping/lanes.ts';
 import { planBatch, settleUserSnapshots, userKeysOf, type BatchPlan } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { isHold, openDestination, type Hold, type OpenDestination } from './customerio-send.ts';
+import { isHold, openDestination, takeRateSlot, type Hold, type OpenDestination } from './customerio-send.ts';
 import type { ActivityDeps } from './index.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
@@ -31,6 +31,8 @@ interface LaneBatch {
   mine: LoggedRecord[];
   /** Where the lane's cursor goes once these are settled (every record up to it was looked at). */
   to: number;
+  /** The next record is a barrier: the lane's position must be in the store for the others. */
+  atBarrier?: boolean;
 }
 
 /**
@@ -75,26 +77,41 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
   let opened: OpenDestination | undefined;
   try {
     const start = await startSeq(deps, spec, input.startFrom);
+    // `cursor` is the lane's stored cursor, `pos` how far it has looked: passing over other lanes'
+    // records is written only when it matters (a barrier, the end of the run), not once per record.
     let cursor = (await deps.store.prepareLanes(syncId, sync.source, lanes, start))[lane]!;
+    let pos = cursor;
     summary.cursor = cursor;
     let next: Promise<LaneBatch | undefined> | undefined;
     for (;;) {
       if (stop.aborted || Date.now() - started > input.maxRunMs) break;
-      const batch = await (next ?? readBatch(deps, spec, lane, lanes, cursor, stop));
+      let batch = await (next ?? readBatch(deps, spec, lane, lanes, pos, cursor, stop));
       next = undefined;
+      let slotTaken = false;
+      if (batch && batch.mine.length > 0 && batch.mine.length < sync.delivery.maxRecords && !dryRun) {
+        // Take the request slot first: what arrives while the lane waits for it goes in the same
+        // request, so a busy budget means fuller requests rather than a queue of small ones.
+        if ((await takeRateSlot(deps.store, destination, 'track')) > 0)
+          batch = (await readBatch(deps, spec, lane, lanes, pos, cursor, stop)) ?? batch;
+        slotTaken = true;
+      }
       if (batch === undefined) {
         // Nothing after the cursor: wait for the log to grow, or end the run. A run that has
         // delivered ends after a short pause, so the workflow (and `status`) hears of it soon.
         const linger =
           summary.outcome === 'idle' ? input.lingerMs : Math.min(input.lingerMs, SETTLED_LINGER_MS);
-        const has = await deps.store.waitForRecords(sync.source, cursor, linger, stop);
+        const has = await deps.store.waitForRecords(sync.source, pos, linger, stop);
         if (!has) break;
         continue;
       }
       if (batch.mine.length === 0) {
-        // Only other lanes' records: just move past them.
-        if (!(await settle({ from: cursor, to: batch.to }))) cursor = await reload();
-        else cursor = batch.to;
+        // Only other lanes' records: move past them; in the store only when a barrier is next (the
+        // other lanes wait for this one's stored cursor there).
+        pos = batch.to;
+        if (batch.atBarrier) {
+          if (await settle({ from: cursor, to: pos })) cursor = pos;
+          else cursor = pos = await reload();
+        }
         continue;
       }
       const snapshots = await loadUserSnapshots(deps.store, syncId, dryRun, userKeysOf(batch.mine, sync));
@@ -127,9 +144,9 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
       if (plan.ops.length === 0) {
         if (await settle({ from: cursor, to }, plan, new Set(), planned)) {
           count(0, planned);
-          cursor = to;
+          cursor = pos = to;
         } else {
-          cursor = await reload();
+          cursor = pos = await reload();
         }
         continue;
       }
@@ -145,9 +162,10 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         syncId,
         ops: plan.ops,
         records: new Map<number, CanonicalRecord>(batch.mine.map((l) => [l.seq, l.record])),
+        slotTaken,
       });
       // Read the next page while this request is on the wire (it does not depend on the answer).
-      next = readBatch(deps, spec, lane, lanes, to, stop);
+      next = readBatch(deps, spec, lane, lanes, to, cursor, stop);
       next.catch(() => {});
       const sent = await sending;
       if (sent.kind === 'hold') return held(sent);
@@ -170,11 +188,11 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
       });
       if (await settle({ from: cursor, to }, plan, sent.deliveredSeqs, deadLetters)) {
         count(sent.deliveredSeqs.size, deadLetters, deletions);
-        cursor = to;
+        cursor = pos = to;
       } else {
         // Another attempt or a replay moved the cursor: what this one sent is deduplicated by id.
         next = undefined;
-        cursor = await reload();
+        cursor = pos = await reload();
       }
     }
     if (ctx.cancellationSignal.aborted && summary.outcome === 'idle')
@@ -190,6 +208,8 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         category: ApplicationFailureCategory.BENIGN,
       });
     }
+    // Write down how far the lane has looked (refused harmlessly when a replay moved it meanwhile).
+    if (pos > cursor) await settle({ from: cursor, to: pos });
     return await finish();
   } finally {
     clearInterval(beat);
@@ -244,6 +264,8 @@ async function readBatch(
   lane: number,
   lanes: number,
   cursor: number,
+  /** The lane's stored cursor: before waiting at a barrier it must have caught up with `cursor`. */
+  stored: number,
   stop: AbortSignal,
 ): Promise<LaneBatch | undefined> {
   const { sync } = spec;
@@ -258,7 +280,7 @@ async function readBatch(
     for (const entry of logged) {
       const owner = laneOf(entry.record, sync, lanes);
       if (owner === BARRIER) {
-        if (mine.length > 0 || to !== cursor) return { mine, to };
+        if (mine.length > 0 || to !== cursor || stored < to) return { mine, to, atBarrier: true };
         if (lane === 0) {
           await waitForLanes(deps, spec.sync.id, lanes, stop, (c) =>
             c.every((at, i) => i === 0 || at >= entry.seq - 1),

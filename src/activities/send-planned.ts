@@ -34,9 +34,13 @@ export async function sendPlanned(args: {
   syncId: string;
   ops: PlannedOp[];
   records: Map<number, CanonicalRecord>;
+  /** The caller already waited for the rate slot (takeRateSlot). */
+  slotTaken?: boolean;
 }): Promise<SendResult> {
   const { store, client, destination, syncId, ops, records } = args;
-  const sent = await sendToCustomerIo(store, destination, 'track', () => client.batch(ops.map((o) => o.op)));
+  const sent = await sendToCustomerIo(store, destination, 'track', () => client.batch(ops.map((o) => o.op)), {
+    slotTaken: args.slotTaken,
+  });
   const allSeqs = new Set(ops.map((o) => o.seq));
   const letter = (seq: number, reason: string, detail?: string): NewDeadLetter => ({
     syncId,

@@ -34,6 +34,17 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, SQLOutputValue>;
 
+interface LogWaiter {
+  afterSeq: number;
+  settle(outcome: boolean | Error): void;
+}
+
+interface SourceWatch {
+  waiters: Set<LogWaiter>;
+  timer: NodeJS.Timeout | undefined;
+  start?: () => void;
+}
+
 interface ProgressStatements {
   lanes: StatementSync;
   laneCursor: StatementSync;
@@ -166,6 +177,8 @@ class SqliteStore implements Store {
   readonly #pollIntervalMs: number;
   /** Pending `waitForRecords` calls, released when the store closes under them. */
   readonly #waiters = new Set<() => void>();
+  /** The one poll per source that `waitForRecords` callers share. */
+  readonly #watches = new Map<string, SourceWatch>();
   #closed = false;
 
   readonly #insertRecord: StatementSync;
@@ -347,31 +360,63 @@ class SqliteStore implements Store {
     if (!(timeoutMs > 0)) return Promise.resolve(false);
 
     return new Promise<boolean>((resolve, reject) => {
-      const deadline = performance.now() + timeoutMs;
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (outcome: boolean | Error): void => {
+      const waiter: LogWaiter = { afterSeq, settle: () => {} };
+      const timer = setTimeout(() => waiter.settle(false), timeoutMs);
+      const onAbort = (): void => waiter.settle(false);
+      const onClose = (): void => waiter.settle(false);
+      waiter.settle = (outcome: boolean | Error): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.#waiters.delete(onClose);
+        this.#unwatch(sourceId, waiter);
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
-      const onAbort = (): void => settle(false);
-      const onClose = (): void => settle(false);
-      const poll = (): void => {
-        try {
-          if (this.#hasAfter.get(sourceId, afterSeq) !== undefined) return settle(true);
-        } catch (error) {
-          return settle(error instanceof Error ? error : new Error(String(error)));
-        }
-        const left = deadline - performance.now();
-        if (left <= 0) return settle(false);
-        timer = setTimeout(poll, Math.min(this.#pollIntervalMs, left));
-      };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiters.add(onClose);
-      timer = setTimeout(poll, Math.min(this.#pollIntervalMs, timeoutMs));
+      this.#watch(sourceId, waiter);
     });
+  }
+
+  /**
+   * One poll per source, however many deliveries wait on it: a worker with a hundred idle syncs
+   * reads the log's head once per interval, not a hundred times.
+   */
+  #watch(sourceId: string, waiter: LogWaiter): void {
+    let watch = this.#watches.get(sourceId);
+    if (!watch) {
+      const created: SourceWatch = { waiters: new Set(), timer: undefined };
+      const poll = (): void => {
+        created.timer = undefined;
+        let head: number;
+        try {
+          head = this.#head(sourceId);
+        } catch (error) {
+          for (const w of [...created.waiters])
+            w.settle(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        for (const w of [...created.waiters]) if (head > w.afterSeq) w.settle(true);
+        if (created.waiters.size > 0) created.timer = setTimeout(poll, this.#pollIntervalMs);
+      };
+      created.start = () => {
+        created.timer ??= setTimeout(poll, this.#pollIntervalMs);
+      };
+      this.#watches.set(sourceId, created);
+      watch = created;
+    }
+    watch.waiters.add(waiter);
+    watch.start?.();
+  }
+
+  #unwatch(sourceId: string, waiter: LogWaiter): void {
+    const watch = this.#watches.get(sourceId);
+    if (!watch) return;
+    watch.waiters.delete(waiter);
+    if (watch.waiters.size === 0) {
+      clearTimeout(watch.timer);
+      this.#watches.delete(sourceId);
+    }
   }
 
   async addDeadLetters(letters: NewDeadLetter[]): Promise<void> {

@@ -62,10 +62,12 @@ const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivitie
 
 /** A lane's run ends after this long even while busy: an audit line in history, a fresh `status`. */
 const LANE_RUN_MS = 10_000;
-/** With several lanes, a lane that found nothing for this long ends and one `waitForLog` takes over. */
-const LANE_LINGER_MS = 1_000;
+/** With several lanes, a lane that found nothing for this long ends, and `dispatchLanes` takes over. */
+const LANE_LINGER_MS = 100;
+/** How long idle lanes rest while another lane is busy before they look for records again. */
+const IDLE_LANE_RECHECK_MS = 1_000;
 
-const { waitForLog } = proxyActivities<ReturnType<typeof createActivities>>({
+const { dispatchLanes } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '5 seconds',
   retry: {
@@ -332,28 +334,37 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
 
     const runWaiter = async (): Promise<void> => {
       while (current()) {
-        // Every lane found nothing: one activity waits on the log instead of one per lane.
-        await condition(() => !current() || (ready() && allIdle()));
+        await condition(() => !current() || (ready() && lanes.some((l) => l.idle)));
         if (!current()) return;
+        if (!allIdle()) {
+          // Some lane is busy (its run can last LANE_RUN_MS): after a moment, let the idle ones
+          // look for records of their own, so nobody waits behind a busy lane.
+          await condition(() => !current() || !ready() || allIdle(), IDLE_LANE_RECHECK_MS);
+          if (current() && ready() && !allIdle()) for (const lane of lanes) lane.idle = false;
+          continue;
+        }
+        // Every lane found nothing: one activity waits on the log and says which lanes have work.
         const scope = new CancellationScope();
         inFlight.set(-1, scope);
-        let has: boolean;
+        let busy: number[];
         try {
-          has = await scope.run(() =>
-            waitForLog({
-              sourceId: spec.sync.source,
-              afterSeq: state.cursor,
-              timeoutMs: spec.sync.delivery.waitFor,
+          busy = await scope.run(() =>
+            dispatchLanes({
+              syncId: spec.sync.id,
+              spec,
+              lanes: count,
+              startFrom: state.startFrom,
+              waitMs: spec.sync.delivery.waitFor,
             }),
           );
         } catch (err) {
           if (!isCancellation(err) && !(err instanceof ActivityFailure)) throw err;
-          // A failed wait only delays the lanes: let them look for themselves.
-          has = true;
+          // A failed or cancelled wait only delays the lanes: let them look for themselves.
+          busy = lanes.map((_, lane) => lane);
         } finally {
           inFlight.delete(-1);
         }
-        if (has) for (const lane of lanes) lane.idle = false;
+        for (const lane of busy) lanes[lane]!.idle = false;
       }
     };
 

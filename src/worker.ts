@@ -74,8 +74,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
       // Bundled here (quietly) unless a pre-built bundle is given.
       workflowBundle: bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() },
       activities: createActivities({ store, env, metrics, clients, shutdownSignal: shuttingDown.signal }),
-      // Deliveries are long-polls; leave room for many syncs per worker.
-      maxConcurrentActivityTaskExecutions: 200,
+      // Deliveries are long-polls that wait on the store, not on CPU: leave room for many syncs
+      // (and their lanes) per worker.
+      maxConcurrentActivityTaskExecutions: 1000,
       // In-flight deliveries get time to finish their request on SIGTERM before they are cancelled.
       shutdownGraceTime: SHUTDOWN_GRACE_MS,
     });

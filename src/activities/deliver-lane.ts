@@ -17,8 +17,12 @@ import type { DeliverLaneInput, LaneSummary } from './types.ts';
 
 /** How often a running lane heartbeats (the SDK throttles below heartbeatTimeout). */
 const HEARTBEAT_MS = 1000;
-/** How long a run that has delivered something waits for more before it reports. */
-const SETTLED_LINGER_MS = 100;
+/**
+ * How long a run that has delivered something waits for more before it reports: long enough that
+ * a steady trickle keeps one run going (no workflow round trip per record), short enough that a
+ * lane gone quiet soon frees its activity slot and `status` hears where it got to.
+ */
+const SETTLED_LINGER_MS = 2_000;
 /** How often a lane at a barrier looks at the other lanes' cursors. */
 const BARRIER_POLL_MS = 20;
 

@@ -279,7 +279,7 @@ async function readBatch(
   const mine: LoggedRecord[] = [];
   let to = cursor;
   for (;;) {
-    const logged = await deps.store.readAfter(sync.source, to, page);
+    const logged = await (deps.logTail ?? deps.store).readAfter(sync.source, to, page);
     if (logged.length === 0) return to === cursor ? undefined : { mine, to };
     for (const entry of logged) {
       const owner = laneOf(entry.record, sync, lanes);

@@ -10,6 +10,7 @@ import {
   type CohortActivityInput,
 } from './cohort.ts';
 import { deliverLane } from './deliver-lane.ts';
+import { LogTail } from './log-tail.ts';
 import { dispatchLanes, setStreamCursor, startCohortRun, waitForLog } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
@@ -62,6 +63,8 @@ export interface DeliveryMetrics {
 
 export interface ActivityDeps {
   store: Store;
+  /** The newest records of each source, shared by every lane of this worker (log-tail.ts). */
+  logTail?: LogTail;
   clients: DestinationClients;
   /** The worker's own environment: where `${ENV}` references (secrets) are resolved. */
   env: NodeJS.ProcessEnv;
@@ -84,6 +87,7 @@ export function createActivities(deps: {
 }) {
   const full: ActivityDeps = {
     ...deps,
+    logTail: new LogTail(deps.store),
     clients: deps.clients ?? new DestinationClients(deps.store, deps.env, deps.metrics),
   };
   return {

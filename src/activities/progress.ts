@@ -73,7 +73,7 @@ export async function dispatchLanes(deps: ActivityDeps, input: DispatchLanesInpu
     if (!(await deps.store.waitForRecords(sync.source, from, input.waitMs, stop))) return [];
     const work = new Set<number>();
     const passed = [...cursors];
-    const logged = await deps.store.readAfter(sync.source, from, DISPATCH_PAGE);
+    const logged = await (deps.logTail ?? deps.store).readAfter(sync.source, from, DISPATCH_PAGE);
     for (const entry of logged) {
       const owner = laneOf(entry.record, sync, lanes);
       // A barrier concerns every lane: let them all meet it.

@@ -130,6 +130,8 @@ const startWorker = () =>
       CIO_SYNC_METRICS_PORT: '0',
       CIO_SITE_ID: 'chaos-site',
       CIO_TRACK_API_KEY: 'chaos-key',
+      // The fake Customer.io is on loopback: the worker must allow it as an override host.
+      CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
       LOG_LEVEL: 'info',
     },
     'worker started',

@@ -43,7 +43,8 @@ const worker = await startWorker({
   temporalAddress: server.address,
   taskQueue: 'bench-cohort',
   store,
-  env: {},
+  // The cohort files are written to the temp dir: file sources read only below CIO_SYNC_COHORT_DIR.
+  env: { CIO_SYNC_COHORT_DIR: dir },
 });
 const connection = await Connection.connect({ address: server.address });
 const client = new Client({ connection });
@@ -80,7 +81,7 @@ async function scenario(members: number) {
   const config = parseConfig(`
 sources: []
 destinations:
-  - { id: cio, siteId: s, trackApiKey: "\${K:-k}", appApiKey: "\${A:-a}", dryRun: true, requestsPerSecond: 1000 }
+  - { id: cio, siteId: s, trackApiKey: "\${CIO_TRACK_API_KEY:-}", appApiKey: "\${CIO_APP_API_KEY:-}", dryRun: true, requestsPerSecond: 1000 }
 syncs:
   - { id: ${syncId}, type: cohort, destination: cio, cohort: { from: file, path: "${path}", column: user_id },
       segment: { id: 1 }, cadence: once }

@@ -40,9 +40,9 @@ const server = await startDevServer({ uiPort: false });
 const fake = await startFakeCustomerIo({ siteId: 's', trackApiKey: 'k' });
 const store = await openSqliteStore(join(dir, 'store.db'));
 const config = parseConfig(`
-sources: [{ id: bench, apiKey: "\${BENCH_KEY:-bench-key}" }]
+sources: [{ id: bench, apiKey: "\${BENCH_KEY}" }]
 destinations:
-  - { id: cio, siteId: "\${SITE:-s}", trackApiKey: "\${KEY:-k}", trackUrl: "${fake.url}", appUrl: "${fake.url}", requestsPerSecond: 1000 }
+  - { id: cio, siteId: "\${CIO_SITE_ID}", trackApiKey: "\${CIO_TRACK_API_KEY}", trackUrl: "${fake.url}", appUrl: "${fake.url}", requestsPerSecond: 1000 }
 syncs:
   - { id: bench-sync, type: stream, source: bench, destination: cio, events: { properties: { event: "*" } }, delivery: { maxRecords: 500 } }
 `);
@@ -51,10 +51,16 @@ const ingest = await startIngest({
   store,
   host: '127.0.0.1',
   port: 0,
-  env: {},
+  env: { BENCH_KEY: 'bench-key' },
   logger: { level: 'silent' },
 });
-const worker = await startWorker({ temporalAddress: server.address, taskQueue: 'bench', store, env: {} });
+// The fake Customer.io is on loopback: the worker must allow it as an override host.
+const worker = await startWorker({
+  temporalAddress: server.address,
+  taskQueue: 'bench',
+  store,
+  env: { CIO_SITE_ID: 's', CIO_TRACK_API_KEY: 'k', CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1' },
+});
 const connection = await Connection.connect({ address: server.address });
 const client = new Client({ connection });
 

@@ -13,6 +13,8 @@ import { startDevServer } from './temporal/dev-server.ts';
 import { engineSettings } from './temporal/settings.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The source key `make start` uses when WEB_API_KEY is unset (development only). */
+const DEV_WEB_API_KEY = 'dev-web-key';
 
 /**
  * `make start`: the whole engine on its embedded defaults — a Temporal dev server (Web UI, search
@@ -30,8 +32,20 @@ async function main(): Promise<void> {
 
   log(`starting the Temporal dev server (state in ${dataDir}/temporal.db)`);
   const server = await startDevServer({ port, uiPort, dbFile: resolve(dataDir, 'temporal.db') });
+  // The example config has no default key (a deployment that forgot it would accept anyone's
+  // writes); for local development only, `make start` supplies a well-known one and says so.
+  const devKey = process.env.WEB_API_KEY ? undefined : DEV_WEB_API_KEY;
+  if (devKey) {
+    log(
+      pc.yellow(
+        `WEB_API_KEY is not set: ingest accepts the development key "${devKey}", which anyone can ` +
+          'read in the README. Set WEB_API_KEY for anything but local development.',
+      ),
+    );
+  }
   const env = {
     ...process.env,
+    ...(devKey ? { WEB_API_KEY: devKey } : {}),
     TEMPORAL_ADDRESS: server.address,
     CIO_SYNC_STORE: process.env.CIO_SYNC_STORE ?? `sqlite:${resolve(dataDir, 'cio-sync.db')}`,
     CIO_SYNC_CONFIG: configFile,
@@ -94,7 +108,7 @@ async function main(): Promise<void> {
       `  config      ${configFile}`,
       '',
       `  try:  curl -s ${ingestUrl}/2/httpapi -H 'content-type: application/json' \\`,
-      `          -d '{"api_key":"dev-web-key","events":[{"user_id":"user-123","event_type":"Signed Up"}]}'`,
+      `          -d '{"api_key":"${env.WEB_API_KEY === DEV_WEB_API_KEY ? DEV_WEB_API_KEY : '<your WEB_API_KEY>'}","events":[{"user_id":"user-123","event_type":"Signed Up"}]}'`,
       `        ./cio-sync status web-to-cio`,
       '',
       'Ctrl-C stops everything.',

@@ -31,7 +31,7 @@ describe('cio-sync CLI', () => {
     const res = await cli(['validate', '-f', bad]);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(
-      `${bad}:3:13: sources[0].apiKey: expected a \${ENV_VAR} reference: secrets are read from the environment, never written in the config`,
+      `${bad}:3:13: sources[0].apiKey: expected a \${ENV_VAR} reference (no :-default): secrets are read from the environment, never written in the config`,
     );
   });
 

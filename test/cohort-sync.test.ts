@@ -214,8 +214,8 @@ describe('cohort sync from Amplitude', () => {
     cohort:
       from: amplitude
       cohortId: ${cohortId}
-      apiKey: \${AMP_KEY:-amp-key}
-      secretKey: \${AMP_SECRET:-amp-secret}
+      apiKey: \${AMP_KEY}
+      secretKey: \${AMP_SECRET}
       url: ${amplitude.url}
       pollInterval: 100ms
     segment: { name: Segment ${syncId} }
@@ -264,9 +264,13 @@ ${extra}`;
     const cohortId = uniqueId('c');
     amplitude.setCohort(cohortId, ['someone']);
     await engine.apply(
-      testConfig(engine.fake, amplitudeSync(syncId, cohortId).replace('amp-secret}', 'wrong-secret}'), {
-        sources: [],
-      }),
+      testConfig(
+        engine.fake,
+        amplitudeSync(syncId, cohortId).replace('${AMP_SECRET}', '${AMP_WRONG_SECRET}'),
+        {
+          sources: [],
+        },
+      ),
     );
     const status = await eventually(async () => {
       const s = await cohortStatus(engine.client, syncId);

@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cohortStatus, redrive, runCohortNow, streamStatus } from '../src/control/syncs.ts';
 import { startIngest, type RunningIngest } from '../src/ingest/server.ts';
 import { runCliProcess } from './helpers/cli.ts';
-import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+import {
+  eventually,
+  sourceKeyEnv,
+  startEngine,
+  testConfig,
+  uniqueId,
+  type TestEngine,
+} from './helpers/engine.ts';
 import { amplitudeClient, sendWithSegment } from './helpers/sdk.ts';
 
 /**
@@ -40,7 +47,7 @@ beforeAll(async () => {
     store: engine.store,
     host: '127.0.0.1',
     port: 0,
-    env: { AMP_DELETE_SECRET: AMP_SECRET },
+    env: { ...sourceKeyEnv(SOURCES), AMP_DELETE_SECRET: AMP_SECRET },
     logger: { level: 'silent' },
   });
 });

@@ -30,7 +30,8 @@ async function preview(args: string[]): Promise<Result> {
           NO_COLOR: '1',
           TEMPORAL_ADDRESS: '127.0.0.1:1',
           CIO_SYNC_STORE: 'sqlite:/nonexistent/dir/store.db',
-          WEB_API_KEY: '',
+          // The example config has no default key; the sample calls carry make start's development key.
+          WEB_API_KEY: 'dev-web-key',
         },
       },
     );

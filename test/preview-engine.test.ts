@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { parsePreviewInput, previewCalls } from '../src/control/preview.ts';
 import type { RunningIngest } from '../src/ingest/server.ts';
-import { eventually, startEngine, startTestIngest, testConfig, type TestEngine } from './helpers/engine.ts';
+import {
+  eventually,
+  sourceKeyEnv,
+  startEngine,
+  startTestIngest,
+  testConfig,
+  type TestEngine,
+} from './helpers/engine.ts';
 import { ROOT } from './helpers/processes.ts';
 
 /**
@@ -78,7 +85,8 @@ describe('cio-sync preview', () => {
       { sources: [SOURCE] },
     );
     const inputs = parsePreviewInput(text, 'sample-calls.ndjson');
-    const preview = previewCalls(config, inputs, { now: Date.now(), env: {} });
+    // The preview resolves the source key from the environment, as ingest does.
+    const preview = previewCalls(config, inputs, { now: Date.now(), env: sourceKeyEnv([SOURCE]) });
     const [planned] = preview.syncs;
     expect(planned!.requests.length).toBeGreaterThan(1);
 

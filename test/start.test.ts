@@ -47,6 +47,7 @@ describe('npm start (embedded defaults)', () => {
       90_000,
     );
     const out = start.output();
+    expect(out).toContain('WEB_API_KEY is not set: ingest accepts the development key "dev-web-key"');
     expect(out).toContain(`ingest      http://127.0.0.1:${ingestPort}`);
     expect(out).toContain(`Web UI      http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
 

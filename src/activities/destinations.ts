@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 
 import type { Destination } from '../config/schema.ts';
-import { MissingEnvError, resolveEnv, tryResolveEnv } from '../config/env.ts';
+import { MissingEnvError } from '../config/env.ts';
+import {
+  WORKER_ENV_SETTINGS,
+  overrideProblem,
+  resolveAllowed,
+  tryResolveAllowed,
+  workerEnvPolicy,
+  type WorkerEnvPolicy,
+} from '../config/worker-env.ts';
 import {
   CustomerIoClient,
   RegionLookupError,
@@ -29,18 +37,22 @@ export class DestinationHoldError extends Error {
 
 /**
  * Customer.io clients per destination, built from the worker's own environment (secrets never
- * travel through Temporal). A client is rebuilt when its config or credentials change, so fixing
+ * travel through Temporal), under the worker's policy (config/worker-env.ts): only allowed
+ * variables, and only the region hosts unless the worker allows an override host. A client is rebuilt when its config or credentials change, so fixing
  * a key in the environment and restarting — or a config update — takes effect without a redeploy.
  */
 export class DestinationClients {
   readonly #store: Store;
   readonly #env: NodeJS.ProcessEnv;
+  /** Which variables destination fields may read, and which override hosts credentials may go to. */
+  readonly #policy: WorkerEnvPolicy;
   readonly #metrics: DeliveryMetrics | undefined;
   readonly #clients = new Map<string, { key: string; client: CustomerIoClient }>();
 
   constructor(store: Store, env: NodeJS.ProcessEnv, metrics?: DeliveryMetrics) {
     this.#store = store;
     this.#env = env;
+    this.#policy = workerEnvPolicy(env);
     this.#metrics = metrics;
   }
 
@@ -71,14 +83,16 @@ export class DestinationClients {
   /** The live client for a destination; throws DestinationHoldError naming an unset variable. */
   async client(destination: Destination): Promise<CustomerIoClient> {
     let siteId: string, trackApiKey: string, appApiKey: string | undefined;
+    const allowed = this.#policy.destinationVariables;
+    const setting = WORKER_ENV_SETTINGS.destinationVariables;
+    const resolve = (value: string, field: string) =>
+      resolveAllowed(value, `destination ${destination.id} ${field}`, this.#env, allowed, setting);
     try {
-      siteId = resolveEnv(destination.siteId, `destination ${destination.id} siteId`, this.#env);
-      trackApiKey = resolveEnv(
-        destination.trackApiKey,
-        `destination ${destination.id} trackApiKey`,
-        this.#env,
-      );
-      appApiKey = destination.appApiKey ? tryResolveEnv(destination.appApiKey, this.#env) : undefined;
+      siteId = resolve(destination.siteId, 'siteId');
+      trackApiKey = resolve(destination.trackApiKey, 'trackApiKey');
+      appApiKey = destination.appApiKey
+        ? tryResolveAllowed(destination.appApiKey, this.#env, allowed)
+        : undefined;
     } catch (err) {
       if (err instanceof MissingEnvError)
         throw new DestinationHoldError({ hold: 'credentials_missing', message: err.message });
@@ -89,6 +103,15 @@ export class DestinationClients {
         hold: 'credentials_missing',
         message: `destination ${destination.id}: siteId or trackApiKey resolves to an empty value in the worker's environment`,
       });
+    }
+    // Before anything is sent: credentials go only to the region hosts or an override the worker allows.
+    for (const field of ['trackUrl', 'appUrl'] as const) {
+      const url = destination[field];
+      const problem =
+        url === undefined
+          ? undefined
+          : overrideProblem(url, `destination ${destination.id} ${field}`, this.#policy);
+      if (problem) throw new DestinationHoldError({ hold: 'destination_unreachable', message: problem });
     }
     // The cache key holds a hash of the secrets, never the secrets themselves.
     const key = createHash('sha256')

@@ -39,7 +39,13 @@ afterAll(async () => {
   await fake.close();
 });
 
-const ENV = { AMP_KEY: 'amp-key', AMP_SECRET: 'amp-secret' };
+// The fake listens on 127.0.0.1: this worker allows it as an override host, and these variables.
+const ENV = {
+  AMP_KEY: 'amp-key',
+  AMP_SECRET: 'amp-secret',
+  CIO_SYNC_COHORT_VARIABLES: 'AMP_*',
+  CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
+};
 
 function source(
   cohortId: string,
@@ -199,7 +205,7 @@ describe('errors', () => {
         secretKey: '${AMP_SECRET}',
         url: fake.url,
       }),
-      { AMP_KEY: 'amp-key', AMP_SECRET: 'wrong' },
+      { ...ENV, AMP_SECRET: 'wrong' },
     );
     const err = await rejection(s);
     expect(err).toMatchObject({ reason: 'auth', retryable: false, status: 401 });

@@ -32,7 +32,7 @@ describe('amplitude', () => {
       from: 'amplitude',
       cohortId: 123456,
       apiKey: '${A}',
-      secretKey: '${B:-x}',
+      secretKey: '${B:-}',
       region: 'eu',
       url: 'http://127.0.0.1:9999',
       pollInterval: '1s',
@@ -44,7 +44,7 @@ describe('amplitude', () => {
 
   it('rejects literal secrets, unknown fields and bad values', () => {
     expect(issues({ from: 'amplitude', cohortId: 'a', apiKey: 'literal', secretKey: '${S}' })).toEqual([
-      'apiKey: expected a ${ENV_VAR} reference: secrets are read from the environment, never written in the config',
+      'apiKey: expected a ${ENV_VAR} reference (no :-default): secrets are read from the environment, never written in the config',
     ]);
     expect(issues({ from: 'amplitude', cohortId: 'a/b', apiKey: '${A}', secretKey: '${S}' })[0]).toMatch(
       /^cohortId:/,

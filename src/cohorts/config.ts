@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { Duration, SECRET_REFERENCE_MESSAGE, SecretRef } from '../config/fields.ts';
-import { isEnvReference, referencedVariables } from '../config/env.ts';
+import { isSecretReference, referencedVariables } from '../config/env.ts';
 
 /**
  * Where a cohort sync reads its members from: the `cohort:` field of a `type: cohort` sync. Like the
@@ -56,9 +56,9 @@ const Headers = z
 
 /** `${TOKEN}`, or a scheme in front of one: `Bearer ${TOKEN}`. Nothing else literal. */
 function isSecretValueReference(value: string): boolean {
-  if (isEnvReference(value)) return true;
+  if (isSecretReference(value)) return true;
   const match = /^(Bearer|Basic|Token|Bot)\s+(\S.*)$/i.exec(value.trim());
-  return match !== null && isEnvReference(match[2] as string);
+  return match !== null && isSecretReference(match[2] as string);
 }
 
 export const AmplitudeCohortSource = z.strictObject({

@@ -1,6 +1,7 @@
 /** A cohort kept in a local file: CSV with a header, a JSON array, or NDJSON (optionally gzip-compressed). */
 import { createReadStream } from 'node:fs';
-import { resolve } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
 
 import type { CohortFormat, FileCohortSource } from './config.ts';
 import { CohortSourceError } from './errors.ts';
@@ -11,6 +12,8 @@ import type { CohortReadOptions, CohortSource } from './source.ts';
 export interface FileSourceOptions {
   /** Base for a relative `path`. Default: the process's working directory. */
   cwd?: string;
+  /** The file must be below this directory once symbolic links are followed. */
+  baseDir?: string;
 }
 
 export function fileCohortSource(config: FileCohortSource, options: FileSourceOptions = {}): CohortSource {
@@ -31,6 +34,7 @@ export function fileCohortSource(config: FileCohortSource, options: FileSourceOp
     async *members(readOptions: CohortReadOptions = {}) {
       const ctx = new ReadContext(stats, readOptions);
       ctx.throwIfAborted();
+      if (options.baseDir !== undefined) await assertBelow(path, options.baseDir, what);
       const stream = createReadStream(path, ctx.signal ? { signal: ctx.signal } : {});
       try {
         yield* ctx.reportChunks(
@@ -43,4 +47,18 @@ export function fileCohortSource(config: FileCohortSource, options: FileSourceOp
       }
     },
   };
+}
+
+/** A link below the cohort directory must not lead out of it. */
+async function assertBelow(path: string, baseDir: string, what: string): Promise<void> {
+  let real: string, base: string;
+  try {
+    [real, base] = await Promise.all([realpath(path), realpath(baseDir)]);
+  } catch {
+    // A missing file or directory is reported by the read itself, as before.
+    return;
+  }
+  if (!real.startsWith(base.endsWith(sep) ? base : base + sep)) {
+    throw new CohortSourceError('config', `${what}: leads outside the cohort directory`);
+  }
 }

@@ -3,7 +3,15 @@
  * here, from `env` — the environment of the worker that reads the cohort — and never written back
  * into anything that reaches Temporal.
  */
-import { MissingEnvError, resolveEnv } from '../config/env.ts';
+import { MissingEnvError, referencedVariables } from '../config/env.ts';
+import {
+  WORKER_ENV_SETTINGS,
+  cohortFilePath,
+  isAllowedHost,
+  overrideProblem,
+  resolveAllowed,
+  workerEnvPolicy,
+} from '../config/worker-env.ts';
 import { amplitudeCohortSource } from './amplitude.ts';
 import type { AmplitudeSourceOptions } from './amplitude.ts';
 import type { CohortSourceConfig } from './config.ts';
@@ -22,28 +30,38 @@ export { DEFAULT_CHUNK_SIZE } from './source.ts';
 export type { CohortProgress, CohortReadOptions, CohortReadStats, CohortSource } from './source.ts';
 
 export interface OpenCohortSourceOptions {
-  /** Base for a relative file path. Default: the working directory. */
+  /** Base for a relative CIO_SYNC_COHORT_DIR. Default: the working directory. */
   cwd?: string;
   amplitude?: AmplitudeSourceOptions;
   postgres?: PostgresSourceOptions;
 }
 
-/** Throws CohortSourceError (`config`) when a referenced variable is unset or the config cannot work. */
+/**
+ * Throws CohortSourceError (`config`) when a referenced variable is unset or not allowed, or the
+ * config cannot work. The worker's policy (config/worker-env.ts) decides which variables cohort
+ * fields may read, where credentials may be sent, and which files may be read.
+ */
 export function openCohortSource(
   config: CohortSourceConfig,
   env: NodeJS.ProcessEnv = process.env,
   options: OpenCohortSourceOptions = {},
 ): CohortSource {
+  const policy = workerEnvPolicy(env, options.cwd);
+  const refuse = (message: string): never => {
+    throw new CohortSourceError('config', message);
+  };
   const resolve = (value: string, what: string) => {
     try {
-      return resolveEnv(value, what, env);
+      return resolveAllowed(value, what, env, policy.cohortVariables, WORKER_ENV_SETTINGS.cohortVariables);
     } catch (err) {
       if (err instanceof MissingEnvError) throw new CohortSourceError('config', err.message, { cause: err });
       throw err;
     }
   };
   switch (config.from) {
-    case 'amplitude':
+    case 'amplitude': {
+      const problem = config.url && overrideProblem(config.url, 'cohort.url', policy);
+      if (problem) refuse(problem);
       return amplitudeCohortSource(
         {
           config,
@@ -52,11 +70,16 @@ export function openCohortSource(
         },
         options.amplitude,
       );
-    case 'file':
-      return fileCohortSource(
-        { ...config, path: resolve(config.path, 'cohort.path') },
-        options.cwd !== undefined ? { cwd: options.cwd } : {},
-      );
+    }
+    case 'file': {
+      // A path needs no secret, and a variable in it would end up in error messages: not resolved.
+      if (referencedVariables(config.path).length > 0) {
+        refuse('cohort.path: ${VAR} references are not resolved in a file path');
+      }
+      const file = cohortFilePath(config.path, policy);
+      if (!file.ok) return refuse(file.message);
+      return fileCohortSource({ ...config, path: file.path }, { baseDir: policy.cohortDir });
+    }
     case 'url': {
       const url = resolve(config.url, 'cohort.url');
       if (!/^https?:\/\/[^/]/i.test(url)) {
@@ -66,8 +89,16 @@ export function openCohortSource(
         );
       }
       const headers: Record<string, string> = {};
+      let references = referencedVariables(config.url).length > 0;
       for (const [name, value] of Object.entries(config.headers)) {
+        references ||= referencedVariables(value).length > 0;
         headers[name.toLowerCase()] = resolve(value, `cohort.headers.${name}`);
+      }
+      // A token goes only where the worker says tokens may go.
+      if (references && !isAllowedHost(url, policy.cohortUrlHosts)) {
+        refuse(
+          `cohort.url: its \${VAR} references are resolved only for hosts in ${WORKER_ENV_SETTINGS.cohortUrlHosts}`,
+        );
       }
       return urlCohortSource({ config, url, headers });
     }

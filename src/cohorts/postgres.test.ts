@@ -32,7 +32,7 @@ afterAll(async () => {
 function source(query: string, url = server.connectionString): CohortSource {
   return openCohortSource(
     CohortSourceConfig.parse({ from: 'postgres', connectionString: '${DATABASE_URL}', query }),
-    { DATABASE_URL: url },
+    { DATABASE_URL: url, CIO_SYNC_COHORT_VARIABLES: 'DATABASE_URL' },
   );
 }
 

@@ -75,7 +75,12 @@ function source(
   config: Partial<UrlCohortSource> & { url: string },
   env: NodeJS.ProcessEnv = {},
 ): CohortSource {
-  return openCohortSource(CohortSourceConfig.parse({ from: 'url', ...config }), env);
+  // The test servers listen on 127.0.0.1; this worker lets references resolve for them.
+  return openCohortSource(CohortSourceConfig.parse({ from: 'url', ...config }), {
+    CIO_SYNC_COHORT_VARIABLES: '*',
+    CIO_SYNC_COHORT_URL_HOSTS: '127.0.0.1',
+    ...env,
+  });
 }
 
 async function ids(s: CohortSource): Promise<string[]> {

@@ -10,6 +10,17 @@ export function isEnvReference(value: string): boolean {
   return WHOLE_REFERENCE.test(value.trim());
 }
 
+/**
+ * A secret field's reference: `${NAME}`, or `${NAME:-}` (empty when unset, which reads as "no
+ * credentials"). A non-empty default is refused: it would be a literal secret in the config, and
+ * so in Temporal's history.
+ */
+const SECRET_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-)?\}$/;
+
+export function isSecretReference(value: string): boolean {
+  return SECRET_REFERENCE.test(value.trim());
+}
+
 export function referencedVariables(value: string): string[] {
   return [...value.matchAll(REFERENCE)].map((m) => m[1] as string);
 }

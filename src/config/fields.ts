@@ -1,15 +1,18 @@
 import { z } from 'zod';
 
 import { parseDuration } from './duration.ts';
-import { isEnvReference } from './env.ts';
+import { isSecretReference } from './env.ts';
 
 /** Config field types shared by the main schema and the cohort source schema. */
 
 export const SECRET_REFERENCE_MESSAGE =
-  'expected a ${ENV_VAR} reference: secrets are read from the environment, never written in the config';
+  'expected a ${ENV_VAR} reference (no :-default): secrets are read from the environment, never written in the config';
 
-/** A secret: only a `${ENV_VAR}` reference is accepted, so no key can reach Temporal. */
-export const SecretRef = z.string().refine(isEnvReference, SECRET_REFERENCE_MESSAGE);
+/**
+ * A secret: only a `${ENV_VAR}` reference (or `${ENV_VAR:-}`) is accepted, so no key can reach
+ * Temporal, not even as a default.
+ */
+export const SecretRef = z.string().refine(isSecretReference, SECRET_REFERENCE_MESSAGE);
 
 /** `500ms`, `30s`, `15m`, `2h`, `1d` or milliseconds → milliseconds. */
 export const Duration = z.union([z.string(), z.number()]).transform((value, ctx) => {

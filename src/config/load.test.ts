@@ -74,7 +74,7 @@ syncs:
     delivery: { waitFor: soon }
 `),
     ).toEqual([
-      '4:13 sources[0].apiKey: expected a ${ENV_VAR} reference: secrets are read from the environment, never written in the config',
+      '4:13 sources[0].apiKey: expected a ${ENV_VAR} reference (no :-default): secrets are read from the environment, never written in the config',
       '9:13 destinations[0].region: Invalid option: expected one of "us"|"eu"|"auto"',
       '15:5 syncs[0].colour: unknown field "colour"',
       '16:26 syncs[0].delivery.waitFor: expected a duration such as 500ms, 30s, 15m, 2h or 1d',
@@ -133,6 +133,24 @@ describe('loadConfig', () => {
     await expect(loadConfig(file)).rejects.toThrow(
       `${file}:1:10: sources: Invalid input: expected array, received number`,
     );
+  });
+});
+
+describe('secret fields', () => {
+  it('refuse a ${VAR:-default} (a literal secret in disguise) but take ${VAR} and ${VAR:-}', () => {
+    const config = (trackApiKey: string) => `
+sources:
+  - { id: web, apiKey: "\${WEB_API_KEY:-dev-web-key}" }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: "${trackApiKey}" }
+`;
+    expect(problems(config('${K:-}'))).toEqual([
+      '3:24 sources[0].apiKey: expected a ${ENV_VAR} reference (no :-default): secrets are read from the environment, never written in the config',
+    ]);
+    expect(() => parseConfig(config('${K:-literal}').replace(':-dev-web-key', ''))).toThrow(
+      /destinations\[0\]\.trackApiKey: expected a \$\{ENV_VAR\} reference \(no :-default\)/,
+    );
+    expect(() => parseConfig(config('${K}').replace(':-dev-web-key', ''))).not.toThrow();
   });
 });
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
+import { CronExpressionParser } from 'cron-parser';
 import { LineCounter, isMap, isSeq, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
 
@@ -88,18 +89,51 @@ export function parseConfig(text: string, file = '<config>'): Config {
       }),
     );
   }
-  const result = Config.safeParse(doc.toJS() ?? {});
-  if (result.success) return result.data;
+  let value: unknown;
+  try {
+    // Aliases are resolved here: an unknown one, an alias bomb (yaml caps their count) or nesting
+    // too deep for the converter is a problem of the file, not a crash of the loader.
+    value = doc.toJS();
+  } catch (err) {
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        column: 1,
+        field: '',
+        message: `invalid YAML: ${(err as Error).message.split('\n')[0]}`,
+      },
+    ]);
+  }
+  const result = Config.safeParse(value ?? {});
+  const issues: Array<{ path: PropertyKey[]; message: string; keyOnly: boolean }> = result.success
+    ? cronProblems(result.data)
+    : result.error.issues.map(describeIssue);
+  if (result.success && issues.length === 0) return result.data;
   throw new ConfigError(
-    result.error.issues
-      .map((issue) => {
-        const { path, message, keyOnly } = describeIssue(issue);
+    issues
+      .map(({ path, message, keyOnly }) => {
         const node = nodeAt(doc.contents, path, keyOnly);
         const { line, col } = position(node?.range?.[0] ?? 0);
         return { file, line, column: col, field: fieldName(path), message };
       })
       .sort((a, b) => a.line - b.line || a.column - b.column),
   );
+}
+
+/** Cron cadences in full (the schema checks their shape only: it must stay sandbox-safe). */
+function cronProblems(config: Config): Array<{ path: PropertyKey[]; message: string; keyOnly: boolean }> {
+  const problems: Array<{ path: PropertyKey[]; message: string; keyOnly: boolean }> = [];
+  config.syncs.forEach((sync, i) => {
+    if (sync.type !== 'cohort' || sync.cadence.kind !== 'cron') return;
+    try {
+      CronExpressionParser.parse(sync.cadence.expression, { tz: 'UTC' });
+    } catch (err) {
+      const message = `invalid cron line: ${(err as Error).message}`;
+      problems.push({ path: ['syncs', i, 'cadence'], message, keyOnly: false });
+    }
+  });
+  return problems;
 }
 
 export async function loadConfig(file: string): Promise<Config> {

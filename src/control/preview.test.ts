@@ -15,14 +15,15 @@ import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } fro
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const NOW = Date.parse('2025-12-01T12:30:00.000Z');
-const ENV = {};
+// The source keys the configs below reference (secret fields take no `:-default`).
+const ENV = { WEB_KEY: 'web-key', APP_KEY: 'app-key', K: 'k' };
 
 /** A config as a user writes it, through the real loader. */
 function config(syncs = '', extraSources = '') {
   return parseConfig(
     `sources:
   - id: web
-    apiKey: \${WEB_KEY:-web-key}
+    apiKey: \${WEB_KEY}
 ${extraSources}
 destinations:
   - id: cio
@@ -173,7 +174,7 @@ describe('previewCalls', () => {
   it('splits deliveries at delivery.maxRecords, carrying user snapshots from one to the next', () => {
     const cfg = parseConfig(
       `sources:
-  - { id: web, apiKey: '\${K:-k}' }
+  - { id: web, apiKey: '\${K}' }
 destinations:
   - { id: cio, siteId: s, trackApiKey: '\${T:-}', region: eu }
 syncs:
@@ -293,7 +294,7 @@ syncs:
   it('sends a Segment call without a write key to the only source, and asks for --source when there are more', () => {
     const inputs = parsePreviewInput(line({ type: 'track', userId: 'user-1', event: 'A' }), 'in');
     expect(previewCalls(config(), inputs, { now: NOW, env: ENV }).calls[0]!.sourceId).toBe('web');
-    const two = config('', '  - id: app\n    apiKey: ${APP_KEY:-app-key}');
+    const two = config('', '  - id: app\n    apiKey: ${APP_KEY}');
     expect(previewCalls(two, inputs, { now: NOW, env: ENV }).calls[0]!.rejected).toEqual({
       reason: 'missing_api_key',
       message: 'no writeKey, and the config has 2 sources: pass --source',
@@ -312,7 +313,7 @@ syncs:
   it('notes paused syncs, dry runs and region auto, and does not preview cohort syncs', () => {
     const cfg = parseConfig(
       `sources:
-  - { id: web, apiKey: '\${K:-k}' }
+  - { id: web, apiKey: '\${K}' }
 destinations:
   - { id: cio, siteId: s, trackApiKey: '\${T:-}', appApiKey: '\${A:-}', region: auto, dryRun: true }
 syncs:
@@ -347,7 +348,7 @@ syncs:
   it('splits the records by person into lanes, and sends a merge alone once every lane has passed it', () => {
     const cfg = parseConfig(
       `sources:
-  - { id: web, apiKey: '\${K:-k}' }
+  - { id: web, apiKey: '\${K}' }
 destinations:
   - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
 syncs:
@@ -409,7 +410,9 @@ syncs:
   it('previews the example config and sample file shipped in examples/', async () => {
     const cfg = parseConfig(await readFile(join(ROOT, 'examples/cio-sync.yaml'), 'utf8'), 'cio-sync.yaml');
     const text = await readFile(join(ROOT, 'examples/sample-calls.ndjson'), 'utf8');
-    const report = previewCalls(cfg, parsePreviewInput(text, 'sample-calls.ndjson'), { now: NOW, env: ENV });
+    // The example config has no default key; the sample calls carry make start's development key.
+    const env = { ...ENV, WEB_API_KEY: 'dev-web-key' };
+    const report = previewCalls(cfg, parsePreviewInput(text, 'sample-calls.ndjson'), { now: NOW, env });
     expect(
       report.syncs[0]!.records.map((r) => [r.seq, r.outcome, 'reason' in r ? r.reason : undefined]),
     ).toEqual([

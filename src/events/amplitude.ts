@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+import type { CanonicalRecord } from './record.ts';
+import { checkRecordLimits, checkValueLimits, type LimitViolation } from './record-limits.ts';
+
 /**
  * Amplitude's ingest payloads (HTTP V2 `/2/httpapi`, Batch `/batch`, Identify `/identify`, Group
  * Identify `/groupidentify`) and the rules Amplitude documents for them. Pure: no I/O, no clock.
@@ -146,6 +149,8 @@ export interface AmplitudeItemErrors {
   events_with_invalid_fields: IndexMap;
   events_with_missing_fields: IndexMap;
   events_with_invalid_id_lengths: IndexMap;
+  /** Not Amplitude's: index → which record limit the item breaks, for whoever reads the 400. */
+  events_over_limits?: Record<string, string>;
 }
 
 export type ItemsCheck<T> = { ok: true; items: T[] } | { ok: false; errors: AmplitudeItemErrors };
@@ -155,6 +160,7 @@ class ErrorMaps {
   readonly invalid: IndexMap = {};
   readonly missing: IndexMap = {};
   readonly idLengths: IndexMap = {};
+  readonly overLimits: Record<string, string> = {};
   private failed = new Set<number>();
 
   add(map: IndexMap, field: string, index: number): void {
@@ -171,18 +177,26 @@ class ErrorMaps {
     return this.failed.size === 0;
   }
 
+  /** A limit violation: an invalid field as the SDKs read it, and the reason beside it. */
+  addLimit(found: LimitViolation, index: number, field: string): void {
+    this.add(this.invalid, field, index);
+    this.overLimits[String(index)] ??= found.message;
+  }
+
   result(): AmplitudeItemErrors {
     const only = (map: IndexMap) => Object.keys(map).length > 0;
     const kinds = [only(this.invalid), only(this.missing), only(this.idLengths)].filter(Boolean).length;
     let error = ERROR_INVALID_FIELDS;
     if (kinds === 1 && only(this.missing)) error = ERROR_MISSING_FIELD;
     if (kinds === 1 && only(this.idLengths)) error = ERROR_INVALID_ID_LENGTH;
-    return {
+    const result: AmplitudeItemErrors = {
       error,
       events_with_invalid_fields: this.invalid,
       events_with_missing_fields: this.missing,
       events_with_invalid_id_lengths: this.idLengths,
     };
+    if (Object.keys(this.overLimits).length > 0) result.events_over_limits = this.overLimits;
+    return result;
   }
 }
 
@@ -233,11 +247,38 @@ function checkIds(
   return kept;
 }
 
-/** Every top-level value, not only the property objects: nothing unbounded reaches a recursive walk. */
-function checkDepth(maps: ErrorMaps, item: Record<string, unknown>, index: number) {
-  for (const [field, value] of Object.entries(item)) {
-    if (depthOf(value) > MAX_PROPERTY_DEPTH) maps.add(maps.invalid, field, index);
-  }
+/**
+ * Depth and property counts of the raw item, before zod or cleanValue look inside it: nothing
+ * unbounded reaches a recursive walk. String lengths are left to truncation (Amplitude cuts long
+ * strings, it does not reject them); the normalized record is checked in full later.
+ */
+function checkShape(maps: ErrorMaps, item: Record<string, unknown>, index: number): boolean {
+  const found = checkValueLimits(item, { strings: false });
+  if (found) maps.addLimit(found, index, found.field || 'event');
+  return found === undefined;
+}
+
+/** The Amplitude field a canonical record's path comes from (device fields live in `context`). */
+function amplitudeField(path: string): string {
+  const [top, next] = path.split(/[.[]/, 2);
+  if (top === 'context' && next) return next.replace(/\]$/, '');
+  if (top === 'anonymous_id') return 'device_id';
+  return top || 'event';
+}
+
+/**
+ * The normalized records of an upload against the record limits (size, strings, …), reported in
+ * the same error maps with each record's event index.
+ */
+export function checkAmplitudeRecordLimits(
+  records: readonly CanonicalRecord[],
+): AmplitudeItemErrors | undefined {
+  const maps = new ErrorMaps();
+  records.forEach((record, index) => {
+    const found = checkRecordLimits(record);
+    if (found) maps.addLimit(found, index, amplitudeField(found.path));
+  });
+  return maps.empty ? undefined : maps.result();
 }
 
 /**
@@ -256,13 +297,13 @@ export function checkAmplitudeEvents(
       maps.add(maps.invalid, 'event', index);
       return;
     }
+    if (!checkShape(maps, raw, index)) return;
     const parsed = AmplitudeEventSchema.safeParse(raw);
     if (!parsed.success) {
       addSchemaIssues(maps, raw, parsed.error.issues, index);
       return;
     }
     const ids = checkIds(maps, parsed.data, index, minIdLength);
-    checkDepth(maps, raw, index);
     if (maps.has(index)) return;
     const { user_id: _u, device_id: _d, ...rest } = parsed.data;
     items.push({ ...(cleanValue(rest) as AmplitudeEvent), ...ids });
@@ -304,13 +345,13 @@ export function checkAmplitudeIdentifications(
       maps.add(maps.invalid, 'identification', index);
       return;
     }
+    if (!checkShape(maps, raw, index)) return;
     const parsed = AmplitudeIdentificationSchema.safeParse(raw);
     if (!parsed.success) {
       addSchemaIssues(maps, raw, parsed.error.issues, index);
       return;
     }
     const ids = checkIds(maps, parsed.data, index, minIdLength);
-    checkDepth(maps, raw, index);
     if (mixesOperations(parsed.data.user_properties)) maps.add(maps.invalid, 'user_properties', index);
     if (maps.has(index)) return;
     const { user_id: _u, device_id: _d, ...rest } = parsed.data;
@@ -330,12 +371,12 @@ export function checkAmplitudeGroupIdentifications(
       maps.add(maps.invalid, 'identification', index);
       return;
     }
+    if (!checkShape(maps, raw, index)) return;
     const parsed = AmplitudeGroupIdentificationSchema.safeParse(raw);
     if (!parsed.success) {
       addSchemaIssues(maps, raw, parsed.error.issues, index);
       return;
     }
-    checkDepth(maps, raw, index);
     if (maps.has(index)) return;
     items.push(cleanValue(parsed.data) as AmplitudeGroupIdentification);
   });

@@ -4,6 +4,7 @@ import {
   checkAmplitudeEvents,
   checkAmplitudeGroupIdentifications,
   checkAmplitudeIdentifications,
+  checkAmplitudeRecordLimits,
   countGroupProperties,
   parseAmplitudeUpload,
   parseIdentification,
@@ -13,6 +14,7 @@ import {
   fromAmplitudeGroupIdentify,
   fromAmplitudeIdentify,
 } from '../events/normalize.ts';
+import type { CanonicalRecord } from '../events/record.ts';
 import { decodeBody, parseFormFields, parseJson } from './body.ts';
 import { commitRecords, type IngestContext, type IngestRouteConfig } from './context.ts';
 import { IngestError } from './errors.ts';
@@ -37,12 +39,28 @@ function sourceOf(ctx: IngestContext, apiKey: unknown): string {
   return sourceId;
 }
 
+/** Every record of a request within the record limits, else a 400 naming the event indexes. */
+function checkRecords(records: readonly CanonicalRecord[]): void {
+  const errors = checkAmplitudeRecordLimits(records);
+  if (errors) throw new IngestError('invalid_events', errors.error, { itemErrors: errors });
+}
+
 function uploadRoute(ctx: IngestContext, maxBytes: number) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const receivedAt = ctx.now();
-    const body = await decodeBody(request.body, request.headers['content-encoding'], maxBytes);
-    if (body.length === 0) throw new IngestError('missing_body', 'Missing request body');
-    const json = parseJson(body);
+    const { body, json } = await ctx.decodes.run(
+      async () => {
+        // The key is verified as soon as the decoder yields it, before the rest is inflated.
+        const body = await decodeBody(request.body, request.headers['content-encoding'], maxBytes, {
+          field: 'api_key',
+          preAuthBytes: ctx.limits.preAuthBytes,
+          verify: (key) => sourceOf(ctx, key),
+        });
+        if (body.length === 0) throw new IngestError('missing_body', 'Missing request body');
+        return { body, json: parseJson(body) };
+      },
+      { body: request.body, encoding: request.headers['content-encoding'] },
+    );
     // The key first: a missing or unknown key makes the SDK drop the batch, whatever else is wrong.
     const sourceId = sourceOf(ctx, (json as { api_key?: unknown } | null)?.api_key);
     const parsed = parseAmplitudeUpload(json);
@@ -62,6 +80,7 @@ function uploadRoute(ctx: IngestContext, maxBytes: number) {
       throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
     }
     const records = checked.items.map((event) => fromAmplitudeEvent(event, receivedAt, { ip: request.ip }));
+    checkRecords(records);
     await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.send({
       code: 200,
@@ -78,13 +97,15 @@ async function identifyFields(ctx: IngestContext, request: FastifyRequest) {
   const fields =
     request.method === 'GET'
       ? new Map<string, unknown>()
-      : await parseFormFields(
-          await decodeBody(
-            request.body,
-            request.headers['content-encoding'],
-            ctx.limits.amplitudeIdentifyBytes,
+      : await ctx.decodes.run(async () =>
+          parseFormFields(
+            await decodeBody(
+              request.body,
+              request.headers['content-encoding'],
+              ctx.limits.amplitudeIdentifyBytes,
+            ),
+            request.headers['content-type'],
           ),
-          request.headers['content-type'],
         );
   const field = (name: string) => {
     const value = fields.get(name) ?? query[name];
@@ -112,6 +133,7 @@ function identifyRoute(ctx: IngestContext) {
       throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
     }
     const records = checked.items.map((item) => fromAmplitudeIdentify(item, receivedAt, { ip: request.ip }));
+    checkRecords(records);
     await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.type('text/plain; charset=utf-8').send('success');
   };
@@ -133,6 +155,7 @@ function groupIdentifyRoute(ctx: IngestContext) {
     const records = checked.items.map((item) =>
       fromAmplitudeGroupIdentify(item, receivedAt, { ip: request.ip }),
     );
+    checkRecords(records);
     await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.type('text/plain; charset=utf-8').send('success');
   };

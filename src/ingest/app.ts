@@ -14,6 +14,12 @@ import {
   type IngestRouteConfig,
 } from './context.ts';
 import { apiOf, countRejected, createIngestCounters, type IngestCounters } from './counters.ts';
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  fastifyConnectionOptions,
+  type ConnectionLimits,
+} from './connection-limits.ts';
+import { DecodeSlots } from './decode-slots.ts';
 import { IngestError, toIngestError } from './errors.ts';
 import {
   amplitudeErrorResponse,
@@ -25,6 +31,7 @@ import { registerSegmentRoutes } from './segment-routes.ts';
 
 export type { IngestLimits } from './context.ts';
 export { DEFAULT_LIMITS } from './context.ts';
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-limits.ts';
 export { createIngestCounters, type IngestCounters } from './counters.ts';
 
 export interface IngestSource {
@@ -43,6 +50,8 @@ export interface IngestAppOptions {
   /** Fastify/pino logger options; keys and Authorization headers are redacted whatever is passed. */
   logger?: IngestLoggerOptions;
   limits?: Partial<IngestLimits>;
+  /** Header, body and idle timeouts and the connection cap of the HTTP server. */
+  connections?: Partial<ConnectionLimits>;
   /** Counters to update (pass your own to read them in-process). */
   counters?: IngestCounters;
   /** Prometheus metrics to update and serve at GET /metrics; no such route without them. */
@@ -101,15 +110,22 @@ function errorResponse(family: ApiFamily, error: IngestError): ErrorResponse {
  * Every acknowledged request has been committed to the store (see commitRecords).
  */
 export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const ctx: IngestContext = {
     store: options.store,
     sourceByKey: sourceMap(options.sources),
     counters: options.counters ?? createIngestCounters(),
     metrics: options.metrics,
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    limits,
+    decodes: new DecodeSlots(limits.maxConcurrentDecodes, limits.decodeWaitMs),
     now: options.now ?? Date.now,
   };
-  const app = Fastify({ logger: loggerOptions(options.logger) });
+  const timeouts = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
+  const app = Fastify({
+    logger: loggerOptions(options.logger),
+    ...fastifyConnectionOptions(timeouts),
+  });
+  app.server.maxConnections = timeouts.maxConnections;
 
   // Routes get raw bytes whatever the Content-Type: analytics.js posts JSON as text/plain, the
   // Identify APIs post forms, and bodies may be gzipped. Each route decodes and limits them itself.

@@ -2,6 +2,7 @@ import type { CanonicalRecord } from '../events/record.ts';
 import type { IngestApi, IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import { countAccepted, type IngestCounters } from './counters.ts';
+import type { DecodeSlots } from './decode-slots.ts';
 import { IngestError } from './errors.ts';
 
 /**
@@ -30,6 +31,15 @@ export interface IngestLimits {
   segmentItemBytes: number;
   /** Items per batch. */
   segmentMaxItems: number;
+  /**
+   * Decoded bytes of an Amplitude upload allowed before its `api_key` has been read (the SDKs send
+   * it first); past it without a key, 413, which makes the SDKs split the batch.
+   */
+  preAuthBytes: number;
+  /** Request bodies decoded and parsed at the same time; the others wait for a slot. */
+  maxConcurrentDecodes: number;
+  /** How long a request waits for a decode slot before it is answered 503 (retried by clients). */
+  decodeWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: IngestLimits = {
@@ -42,6 +52,9 @@ export const DEFAULT_LIMITS: IngestLimits = {
   segmentBatchBytes: 500 * 1024,
   segmentItemBytes: 32 * 1024,
   segmentMaxItems: 2500,
+  preAuthBytes: 1024 * 1024,
+  maxConcurrentDecodes: 8,
+  decodeWaitMs: 10_000,
 };
 
 export type ApiFamily = 'amplitude' | 'amplitude-identify' | 'segment' | 'plain';
@@ -59,6 +72,8 @@ export interface IngestContext {
   /** Prometheus metrics, when the app serves GET /metrics. */
   metrics?: IngestMetrics;
   limits: IngestLimits;
+  /** The cap on concurrent body decoding (limits.maxConcurrentDecodes). */
+  decodes: DecodeSlots;
   now: () => number;
 }
 

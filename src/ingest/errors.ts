@@ -20,6 +20,7 @@ export type RejectReason =
   | 'too_many_events'
   | 'not_found'
   | 'store_unavailable'
+  | 'overloaded'
   | 'internal';
 
 export interface IngestErrorDetail {

@@ -25,6 +25,7 @@ export const AMPLITUDE_ERROR_STRINGS: Partial<Record<RejectReason, string>> = {
   payload_too_large: 'Payload too large',
   too_many_events: 'Payload too large',
   store_unavailable: 'Service unavailable: nothing was stored, retry the request',
+  overloaded: 'Service unavailable: too busy, retry the request',
   internal: 'Internal server error',
 };
 
@@ -34,6 +35,7 @@ function amplitudeStatus(reason: RejectReason): number {
     case 'too_many_events':
       return 413;
     case 'store_unavailable':
+    case 'overloaded':
       return 503;
     case 'internal':
       return 500;
@@ -57,6 +59,7 @@ export function amplitudeErrorResponse(error: IngestError): ErrorResponse {
     if (Object.keys(items.events_with_invalid_id_lengths).length > 0) {
       body.events_with_invalid_id_lengths = items.events_with_invalid_id_lengths;
     }
+    if (items.events_over_limits) body.events_over_limits = items.events_over_limits;
   } else {
     body.error = AMPLITUDE_ERROR_STRINGS[error.reason] ?? error.message;
   }
@@ -70,6 +73,7 @@ function segmentStatus(reason: RejectReason): number {
     case 'invalid_api_key':
       return 401;
     case 'store_unavailable':
+    case 'overloaded':
       return 503;
     case 'internal':
       return 500;
@@ -92,7 +96,7 @@ export function plainErrorResponse(error: IngestError): ErrorResponse {
       ? 404
       : error.reason === 'internal'
         ? 500
-        : error.reason === 'store_unavailable'
+        : error.reason === 'store_unavailable' || error.reason === 'overloaded'
           ? 503
           : 400;
   return { status, body: { code: status, error: error.message } };

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 
 import type { FastifyInstance } from 'fastify';
 
-import { MissingEnvError, resolveEnv } from '../config/env.ts';
+import { MissingEnvError, referencedVariables, resolveEnv } from '../config/env.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { logLevelOf } from '../logging.ts';
@@ -17,6 +17,7 @@ import {
   type IngestLoggerOptions,
   type IngestSource,
 } from './app.ts';
+import { connectionLimitsFromEnv, type ConnectionLimits } from './connection-limits.ts';
 
 /**
  * The ingest server entry point (`node src/ingest/server.ts [--config file]`), and startIngest() for
@@ -24,8 +25,10 @@ import {
  *
  * Environment: CIO_SYNC_CONFIG (config file, when --config/-f is not given), CIO_SYNC_STORE (default
  * sqlite:.data/cio-sync.db), CIO_SYNC_INGEST_HOST (default 127.0.0.1), CIO_SYNC_INGEST_PORT
- * (default 8788; 0 picks a free port), LOG_LEVEL (default info). Prometheus metrics are served at
- * GET /metrics on the same port.
+ * (default 8788; 0 picks a free port), LOG_LEVEL (default info), and the limits a hostile client
+ * meets: CIO_SYNC_INGEST_HEADERS_TIMEOUT, _BODY_TIMEOUT, _IDLE_TIMEOUT, _MAX_CONNECTIONS (see
+ * connection-limits.ts), _MAX_DECODES and _PREAUTH_BYTES (see IngestLimits). Every source's key
+ * variable must be set. Prometheus metrics are served at GET /metrics on the same port.
  */
 
 export const DEFAULT_STORE_URL = 'sqlite:.data/cio-sync.db';
@@ -46,7 +49,10 @@ export interface StartIngestOptions {
   /** Where `${ENV}` references and CIO_SYNC_* settings are read from. Defaults to process.env. */
   env?: NodeJS.ProcessEnv;
   logger?: IngestLoggerOptions;
+  /** Body limits; over the CIO_SYNC_INGEST_MAX_DECODES / _PREAUTH_BYTES settings. */
   limits?: Partial<IngestLimits>;
+  /** Timeouts and connection cap; over the CIO_SYNC_INGEST_*_TIMEOUT / _MAX_CONNECTIONS settings. */
+  connections?: Partial<ConnectionLimits>;
   counters?: IngestCounters;
   /** Prometheus metrics (served at GET /metrics); a registry of its own is made otherwise. */
   metrics?: IngestMetrics;
@@ -68,26 +74,58 @@ export interface RunningIngest {
   close(): Promise<void>;
 }
 
-/** A source whose key variable is unset is skipped, so one missing secret does not stop the others. */
+/** A source's key variable is unset or empty: ingest does not start (see resolveSources). */
+export class MissingSourceKeyError extends Error {
+  override name = 'MissingSourceKeyError';
+  readonly variable: string;
+  constructor(sourceId: string, variable: string) {
+    super(
+      `source "${sourceId}": environment variable ${variable} is not set; ingest does not start ` +
+        "without every source's key (set it, or remove the source from the config)",
+    );
+    this.variable = variable;
+  }
+}
+
+/**
+ * Every source's key, from `env`. A missing one stops ingest from starting, naming the variable:
+ * a default in the config would be a key anyone who read it could write with, and serving the
+ * other sources would hide the mistake until that source's data is found missing.
+ */
 export function resolveSources(
   config: Config,
   env: NodeJS.ProcessEnv,
-  warn: (message: string) => void,
+  warn: (message: string) => void = () => {},
 ): IngestSource[] {
-  const sources: IngestSource[] = [];
-  for (const source of config.sources) {
+  return config.sources.map((source) => {
+    const variable = referencedVariables(source.apiKey)[0] ?? source.apiKey;
+    let apiKey: string;
     try {
-      sources.push({
-        id: source.id,
-        apiKey: resolveEnv(source.apiKey, `source ${source.id} apiKey`, env),
-        ...secretKeyOf(source, env, warn),
-      });
+      apiKey = resolveEnv(source.apiKey, `source ${source.id} apiKey`, env);
     } catch (err) {
-      if (!(err instanceof MissingEnvError)) throw err;
-      warn(`source "${source.id}" skipped: environment variable ${err.variable} is not set`);
+      if (err instanceof MissingEnvError) throw new MissingSourceKeyError(source.id, err.variable);
+      throw err;
     }
-  }
-  return sources;
+    if (apiKey.trim() === '') throw new MissingSourceKeyError(source.id, variable);
+    return { id: source.id, apiKey, ...secretKeyOf(source, env, warn) };
+  });
+}
+
+/** CIO_SYNC_INGEST_* body-decoding settings; throws naming the variable when one is not a number. */
+export function ingestLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<IngestLimits> {
+  const limits: Partial<IngestLimits> = {};
+  const integer = (variable: string, field: 'maxConcurrentDecodes' | 'preAuthBytes') => {
+    const raw = env[variable];
+    if (raw === undefined || raw === '') return;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1) {
+      throw new Error(`${variable}=${JSON.stringify(raw)}: expected a positive integer`);
+    }
+    limits[field] = value;
+  };
+  integer('CIO_SYNC_INGEST_MAX_DECODES', 'maxConcurrentDecodes');
+  integer('CIO_SYNC_INGEST_PREAUTH_BYTES', 'preAuthBytes');
+  return limits;
 }
 
 /** A source's deletion-API secret; an unset variable only turns deletions off for that source. */
@@ -134,16 +172,17 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
     options.store ?? (await openStore(options.storeUrl ?? env.CIO_SYNC_STORE ?? DEFAULT_STORE_URL));
   const counters = options.counters ?? createIngestCounters();
   const metrics = options.metrics ?? createIngestMetrics();
-  const warnings: string[] = [];
-  const sources = resolveSources(config, env, (message) => warnings.push(message));
   let app: FastifyInstance;
   let closing: Promise<void> | undefined;
   try {
+    const warnings: string[] = [];
+    const sources = resolveSources(config, env, (message) => warnings.push(message));
     app = buildIngestApp({
       store,
       sources,
       logger: options.logger,
-      limits: options.limits,
+      limits: { ...ingestLimitsFromEnv(env), ...options.limits },
+      connections: { ...connectionLimitsFromEnv(env), ...options.connections },
       counters,
       metrics,
     });
@@ -154,7 +193,7 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
       return payload;
     });
     for (const message of warnings) app.log.warn(message);
-    if (sources.length === 0) app.log.warn('no source has its api key set: every request will be rejected');
+    if (sources.length === 0) app.log.warn('the config has no sources: every request will be rejected');
     await app.listen({ host, port, listenTextResolver: (address) => `ingest listening at ${address}` });
   } catch (err) {
     if (ownStore) await store.close();
@@ -166,7 +205,7 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
   return {
     app,
     url: `http://${urlHost}:${boundPort}`,
-    sources: sources.map((source) => source.id),
+    sources: config.sources.map((source) => source.id),
     counters,
     metrics,
     close() {

@@ -11,9 +11,11 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
+  ApplicationFailure,
 } from '@temporalio/workflow';
 
 import type { CohortSyncSpec } from '../config/schema.ts';
+import { assertCohortSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
 import {
   SyncStatusAttribute,
@@ -65,11 +67,27 @@ export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
   };
 }
 
+/** The config file's schema, same sync, same type; throwing rejects the update before it is applied. */
 function validateNewSpec(current: CohortSyncSpec, next: CohortSyncSpec): void {
   if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
+  assertCohortSyncSpec(next);
+  assertSameCredentialHosts(current, next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'cohort') throw new Error('a cohort sync cannot become another type');
+}
+
+/**
+ * A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against the
+ * config file's schema and fails for good, naming the problems, instead of delivering with it.
+ */
+function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
+  if (input.state !== undefined) return; // continued as new: already checked when it started
+  try {
+    assertCohortSyncSpec(input.spec);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSyncConfig');
+  }
 }
 
 /**
@@ -78,6 +96,7 @@ function validateNewSpec(current: CohortSyncSpec, next: CohortSyncSpec): void {
  * history; the run's summary does.
  */
 export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> {
+  validateStartSpec(input);
   let spec = input.spec;
   const state: CohortSyncState = input.state ?? initialCohortState(spec);
   let inFlight: CancellationScope | undefined;

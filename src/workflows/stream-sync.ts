@@ -11,9 +11,11 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
+  ApplicationFailure,
 } from '@temporalio/workflow';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
+import { assertStreamSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { LaneSummary } from '../activities/types.ts';
 import {
@@ -108,13 +110,31 @@ export function initialStreamState(spec: StreamSyncSpec): StreamSyncState {
   };
 }
 
-/** Validates a replacement config: same sync, same type. Throwing rejects the update. */
+/**
+ * Validates a replacement config: the config file's schema (no null lists, unknown fields or
+ * literal secrets), same sync, same type. Throwing rejects the update before it is applied.
+ */
 function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
   if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
+  assertStreamSyncSpec(next);
+  assertSameCredentialHosts(current, next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'stream') throw new Error('a stream sync cannot become another type');
   if (next.sync.destination !== next.destination.id) throw new Error('destination does not match the sync');
+}
+
+/**
+ * A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against the
+ * config file's schema and fails for good, naming the problems, instead of delivering with it.
+ */
+function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
+  if (input.state !== undefined) return; // continued as new: already checked when it started
+  try {
+    assertStreamSyncSpec(input.spec);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSyncConfig');
+  }
 }
 
 /**
@@ -124,6 +144,7 @@ function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
  * cursors live in the store; the workflow mirrors them from the lanes' summaries.
  */
 export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> {
+  validateStartSpec(input);
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
   state.lanes ??= [];

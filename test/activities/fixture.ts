@@ -29,7 +29,16 @@ export interface ActivityFixture {
   close(): Promise<void>;
 }
 
-export const ENV = { CIO_SITE_ID: 'site-id', CIO_TRACK_KEY: 'track-key', CIO_APP_KEY: 'app-key' };
+export const ENV = {
+  CIO_SITE_ID: 'site-id',
+  CIO_TRACK_KEY: 'track-key',
+  CIO_APP_KEY: 'app-key',
+  // The worker's policy: these variables for destinations, the fake on loopback as an override
+  // host, cohort files in the temp directory.
+  CIO_SYNC_DESTINATION_VARIABLES: 'CIO_SITE_ID,CIO_TRACK_KEY,CIO_APP_KEY',
+  CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
+  CIO_SYNC_COHORT_DIR: tmpdir(),
+};
 
 export async function activityFixture(): Promise<ActivityFixture> {
   const store = await openSqliteStore(':memory:');

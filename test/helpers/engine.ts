@@ -30,6 +30,15 @@ export const WORKER_ENV = {
   CIO_SITE_ID: CREDENTIALS.siteId,
   CIO_TRACK_API_KEY: CREDENTIALS.trackApiKey,
   CIO_APP_API_KEY: CREDENTIALS.appApiKey,
+  // The fake Customer.io listens on 127.0.0.1: the worker must allow it as an override host.
+  CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
+  // Cohort files live in the tests' temp directories.
+  CIO_SYNC_COHORT_DIR: tmpdir(),
+  // The fake Amplitude's credentials, for cohort sources.
+  AMP_KEY: 'amp-key',
+  AMP_SECRET: 'amp-secret',
+  AMP_WRONG_SECRET: 'wrong-secret',
+  CIO_SYNC_COHORT_VARIABLES: 'AMP_*',
 };
 
 export function uniqueId(prefix: string): string {
@@ -107,8 +116,17 @@ export async function startEngine(opts: { env?: NodeJS.ProcessEnv } = {}): Promi
   return engine;
 }
 
+function keyVariable(sourceId: string): string {
+  return `KEY_${sourceId.replace(/-/g, '_')}`;
+}
+
+/** The environment ingest resolves testConfig's source keys from: source `web` has key `web-key`. */
+export function sourceKeyEnv(sources: readonly string[]): Record<string, string> {
+  return Object.fromEntries(sources.map((id) => [keyVariable(id), `${id}-key`]));
+}
+
 /**
- * A config with the given sources (key `<id>-key`), the fake as destination `cio` and the given
+ * A config with the given sources (key `<id>-key`, see sourceKeyEnv), the fake as destination `cio` and the given
  * syncs (YAML fragments). Tests share one dev server, so a test should use a source of its own:
  * other tests' syncs would otherwise deliver its records too.
  */
@@ -117,9 +135,7 @@ export function testConfig(
   syncsYaml: string,
   extra: { destination?: string; sources?: string[] } = {},
 ): Config {
-  const sources = (extra.sources ?? ['web']).map(
-    (id) => `  - id: ${id}\n    apiKey: \${KEY_${id.replace(/-/g, '_')}:-${id}-key}`,
-  );
+  const sources = (extra.sources ?? ['web']).map((id) => `  - id: ${id}\n    apiKey: \${${keyVariable(id)}}`);
   return parseConfig(`
 sources:${sources.length ? `\n${sources.join('\n')}` : ' []'}
 destinations:
@@ -167,7 +183,7 @@ export function startTestIngest(engine: TestEngine, sources: string[]): Promise<
     store: engine.store,
     host: '127.0.0.1',
     port: 0,
-    env: {},
+    env: sourceKeyEnv(sources),
     logger: { level: 'silent' },
   });
 }

@@ -50,7 +50,25 @@ async function storedEventTypes(storePath: string, sourceId: string) {
 }
 
 describe('startIngest', () => {
-  it('skips a source whose key variable is unset, naming the variable only, and serves the others', async () => {
+  it('refuses to start while a source key variable is unset or empty, naming the variable only', async () => {
+    const storePath = join(dir, 'refused.db');
+    for (const env of [
+      { TEST_WEB_KEY: 'in-process-web-key' },
+      { TEST_WEB_KEY: 'in-process-web-key', TEST_APP_KEY: '' },
+    ]) {
+      await expect(
+        startIngest({ configPath, storeUrl: `sqlite:${storePath}`, port: 0, env }),
+      ).rejects.toMatchObject({
+        name: 'MissingSourceKeyError',
+        variable: 'TEST_APP_KEY',
+        message:
+          'source "app": environment variable TEST_APP_KEY is not set; ingest does not start ' +
+          "without every source's key (set it, or remove the source from the config)",
+      });
+    }
+  });
+
+  it('serves every source once each key is set, and never logs a key', async () => {
     const lines: string[] = [];
     const stream = new Writable({
       write(chunk, _encoding, done) {
@@ -63,24 +81,19 @@ describe('startIngest', () => {
       configPath,
       storeUrl: `sqlite:${storePath}`,
       port: 0,
-      env: { TEST_WEB_KEY: 'in-process-web-key' },
+      env: { TEST_WEB_KEY: 'in-process-web-key', TEST_APP_KEY: 'in-process-app-key' },
       logger: { level: 'info', stream },
     });
     try {
       expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(running.sources).toEqual(['web']);
+      expect(running.sources).toEqual(['web', 'app']);
       const response = await fetch(`${running.url}/2/httpapi`, track('in-process-web-key'));
       expect(await response.json()).toMatchObject({ code: 200, events_ingested: 1 });
     } finally {
       await running.close();
     }
     const log = lines.map((line) => JSON.parse(line) as { msg: string });
-    expect(log.map((l) => l.msg)).toEqual(
-      expect.arrayContaining([
-        'source "app" skipped: environment variable TEST_APP_KEY is not set',
-        `ingest listening at ${running.url}`,
-      ]),
-    );
+    expect(log.map((l) => l.msg)).toEqual(expect.arrayContaining([`ingest listening at ${running.url}`]));
     expect(lines.join('')).not.toContain('in-process-web-key');
     expect(await storedEventTypes(storePath, 'web')).toEqual(['Started']);
   });

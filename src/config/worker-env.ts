@@ -1,0 +1,155 @@
+import { resolve, sep } from 'node:path';
+
+import { MissingEnvError, referencedVariables, resolveEnv } from './env.ts';
+
+/**
+ * What a config arriving through Temporal may make the worker do with its own environment. Anyone
+ * who can start a workflow or send an update writes that config, so the worker, not the config,
+ * decides which of its variables a field may read, where credentials may be sent, and which files
+ * a cohort may read:
+ *
+ * - destination fields (`siteId`, `trackApiKey`, `appApiKey`) resolve only CIO_SYNC_DESTINATION_VARIABLES;
+ * - cohort source fields resolve only CIO_SYNC_COHORT_VARIABLES (so a cohort cannot read the
+ *   Customer.io keys, nor a destination the store password);
+ * - Customer.io (and Amplitude) hosts are the region hosts; a `trackUrl`/`appUrl`/`url` override
+ *   is used only when its host is in CIO_SYNC_OVERRIDE_HOSTS, and a URL cohort source resolves
+ *   references only for hosts in CIO_SYNC_COHORT_URL_HOSTS;
+ * - `file` cohort sources read only below CIO_SYNC_COHORT_DIR.
+ *
+ * Lists are comma-separated; a name ending in `*` is a prefix.
+ */
+
+export const DEFAULT_DESTINATION_VARIABLES = [
+  'CIO_SITE_ID',
+  'CIO_TRACK_API_KEY',
+  'CIO_APP_API_KEY',
+  'CIO_DESTINATION_*',
+];
+export const DEFAULT_COHORT_VARIABLES = ['AMP_API_KEY', 'AMP_SECRET_KEY', 'CIO_COHORT_*'];
+/** Relative to the worker's working directory. */
+export const DEFAULT_COHORT_DIR = 'cohorts';
+
+export const WORKER_ENV_SETTINGS = {
+  destinationVariables: 'CIO_SYNC_DESTINATION_VARIABLES',
+  cohortVariables: 'CIO_SYNC_COHORT_VARIABLES',
+  overrideHosts: 'CIO_SYNC_OVERRIDE_HOSTS',
+  cohortUrlHosts: 'CIO_SYNC_COHORT_URL_HOSTS',
+  cohortDir: 'CIO_SYNC_COHORT_DIR',
+} as const;
+
+export interface WorkerEnvPolicy {
+  destinationVariables: readonly string[];
+  cohortVariables: readonly string[];
+  /** `host` or `host:port` entries (lower case). */
+  overrideHosts: readonly string[];
+  cohortUrlHosts: readonly string[];
+  /** Absolute. */
+  cohortDir: string;
+}
+
+function list(value: string | undefined, fallback: readonly string[]): string[] {
+  if (value === undefined) return [...fallback];
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+export function workerEnvPolicy(env: NodeJS.ProcessEnv, cwd = process.cwd()): WorkerEnvPolicy {
+  const s = WORKER_ENV_SETTINGS;
+  return {
+    destinationVariables: list(env[s.destinationVariables], DEFAULT_DESTINATION_VARIABLES),
+    cohortVariables: list(env[s.cohortVariables], DEFAULT_COHORT_VARIABLES),
+    overrideHosts: list(env[s.overrideHosts], []).map((h) => h.toLowerCase()),
+    cohortUrlHosts: list(env[s.cohortUrlHosts], []).map((h) => h.toLowerCase()),
+    cohortDir: resolve(cwd, env[s.cohortDir] || DEFAULT_COHORT_DIR),
+  };
+}
+
+export function isAllowedVariable(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+/** A reference to a variable this worker does not resolve for that kind of field. */
+export class ForbiddenEnvError extends MissingEnvError {
+  override name = 'ForbiddenEnvError';
+  constructor(variable: string, what: string, setting: string) {
+    super(variable, what);
+    this.message =
+      `environment variable ${variable} (for ${what}) is not one this worker resolves there: ` +
+      `allow it in ${setting}`;
+  }
+}
+
+/**
+ * resolveEnv for one field, refusing variables outside `patterns` (before looking at their
+ * values, so nothing about them leaks, not even whether they are set).
+ */
+export function resolveAllowed(
+  value: string,
+  what: string,
+  env: NodeJS.ProcessEnv,
+  patterns: readonly string[],
+  setting: string,
+): string {
+  for (const variable of referencedVariables(value)) {
+    if (!isAllowedVariable(variable, patterns)) throw new ForbiddenEnvError(variable, what, setting);
+  }
+  return resolveEnv(value, what, env);
+}
+
+/** Like resolveAllowed, but undefined when a variable is unset or not allowed. */
+export function tryResolveAllowed(
+  value: string | undefined,
+  env: NodeJS.ProcessEnv,
+  patterns: readonly string[],
+): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return resolveAllowed(value, 'value', env, patterns, '');
+  } catch (err) {
+    if (err instanceof MissingEnvError) return undefined;
+    throw err;
+  }
+}
+
+/** `host` and `host:port` of a URL, lower case; undefined when it does not parse. */
+function hostsOf(url: string): { host: string; hostname: string } | undefined {
+  try {
+    const parsed = new URL(url);
+    return { host: parsed.host.toLowerCase(), hostname: parsed.hostname.toLowerCase() };
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAllowedHost(url: string, hosts: readonly string[]): boolean {
+  const found = hostsOf(url);
+  return found !== undefined && (hosts.includes(found.host) || hosts.includes(found.hostname));
+}
+
+/** Undefined when `url` may be used; else why not (the host, never a credential). */
+export function overrideProblem(url: string, what: string, policy: WorkerEnvPolicy): string | undefined {
+  if (isAllowedHost(url, policy.overrideHosts)) return undefined;
+  const host = hostsOf(url)?.host ?? url;
+  return (
+    `${what} override ${JSON.stringify(host)} is not allowed by this worker: credentials go only to ` +
+    `the region hosts unless ${WORKER_ENV_SETTINGS.overrideHosts} lists the host`
+  );
+}
+
+/** The absolute path of a cohort file, or a message when it is not below the cohort directory. */
+export function cohortFilePath(
+  path: string,
+  policy: WorkerEnvPolicy,
+): { ok: true; path: string } | { ok: false; message: string } {
+  const absolute = resolve(policy.cohortDir, path);
+  const base = policy.cohortDir.endsWith(sep) ? policy.cohortDir : policy.cohortDir + sep;
+  if (absolute.startsWith(base)) return { ok: true, path: absolute };
+  return {
+    ok: false,
+    message:
+      `cohort file ${JSON.stringify(path)} is outside ${policy.cohortDir}: file sources read only below ` +
+      `${WORKER_ENV_SETTINGS.cohortDir}`,
+  };
+}

@@ -112,7 +112,7 @@ describe('a record nothing can map', () => {
     expect(eventsOf(user).map((e) => e.name)).toEqual(['Event 1', 'Event 3']);
     const letters = await engine.store.listDeadLetters(syncId);
     expect(letters.map((l) => [l.seq, l.reason, l.detail])).toEqual([
-      [seqs[1], 'unprocessable', 'TooDeepError: value nests deeper than 128 levels'],
+      [seqs[1], 'unprocessable', expect.stringMatching(/^RecordLimitError: .*nested deeper than 40 levels$/)],
     ]);
     const status = await statusOf(syncId);
     expect(status).toMatchObject({ status: 'running', counters: { delivered: 2, deadLettered: 1 } });

@@ -140,7 +140,9 @@ describe('planBatch', () => {
         seq: 2,
         record: records[1]!.record,
         reason: 'unprocessable',
-        detail: 'TooDeepError: value nests deeper than 128 levels',
+        detail: expect.stringMatching(
+          /^RecordLimitError: event_properties\.deep.*: nested deeper than 40 levels$/,
+        ),
       },
     ]);
     expect(plan.lastSeq).toBe(3);

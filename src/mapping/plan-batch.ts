@@ -6,6 +6,7 @@ import { carriesUserProperties, userKey } from './identify.ts';
 import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
 import { assertWalkable } from './stable-hash.ts';
+import { checkRecordLimits } from '../events/record-limits.ts';
 import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
 import { type UserProperties, applyPatch } from './user-operations.ts';
 
@@ -74,6 +75,10 @@ export function planBatch(
     let result: MapResult;
     let added = 0;
     try {
+      // Ingest enforces the same limits; a record logged before them (or by another writer) is
+      // set aside here instead of reaching Customer.io or a walk that cannot handle it.
+      const violation = checkRecordLimits(record);
+      if (violation) throw new RecordLimitError(violation.message);
       assertWalkable(record);
       result = mapRecord(record, sync, sourceId, { seq, snapshots: working, suppressed: workingSuppressed });
       let count = plan.ops.length;
@@ -126,6 +131,11 @@ export function planBatch(
     plan.lastSeq = seq;
   }
   return plan;
+}
+
+/** A logged record over the limits ingest enforces (src/events/record-limits.ts). */
+class RecordLimitError extends Error {
+  override name = 'RecordLimitError';
 }
 
 /** An error as one line for a dead letter's detail: its type and message, never a stack. */

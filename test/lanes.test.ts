@@ -162,7 +162,8 @@ describe('delivery lanes', () => {
     );
     await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === second.at(-1));
     for (const user of users) expect(stepsOf(user)).toEqual([1, 2]);
-    expect((await engine.store.getLaneCursors(syncId))?.lanes).toBe(3);
+    // The old lanes may have delivered the second records before the new count took over.
+    await eventually(async () => (await engine.store.getLaneCursors(syncId))?.lanes === 3);
     // A record an old lane had already sent may go again from the new layout: under the same id,
     // so Customer.io keeps one event (the fake's `events` are what it kept).
     const ours = engine.fake.events.filter((e) => users.includes(e.identifier?.value ?? ''));

@@ -240,6 +240,8 @@ const env = {
   MANY_KEY: 'many-key',
   CIO_SITE_ID: 'site',
   CIO_TRACK_API_KEY: 'key',
+  // The stand-in is on loopback: the worker sends credentials to no other host than these.
+  CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
 };
 const ingest = await spawnScript(
   'src/ingest/server.ts',
@@ -259,6 +261,12 @@ await new Promise((r) => setTimeout(r, 2_000));
   const started = Date.now();
   const result = await load(ingestUrl, 'bench-key', { seconds: SECONDS, prefix: 'max' });
   const s = await delivered(cioUrl, result.acked, 180_000);
+  if (s.events === 0) {
+    const status = await streamStatus(client, 'bench-sync');
+    throw new Error(
+      `nothing reached the stand-in: bench-sync is ${status.status} (${status.lastError?.message ?? 'no error'})`,
+    );
+  }
   const seconds = (s.lastAt - started) / 1000;
   report.maxLoad = {
     deliveredPerSecond: Math.round(s.events / seconds),

@@ -11,6 +11,7 @@ import type { NewDeadLetter } from '../store/store.ts';
 import { isHold, openDestination, takeRateSlot, type Hold, type OpenDestination } from './customerio-send.ts';
 import type { ActivityDeps } from './index.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
+import { startSeq } from './progress.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverLaneInput, LaneSummary } from './types.ts';
@@ -84,7 +85,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     return owner === lane || owner === BARRIER;
   };
   try {
-    const start = await startSeq(deps, spec, input.startFrom);
+    const start = await startSeq(deps, sync.source, input.startFrom);
     // `cursor` is the lane's stored cursor, `pos` how far it has looked: passing over other lanes'
     // records is written only when it matters (a barrier, the end of the run), not once per record.
     let cursor = (await deps.store.prepareLanes(syncId, sync.source, lanes, start))[lane]!;
@@ -339,16 +340,6 @@ async function waitForLanes(
     if (stop.aborted) throw new CancelledFailure('delivery cancelled at a barrier');
     await new Promise((r) => setTimeout(r, BARRIER_POLL_MS));
   }
-}
-
-/** Where a sync with no stored progress starts: the seq its first lane run reads after. */
-async function startSeq(
-  deps: ActivityDeps,
-  spec: StreamSyncSpec,
-  startFrom: DeliverLaneInput['startFrom'],
-): Promise<number> {
-  if (startFrom === undefined || startFrom === 'beginning') return 0;
-  return (await deps.store.seqAtTime(spec.sync.source, startFrom.time)) - 1;
 }
 
 /** Tells the metrics hook where the sync stands after a run, then returns the summary. */

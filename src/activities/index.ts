@@ -11,7 +11,7 @@ import {
 } from './cohort.ts';
 import { deliverLane } from './deliver-lane.ts';
 import { LogTail } from './log-tail.ts';
-import { dispatchLanes, setStreamCursor, startCohortRun, waitForLog } from './progress.ts';
+import { dispatchLanes, setStreamCursor, startCohortRun } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
 import { redriveDeadLetters, type RedriveInput } from './redrive.ts';
 import type { DeliverLaneInput } from './types.ts';
@@ -92,7 +92,6 @@ export function createActivities(deps: {
   };
   return {
     deliverLane: (input: DeliverLaneInput) => deliverLane(full, input),
-    waitForLog: (input: Parameters<typeof waitForLog>[1]) => waitForLog(full, input),
     dispatchLanes: (input: Parameters<typeof dispatchLanes>[1]) => dispatchLanes(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),
     setStreamCursor: (input: Parameters<typeof setStreamCursor>[1]) => setStreamCursor(full, input),

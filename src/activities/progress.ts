@@ -16,27 +16,6 @@ export async function setStreamCursor(
 }
 
 /**
- * Waits, heartbeating, until the source's log has a record after `afterSeq` (or `timeoutMs`
- * passes). An idle sync with several lanes holds this one activity, not one per lane.
- */
-export async function waitForLog(
-  deps: ActivityDeps,
-  { sourceId, afterSeq, timeoutMs }: { sourceId: string; afterSeq: number; timeoutMs: number },
-): Promise<boolean> {
-  const ctx = Context.current();
-  ctx.heartbeat();
-  const beat = setInterval(() => ctx.heartbeat(), 1000);
-  try {
-    const stop = deps.shutdownSignal
-      ? AbortSignal.any([ctx.cancellationSignal, deps.shutdownSignal])
-      : ctx.cancellationSignal;
-    return await deps.store.waitForRecords(sourceId, afterSeq, timeoutMs, stop);
-  } finally {
-    clearInterval(beat);
-  }
-}
-
-/**
  * A new cohort run id, unique for the sync for ever: drawn from a store sequence, so a re-created
  * workflow (terminate + apply, a lost Temporal database) never reuses the id of a run whose
  * members are the baseline. Ids a store already holds (runs numbered by older versions) are skipped.
@@ -64,10 +43,7 @@ export async function dispatchLanes(deps: ActivityDeps, input: DispatchLanesInpu
     const stop = deps.shutdownSignal
       ? AbortSignal.any([ctx.cancellationSignal, deps.shutdownSignal])
       : ctx.cancellationSignal;
-    const start =
-      input.startFrom === undefined || input.startFrom === 'beginning'
-        ? 0
-        : (await deps.store.seqAtTime(sync.source, input.startFrom.time)) - 1;
+    const start = await startSeq(deps, sync.source, input.startFrom);
     const cursors = await deps.store.prepareLanes(syncId, sync.source, lanes, start);
     const from = Math.min(...cursors);
     if (!(await deps.store.waitForRecords(sync.source, from, input.waitMs, stop))) return [];
@@ -103,4 +79,14 @@ export interface DispatchLanesInput {
   lanes: number;
   startFrom?: 'beginning' | { time: number };
   waitMs: number;
+}
+
+/** Where a sync with no stored progress starts: the seq its first lane run reads after. */
+export async function startSeq(
+  deps: ActivityDeps,
+  sourceId: string,
+  startFrom: 'beginning' | { time: number } | undefined,
+): Promise<number> {
+  if (startFrom === undefined || startFrom === 'beginning') return 0;
+  return (await deps.store.seqAtTime(sourceId, startFrom.time)) - 1;
 }

@@ -1,11 +1,13 @@
 /**
  * The progress activities under MockActivityEnvironment with a real SQLite store: cursor moves and
- * run ids live in the store (the system of record), so a re-created workflow finds them; waitForLog
- * is the one wait an idle stream sync holds, so it must heartbeat and let go at once when told.
+ * run ids live in the store (the system of record), so a re-created workflow finds them;
+ * dispatchLanes is the one wait an idle stream sync holds, so it must heartbeat and let go at once.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { setStreamCursor, startCohortRun, waitForLog } from '../../src/activities/progress.ts';
+import { dispatchLanes, setStreamCursor, startCohortRun } from '../../src/activities/progress.ts';
+import { Destination, StreamSync } from '../../src/config/schema.ts';
+import { laneOf } from '../../src/mapping/lanes.ts';
 import { activityFixture, mockEnvironment, type ActivityFixture } from './fixture.ts';
 
 let fx: ActivityFixture;
@@ -38,50 +40,74 @@ describe('setStreamCursor', () => {
   });
 });
 
-describe('waitForLog', () => {
-  const record = {
-    kind: 'track',
-    origin: 'segment',
-    time: 1,
-    event_properties: {},
-    user_properties: {},
-    context: {},
-  } as const;
+describe('dispatchLanes', () => {
+  const spec = {
+    sync: StreamSync.parse({ id: 'web-to-cio', type: 'stream', source: 'web', destination: 'cio' }),
+    destination: Destination.parse({
+      id: 'cio',
+      siteId: '${CIO_SITE_ID}',
+      trackApiKey: '${CIO_TRACK_API_KEY}',
+    }),
+  };
+  const sync = spec.sync;
+  const record = (userId: string) =>
+    ({
+      kind: 'track',
+      origin: 'segment',
+      user_id: userId,
+      event_type: 'E',
+      time: 1,
+      event_properties: {},
+      user_properties: {},
+      context: {},
+    }) as const;
+  /** A user whose records fall in `lane` of `lanes`. */
+  const userIn = (lane: number, lanes: number) => {
+    for (let i = 0; ; i++) if (laneOf(record(`u${i}`), sync, lanes) === lane) return `u${i}`;
+  };
+  const input = (waitMs: number) => ({
+    syncId: 'web-to-cio',
+    spec,
+    lanes: 4,
+    startFrom: 'beginning' as const,
+    waitMs,
+  });
 
-  it('answers at once when the log already has a record past afterSeq', async () => {
-    await fx.deps.store.append('web', [record]);
+  it('starts only the lanes with records of their own, and moves the others past them', async () => {
+    const seqs = await fx.deps.store.append('web', [record(userIn(2, 4)), record(userIn(2, 4))]);
     const { env, heartbeats } = mockEnvironment();
-    expect(await env.run(waitForLog, fx.deps, { sourceId: 'web', afterSeq: 0, timeoutMs: 10_000 })).toBe(
-      true,
-    );
+    expect(await env.run(dispatchLanes, fx.deps, input(10_000))).toEqual([2]);
     // One heartbeat as it starts, with no details: there is no progress to resume from.
     expect(heartbeats).toEqual([undefined]);
+    expect(await fx.deps.store.getLaneCursors('web-to-cio')).toEqual({
+      lanes: 4,
+      cursors: [seqs[1], seqs[1], 0, seqs[1]],
+    });
   });
 
   it('heartbeats every second while it waits, and wakes when a record is appended', async () => {
     const { env, heartbeats } = mockEnvironment();
-    const waiting = env.run(waitForLog, fx.deps, { sourceId: 'web', afterSeq: 0, timeoutMs: 10_000 });
+    const waiting = env.run(dispatchLanes, fx.deps, input(10_000));
     await new Promise((r) => setTimeout(r, 1300));
-    await fx.deps.store.append('web', [record]);
-    expect(await waiting).toBe(true);
+    await fx.deps.store.append('web', [record(userIn(1, 4))]);
+    expect(await waiting).toEqual([1]);
     expect(heartbeats).toEqual([undefined, undefined]);
   });
 
-  it('answers false once timeoutMs passes with nothing new', async () => {
-    await fx.deps.store.append('web', [record]);
+  it('answers no lane once waitMs passes with nothing new', async () => {
     const started = Date.now();
-    expect(await run(waitForLog, { sourceId: 'web', afterSeq: 1, timeoutMs: 300 })).toBe(false);
+    expect(await run(dispatchLanes, input(300))).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
   });
 
-  it('stops waiting as soon as it is cancelled (a pause), answering false', async () => {
+  it('stops waiting as soon as it is cancelled (a pause), answering no lane', async () => {
     const { env } = mockEnvironment();
     const started = Date.now();
-    const waiting = env.run(waitForLog, fx.deps, { sourceId: 'web', afterSeq: 0, timeoutMs: 30_000 });
+    const waiting = env.run(dispatchLanes, fx.deps, input(30_000));
     await new Promise((r) => setTimeout(r, 200));
     env.cancel();
     // The workflow treats "nothing yet" and a cancellation alike: it goes round its loop again.
-    expect(await waiting).toBe(false);
+    expect(await waiting).toEqual([]);
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
@@ -89,13 +115,9 @@ describe('waitForLog', () => {
     const shutdown = new AbortController();
     const deps = { ...fx.deps, shutdownSignal: shutdown.signal };
     const started = Date.now();
-    const stopping = mockEnvironment().env.run(waitForLog, deps, {
-      sourceId: 'web',
-      afterSeq: 0,
-      timeoutMs: 30_000,
-    });
+    const stopping = mockEnvironment().env.run(dispatchLanes, deps, input(30_000));
     shutdown.abort();
-    expect(await stopping).toBe(false);
+    expect(await stopping).toEqual([]);
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });

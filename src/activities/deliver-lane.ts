@@ -3,7 +3,7 @@ import { ApplicationFailureCategory } from '@temporalio/common';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
-import { HOLD_REASONS } from '../customerio/policy.ts';
+import { holdOf } from '../customerio/policy.ts';
 import { personKeysOf } from '../mapping/deletions.ts';
 import { BARRIER, laneOf } from '../mapping/lanes.ts';
 import { planBatch, settleUserSnapshots, userKeysOf, type BatchPlan } from '../mapping/plan-batch.ts';
@@ -348,8 +348,7 @@ function report(deps: ActivityDeps, syncId: string, summary: LaneSummary): LaneS
   if (!metrics) return summary;
   metrics.onDelivery(syncId, summary.outcome);
   metrics.onLag(syncId, Math.max(0, summary.headSeq - summary.cursor));
-  const hold = HOLD_REASONS.find((reason) => reason === summary.outcome);
-  metrics.onSyncState(syncId, hold ?? 'running', 0);
+  metrics.onSyncState(syncId, holdOf(summary.outcome) ?? 'running', 0);
   return summary;
 }
 

@@ -43,6 +43,11 @@ export const FAILURE_TYPES = {
   rejected: 'CustomerIoRejected',
 } as const;
 
+/** The hold an outcome names (a lane's summary outcome, say), or undefined. */
+export function holdOf(outcome: string): HoldReason | undefined {
+  return (HOLD_REASONS as readonly string[]).includes(outcome) ? (outcome as HoldReason) : undefined;
+}
+
 export const HOLD_FAILURE_TYPES: Record<HoldReason, string> = {
   credentials_missing: FAILURE_TYPES.credentialsMissing,
   credentials_rejected: FAILURE_TYPES.credentialsRejected,

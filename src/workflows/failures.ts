@@ -3,7 +3,7 @@
  */
 import { ApplicationFailure, type ActivityFailure } from '@temporalio/workflow';
 
-import { HOLD_FAILURE_TYPES, HOLD_REASONS, type HoldReason } from '../customerio/policy.ts';
+import { HOLD_FAILURE_TYPES, type HoldReason } from '../customerio/policy.ts';
 import type { LastError } from './definitions.ts';
 
 export interface FailureInfo extends LastError {
@@ -29,11 +29,6 @@ export function failureOf(err: ActivityFailure): FailureInfo {
     ...(status !== undefined && { status }),
     ...(hold && { hold }),
   };
-}
-
-/** A delivery outcome that is a hold, or undefined. */
-export function holdOfOutcome(outcome: string): HoldReason | undefined {
-  return (HOLD_REASONS as readonly string[]).includes(outcome) ? (outcome as HoldReason) : undefined;
 }
 
 function holdOfFailureType(type: string | undefined): HoldReason | undefined {

@@ -32,8 +32,8 @@ import {
   type StreamSyncStatus,
   type SyncStatus,
 } from './definitions.ts';
-import { failureOf, holdOfOutcome, lastErrorOf } from './failures.ts';
-import type { HoldReason } from '../customerio/policy.ts';
+import { failureOf, lastErrorOf } from './failures.ts';
+import { holdOf, type HoldReason } from '../customerio/policy.ts';
 
 /**
  * Attempts of one delivery before the workflow hears of the failure: it then shows the sync as
@@ -321,7 +321,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         health.failedAttempts = 0;
         health.failingSince = undefined;
         health.idle = summary.outcome === 'idle';
-        health.hold = holdOfOutcome(summary.outcome);
+        health.hold = holdOf(summary.outcome);
         applySummary(state, summary);
         refreshStatus();
         if (health.hold) {

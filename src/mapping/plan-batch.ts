@@ -5,7 +5,6 @@ import type { UserSnapshot } from '../store/store.ts';
 import { carriesUserProperties, userKey } from './identify.ts';
 import { readIdentifier, toCioIdentifiers } from './identifier.ts';
 import { mapRecord } from './map-record.ts';
-import { assertWalkable } from './stable-hash.ts';
 import { checkRecordLimits } from '../events/record-limits.ts';
 import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
 import { type UserProperties, applyPatch } from './user-operations.ts';
@@ -79,7 +78,6 @@ export function planBatch(
       // set aside here instead of reaching Customer.io or a walk that cannot handle it.
       const violation = checkRecordLimits(record);
       if (violation) throw new RecordLimitError(violation.message);
-      assertWalkable(record);
       result = mapRecord(record, sync, sourceId, { seq, snapshots: working, suppressed: workingSuppressed });
       let count = plan.ops.length;
       if (result.kind === 'send') for (const op of result.ops) added += jsonBytes(op) + (count++ > 0 ? 1 : 0);
@@ -181,7 +179,6 @@ export function userKeysOf(loggedRecords: readonly LoggedRecord[], sync: StreamS
   const keys = new Set<string>();
   for (const { record } of loggedRecords) {
     try {
-      assertWalkable(record);
       if (!carriesUserProperties(record, sync)) continue;
       const value = readIdentifier(record, sync.identifier);
       if (value === undefined) continue;

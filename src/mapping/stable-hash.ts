@@ -28,20 +28,6 @@ export class TooDeepError extends RangeError {
   }
 }
 
-/**
- * Throws TooDeepError when `value` nests deeper than MAX_WALK_DEPTH. Iterative, so it cannot itself
- * overflow the stack however deep the value goes; delivery runs it on each record before mapping.
- */
-export function assertWalkable(value: unknown): void {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!;
-    if (item === null || typeof item !== 'object') continue;
-    if (depth >= MAX_WALK_DEPTH) throw new TooDeepError();
-    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
-  }
-}
-
 function sortKeys(value: unknown, depth = 0): unknown {
   if (depth > MAX_WALK_DEPTH) throw new TooDeepError();
   if (Array.isArray(value)) return value.map((item) => sortKeys(item, depth + 1));

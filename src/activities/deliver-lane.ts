@@ -249,10 +249,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
   }
 
   async function reload(): Promise<number> {
-    const now = await deps.store.getLaneCursors(syncId);
-    if (!now || now.lanes !== lanes)
-      throw new CancelledFailure('the lane layout changed under this delivery');
-    return now.cursors[lane]!;
+    return (await laneCursors(deps, syncId, lanes))[lane]!;
   }
 
   async function finish(): Promise<LaneSummary> {
@@ -324,6 +321,13 @@ async function readBatch(
   }
 }
 
+/** The sync's stored lane cursors; a cancellation when a new lane count has replaced this one. */
+async function laneCursors(deps: ActivityDeps, syncId: string, lanes: number): Promise<number[]> {
+  const now = await deps.store.getLaneCursors(syncId);
+  if (!now || now.lanes !== lanes) throw new CancelledFailure('the lane layout changed under this delivery');
+  return now.cursors;
+}
+
 /** Waits (polling the store) until the sync's lane cursors satisfy `ready`. */
 async function waitForLanes(
   deps: ActivityDeps,
@@ -333,10 +337,7 @@ async function waitForLanes(
   ready: (cursors: number[]) => boolean,
 ): Promise<void> {
   for (;;) {
-    const now = await deps.store.getLaneCursors(syncId);
-    if (!now || now.lanes !== lanes)
-      throw new CancelledFailure('the lane layout changed under this delivery');
-    if (ready(now.cursors)) return;
+    if (ready(await laneCursors(deps, syncId, lanes))) return;
     if (stop.aborted) throw new CancelledFailure('delivery cancelled at a barrier');
     await new Promise((r) => setTimeout(r, BARRIER_POLL_MS));
   }

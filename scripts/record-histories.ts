@@ -7,7 +7,8 @@
  *   node scripts/record-histories.ts
  *
  * Runs its own Temporal dev server, a worker on the current code and a fake Customer.io, on
- * loopback; writes test/replay/*.history.bin (Temporal's History protobuf).
+ * loopback; writes test/replay/<workflow>.<day>.history.bin (Temporal's History protobuf) beside the
+ * earlier recordings, which stay.
  */
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,7 +72,7 @@ destinations:
   - { id: cio, siteId: "\${CIO_SITE_ID}", trackApiKey: "\${CIO_TRACK_API_KEY}", appApiKey: "\${CIO_APP_API_KEY}", trackUrl: "${fake.url}", appUrl: "${fake.url}", timeout: 2s }
 syncs:
   - { id: replay-stream, type: stream, source: web, destination: cio, delivery: { lanes: 2, waitFor: 1s, credentialsRetry: 1s } }
-  - { id: replay-cohort, type: cohort, destination: cio, cohort: { from: file, path: ${cohortFile}, column: user_id }, segment: { name: Replay }, cadence: "0 3 * * *", identifyJoiners: true }
+  - { id: replay-cohort, type: cohort, destination: cio, cohort: { from: file, path: ${cohortFile}, column: user_id }, segment: { name: Replay }, cadence: "0 3 * * *", identifyJoiners: true, retryEvery: 1s }
 `);
 const track = (n: number): CanonicalRecord => ({
   kind: 'track',
@@ -145,7 +146,8 @@ async function exportHistory(workflowId: string, runId?: string): Promise<Uint8A
 }
 const streamHistory = await exportHistory(stream.workflowId, firstRunId);
 
-// --- cohort sync: a full run, a second run now, and the wait for the cron line
+// --- cohort sync: a full run, a run now, a run held by rejected credentials and resumed, a run held
+// for a large removal and confirmed, and the wait for the cron line
 await startSync(client, specFor(config, config.syncs[1]!, env), TASK_QUEUE);
 const cohort = client.workflow.getHandle('cohort-sync/replay-cohort');
 await until(
@@ -158,14 +160,37 @@ await until(
   async () => ((await cohort.query(cohortStatusQuery)).lastRun?.runId === '2' ? true : undefined),
   'run 2',
 );
+const cohortStatus = () => cohort.query(cohortStatusQuery);
+await writeFile(cohortFile, 'user_id\nm-2\nm-3\nm-4\nm-5\n');
+fake.setCredentials({ trackApiKey: 'rotated' });
+await cohort.signal(runNowSignal, {});
+await until(
+  async () => ((await cohortStatus()).status === 'credentials_rejected' ? true : undefined),
+  'run 3 held',
+);
+fake.setCredentials({ trackApiKey: 'key' });
+await until(async () => ((await cohortStatus()).lastRun?.runId === '3' ? true : undefined), 'run 3 resumed');
+await writeFile(cohortFile, 'user_id\nm-9\n');
+await cohort.signal(runNowSignal, {});
+await until(
+  async () => ((await cohortStatus()).status === 'held_large_removal' ? true : undefined),
+  'run 4 held',
+);
+await cohort.signal(runNowSignal, { confirm: true });
+await until(
+  async () => ((await cohortStatus()).lastRun?.runId === '4' ? true : undefined),
+  'run 4 confirmed',
+);
 await new Promise((r) => setTimeout(r, 1_000));
 const cohortHistory = await exportHistory(cohort.workflowId);
 
 const events = (bytes: Uint8Array) => proto.temporal.api.history.v1.History.decode(bytes).events.length;
-await rm(OUT, { recursive: true, force: true });
+// Dated, beside the earlier recordings: those are what syncs started by older code look like, and
+// they must keep replaying too.
+const day = new Date().toISOString().slice(0, 10);
 await mkdir(OUT, { recursive: true });
-await writeFile(join(OUT, 'stream-sync.history.bin'), streamHistory);
-await writeFile(join(OUT, 'cohort-sync.history.bin'), cohortHistory);
+await writeFile(join(OUT, `stream-sync.${day}.history.bin`), streamHistory);
+await writeFile(join(OUT, `cohort-sync.${day}.history.bin`), cohortHistory);
 process.stdout.write(
   `recorded stream-sync (${events(streamHistory)} events) and cohort-sync (${events(cohortHistory)} events) into ${OUT}\n`,
 );

@@ -18,7 +18,8 @@ const files = (await readdir(DIR)).filter((f) => f.endsWith('.history.bin')).sor
 
 describe('recorded histories replay on the current workflow code', () => {
   it('has a history of each workflow', () => {
-    expect(files).toEqual(['cohort-sync.history.bin', 'stream-sync.history.bin']);
+    const workflows = new Set(files.map((f) => f.split('.')[0]));
+    expect([...workflows].sort()).toEqual(['cohort-sync', 'stream-sync']);
   });
 
   it.each(files)('%s', async (file) => {

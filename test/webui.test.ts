@@ -4,8 +4,9 @@
  * Chromium (Debian's `chromium`; scripts/setup.sh installs it on CI) through playwright-core against
  * a dev server of its own: the run's shared server is headless.
  *
- * It also takes the screenshot the README shows: into reports/webui.png on every run, and into
- * docs/webui.png when CIO_SYNC_UPDATE_SCREENSHOT=1 (so an ordinary run leaves the checkout clean).
+ * It also takes the screenshots the README shows (the history; the user metadata): into
+ * reports/webui*.png on every run, and into docs/ when CIO_SYNC_UPDATE_SCREENSHOT=1 (so an ordinary
+ * run leaves the checkout clean).
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -219,6 +220,13 @@ describe.skipIf(!inject('temporalAddress'))('Temporal Web UI', () => {
         }),
       ]),
     );
+    // Readable at a glance: the sync's summary in the header, each activity's one-line summary in
+    // the history (the audit log).
+    const body = page.locator('body');
+    await expect
+      .poll(() => body.innerText(), { timeout: UI_TIMEOUT })
+      .toContain(`stream sync ${syncId}: web → cio`);
+    expect(await body.innerText()).toContain('deliver web records after #3 → Customer.io (cio)');
     // Only references reach the UI, never a key.
     expect(await page.locator('body').innerText()).not.toContain(CREDENTIALS.trackApiKey);
 
@@ -234,5 +242,34 @@ describe.skipIf(!inject('temporalAddress'))('Temporal Web UI', () => {
     await mkdir(dirname(shot), { recursive: true });
     await page.screenshot({ path: shot });
     if (process.env.CIO_SYNC_UPDATE_SCREENSHOT === '1') await copyFile(shot, join(ROOT, 'docs/webui.png'));
+
+    // User metadata: the config it started with (static details) and its live state (current
+    // details, kept up to date by the workflow).
+    await page.getByText('User Metadata', { exact: true }).click();
+    // The UI renders each Markdown field in a sandboxed frame of its own.
+    const allText = async () => {
+      const texts = await Promise.all(
+        page.frames().map((f) =>
+          f
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        ),
+      );
+      return texts.join('\n');
+    };
+    await expect.poll(allText, { timeout: UI_TIMEOUT }).toContain('Started with this config');
+    await expect.poll(allText, { timeout: UI_TIMEOUT }).toMatch(/cursor\s*5\s*of 5 \(lag 0\)/);
+    const metadata = await allText();
+    expect(metadata).toContain('name: Web events to Customer.io');
+    expect(metadata).toMatch(/paused\s*·\s*web → cio/);
+    expect(metadata).toMatch(/cursor\s*5\s*of 5 \(lag 0\)/);
+    expect(metadata).toMatch(/delivered 4 · dead-lettered 0 · filtered no_identifier 1/);
+    expect(metadata).not.toContain(CREDENTIALS.trackApiKey);
+    await page.mouse.move(0, 0);
+    const details = join(ROOT, 'reports/webui-details.png');
+    await page.screenshot({ path: details });
+    if (process.env.CIO_SYNC_UPDATE_SCREENSHOT === '1')
+      await copyFile(details, join(ROOT, 'docs/webui-details.png'));
   }, 90_000);
 });

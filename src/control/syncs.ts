@@ -4,6 +4,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 
 import { tryResolveEnv } from '../config/env.ts';
 import type { CohortSyncSpec, Config, Destination, StreamSyncSpec, Sync } from '../config/schema.ts';
+import { staticDetailsOf } from './static-details.ts';
 import type { RedriveSummary } from '../activities/redrive.ts';
 import {
   DestinationAttribute,
@@ -170,6 +171,7 @@ export async function startSync(client: Client, spec: SyncSpec, taskQueue: strin
       sync.type === 'stream'
         ? `stream sync ${sync.id}: ${sync.source} → ${destination.id}`
         : `cohort sync ${sync.id}: ${sync.cohort.from} → ${destination.id} (${sync.target})`,
+    staticDetails: staticDetailsOf(spec),
   });
 }
 

@@ -7,6 +7,7 @@ import {
   continueAsNew,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -30,6 +31,7 @@ import {
   type CohortSyncStatus,
   type SyncStatus,
 } from './definitions.ts';
+import { activitySummary, cohortDetails } from './details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -103,10 +105,14 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
   // Set when something a held or stalled run waits on changes (resume, run now, a new config).
   let wake = false;
 
+  /** The Web UI's current details: status, the run in progress, the last run, the next one. */
+  const publish = () => setCurrentDetails(cohortDetails(spec, state));
   const setStatus = (status: SyncStatus) => {
-    if (state.status === status) return;
-    state.status = status;
-    upsertSearchAttributes([{ key: SyncStatusAttribute, value: status }]);
+    if (state.status !== status) {
+      state.status = status;
+      upsertSearchAttributes([{ key: SyncStatusAttribute, value: status }]);
+    }
+    publish();
   };
 
   setHandler(pauseSignal, () => {
@@ -160,6 +166,7 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     { validator: (next) => validateNewSpec(spec, next) },
   );
 
+  publish();
   for (;;) {
     const due = () =>
       state.current !== undefined ||
@@ -178,21 +185,34 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     if (!state.current) {
       state.runNumber += 1;
       state.current = {
-        runId: await startCohortRun({ syncId: spec.sync.id }),
+        runId: await startCohortRun.executeWithOptions(
+          { summary: activitySummary.startCohortRun(state.runNumber) },
+          [{ syncId: spec.sync.id }],
+        ),
         startedAt: new Date().toISOString(),
         stage: 'snapshot',
       };
+      publish();
     }
     const current = state.current;
     let waitFor: 'cadence' | 'retry' = 'cadence';
     try {
       inFlight = new CancellationScope();
       await inFlight.run(async () => {
-        const segmentId = await ensureCohortSegment({ syncId: spec.sync.id, spec });
+        const segmentId = await ensureCohortSegment.executeWithOptions(
+          { summary: activitySummary.ensureSegment(spec) },
+          [{ syncId: spec.sync.id, spec }],
+        );
         if (current.stage === 'snapshot') {
-          const snapshot = await snapshotCohort({ syncId: spec.sync.id, runId: current.runId, spec });
+          const snapshot = await snapshotCohort.executeWithOptions(
+            { summary: activitySummary.snapshotCohort(spec, current.runId) },
+            [{ syncId: spec.sync.id, runId: current.runId, spec }],
+          );
           current.baselineRunId = snapshot.baselineRunId;
           current.stage = 'apply';
+          current.toAdd = snapshot.toAdd;
+          current.toRemove = snapshot.toRemove;
+          publish();
           const ratio = spec.sync.maxRemovalRatio;
           if (
             ratio > 0 &&
@@ -210,14 +230,19 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
         }
         if (state.held?.runId === current.runId && !current.confirmed) return;
         state.held = undefined;
-        const summary = await applyCohortDiff({
-          syncId: spec.sync.id,
-          runId: current.runId,
-          baselineRunId: current.baselineRunId,
-          spec,
-          segmentId,
-          startedAt: current.startedAt,
-        });
+        const summary = await applyCohortDiff.executeWithOptions(
+          { summary: activitySummary.applyCohortDiff(spec, current.runId, current) },
+          [
+            {
+              syncId: spec.sync.id,
+              runId: current.runId,
+              baselineRunId: current.baselineRunId,
+              spec,
+              segmentId,
+              startedAt: current.startedAt,
+            },
+          ],
+        );
         state.lastRun = summary;
         state.counters.runs += 1;
         state.counters.added += summary.added;
@@ -226,6 +251,7 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
         if (summary.rejected) state.counters.rejected = (state.counters.rejected ?? 0) + summary.rejected;
         state.lastError = undefined;
         state.current = undefined;
+        publish();
       });
     } catch (err) {
       // Paused mid-run: keep `current`, so resume continues this run from its stored progress.
@@ -270,6 +296,7 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     if (state.lastError === undefined) state.stalled = undefined;
     if (!state.paused && !state.stalled) setStatus('running');
     state.nextRunAt = await nextRunAfter(spec, Date.now());
+    publish();
   }
 }
 
@@ -278,5 +305,8 @@ async function nextRunAfter(spec: CohortSyncSpec, after: number): Promise<number
   const cadence = spec.sync.cadence;
   if (cadence.kind === 'once') return undefined;
   if (cadence.kind === 'interval') return after + cadence.everyMs;
-  return nextCohortRunAt({ expression: cadence.expression, after });
+  return nextCohortRunAt.executeWithOptions(
+    { summary: activitySummary.nextCohortRunAt(cadence.expression) },
+    [{ expression: cadence.expression, after }],
+  );
 }

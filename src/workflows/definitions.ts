@@ -200,6 +200,9 @@ export interface CohortSyncState {
     baselineRunId?: string;
     /** An operator confirmed this run's large removal (`run --confirm`). */
     confirmed?: boolean;
+    /** The snapshot's diff against the baseline, for the apply activity's summary. */
+    toAdd?: number;
+    toRemove?: number;
   };
   held?: LargeRemovalHold;
   stalled?: StallInfo;

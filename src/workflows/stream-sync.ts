@@ -7,6 +7,7 @@ import {
   continueAsNew,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -32,6 +33,7 @@ import {
   type StreamSyncStatus,
   type SyncStatus,
 } from './definitions.ts';
+import { activitySummary, streamDetails } from './details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
 import { holdOf, type HoldReason } from '../customerio/policy.ts';
 
@@ -160,10 +162,14 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   let generation = 0;
   let lanes: LaneHealth[] = [];
 
+  /** The Web UI's current details: status, cursor, lag, last delivery. */
+  const publish = () => setCurrentDetails(streamDetails(spec, state));
   const setStatus = (status: SyncStatus) => {
-    if (state.status === status) return;
-    state.status = status;
-    upsertSearchAttributes([{ key: SyncStatusAttribute, value: status }]);
+    if (state.status !== status) {
+      state.status = status;
+      upsertSearchAttributes([{ key: SyncStatusAttribute, value: status }]);
+    }
+    publish();
   };
   /** The sync's status from its lanes': paused, else stalled or held if any lane is, else running. */
   const refreshStatus = () => {
@@ -213,7 +219,9 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   }));
   setHandler(configQuery, () => spec);
   setHandler(redriveUpdate, async ({ ids }) => {
-    const summary = await redriveDeadLetters({ syncId: spec.sync.id, spec, ids });
+    const summary = await redriveDeadLetters.executeWithOptions({ summary: activitySummary.redrive(ids) }, [
+      { syncId: spec.sync.id, spec, ids },
+    ]);
     state.counters.delivered += summary.delivered;
     addDeletions(state.counters, summary.deletions);
     if (summary.error)
@@ -240,13 +248,13 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
       try {
         interrupt();
         await condition(() => inFlight.size === 0);
-        const { previous } = await setStreamCursor({
-          syncId: spec.sync.id,
-          sourceId: spec.sync.source,
-          cursor,
-        });
+        const { previous } = await setStreamCursor.executeWithOptions(
+          { summary: activitySummary.setStreamCursor(cursor) },
+          [{ syncId: spec.sync.id, sourceId: spec.sync.source, cursor }],
+        );
         state.cursor = cursor;
         state.lanes = state.lanes.map(() => cursor);
+        publish();
         for (const lane of lanes) lane.idle = false;
         wake = true;
         return { previous, cursor };
@@ -261,6 +269,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     },
   );
 
+  publish();
   const continueAsNewDue = () => shouldContinueAsNew(input.continueAsNewAfterEvents);
   for (;;) {
     // One generation: the lanes of the current config and, when they are all idle, one waiter.
@@ -284,19 +293,24 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         let summary: LaneSummary;
         try {
           summary = await scope.run(() =>
-            deliverLane({
-              syncId: spec.sync.id,
-              spec,
-              lane,
-              lanes: count,
-              startFrom: state.startFrom,
-              ...(failedAttempts && { failedAttempts }),
-              lingerMs:
-                count === 1
-                  ? spec.sync.delivery.waitFor
-                  : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS),
-              maxRunMs: LANE_RUN_MS,
-            }),
+            deliverLane.executeWithOptions(
+              { summary: activitySummary.deliverLane(spec, lane, count, state.lanes[lane] ?? state.cursor) },
+              [
+                {
+                  syncId: spec.sync.id,
+                  spec,
+                  lane,
+                  lanes: count,
+                  startFrom: state.startFrom,
+                  ...(failedAttempts && { failedAttempts }),
+                  lingerMs:
+                    count === 1
+                      ? spec.sync.delivery.waitFor
+                      : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS),
+                  maxRunMs: LANE_RUN_MS,
+                },
+              ],
+            ),
           );
         } catch (err) {
           // Paused, reconfigured or rewound: the lane's stored cursor says where to go on from.
@@ -349,13 +363,15 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         let busy: number[];
         try {
           busy = await scope.run(() =>
-            dispatchLanes({
-              syncId: spec.sync.id,
-              spec,
-              lanes: count,
-              startFrom: state.startFrom,
-              waitMs: spec.sync.delivery.waitFor,
-            }),
+            dispatchLanes.executeWithOptions({ summary: activitySummary.dispatchLanes(spec, count) }, [
+              {
+                syncId: spec.sync.id,
+                spec,
+                lanes: count,
+                startFrom: state.startFrom,
+                waitMs: spec.sync.delivery.waitFor,
+              },
+            ]),
           );
         } catch (err) {
           if (!isCancellation(err) && !(err instanceof ActivityFailure)) throw err;

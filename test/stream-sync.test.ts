@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { StreamSync } from '../src/config/schema.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { pauseSync, resumeSync, streamStatus } from '../src/control/syncs.ts';
 import {
@@ -179,7 +180,7 @@ describe('stream sync on a real Temporal dev server', () => {
     const config = testConfig(engine.fake, syncYaml(syncId, 'upd'), { sources: ['upd'] });
     await engine.apply(config);
     const handle = engine.client.workflow.getHandle(streamSyncWorkflowId(syncId));
-    const spec = { sync: config.syncs[0]!, destination: config.destinations[0]! };
+    const spec = { sync: config.syncs[0] as StreamSync, destination: config.destinations[0]! };
     const rejected = await handle
       .executeUpdate(updateConfigUpdate, { args: [{ ...spec, sync: { ...spec.sync, id: 'another-sync' } }] })
       .then(

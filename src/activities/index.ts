@@ -10,6 +10,7 @@ import {
   type CohortActivityInput,
 } from './cohort.ts';
 import { deliverLane } from './deliver-lane.ts';
+import { pruneLog, type PruneLogInput } from './log-retention.ts';
 import { LogTail } from './log-tail.ts';
 import { dispatchLanes, setStreamCursor, startCohortRun } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
@@ -95,6 +96,7 @@ export function createActivities(deps: {
     dispatchLanes: (input: Parameters<typeof dispatchLanes>[1]) => dispatchLanes(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),
     setStreamCursor: (input: Parameters<typeof setStreamCursor>[1]) => setStreamCursor(full, input),
+    pruneLog: (input: PruneLogInput) => pruneLog(full, input),
     startCohortRun: (input: Parameters<typeof startCohortRun>[1]) => startCohortRun(full, input),
     ensureCohortSegment: (input: CohortActivityInput) => ensureCohortSegment(full, input),
     snapshotCohort: (input: Parameters<typeof snapshotCohort>[1]) => snapshotCohort(full, input),

@@ -299,8 +299,21 @@ export type CohortSync = z.infer<typeof CohortSync>;
 export const Sync = z.discriminatedUnion('type', [StreamSync, CohortSync]);
 export type Sync = z.infer<typeof Sync>;
 
+const DAY_MS = 86_400_000;
+
+/** The event log's upkeep. */
+export const LogSettings = z.strictObject({
+  /**
+   * How long a log entry is kept once every stream sync reading its source has passed it: the
+   * window `replay` and `reset` can reach back into. Older entries are pruned in the background.
+   */
+  retention: Duration.default(7 * DAY_MS).refine((ms) => ms >= 60_000, 'must be at least 1m'),
+});
+export type LogSettings = z.infer<typeof LogSettings>;
+
 export const Config = z
   .strictObject({
+    log: LogSettings.default({ retention: 7 * DAY_MS }),
     sources: z.array(Source).default([]),
     destinations: z.array(Destination).default([]),
     syncs: z.array(Sync).default([]),
@@ -359,6 +372,8 @@ export type Config = z.infer<typeof Config>;
 export interface StreamSyncSpec {
   sync: StreamSync;
   destination: Destination;
+  /** The config's `log` settings (absent in specs written before it existed: the defaults apply). */
+  log?: LogSettings;
 }
 
 /** What a cohort-sync workflow carries. */

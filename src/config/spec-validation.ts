@@ -1,7 +1,14 @@
 import { z } from 'zod';
 
 import type { Cadence } from './cadence.ts';
-import { CohortSync, Destination, StreamSync, type CohortSyncSpec, type StreamSyncSpec } from './schema.ts';
+import {
+  CohortSync,
+  Destination,
+  LogSettings,
+  StreamSync,
+  type CohortSyncSpec,
+  type StreamSyncSpec,
+} from './schema.ts';
 
 /**
  * Validates the spec a workflow is started or updated with against the config file's own schema.
@@ -19,7 +26,7 @@ export class InvalidSpecError extends Error {
 }
 
 const StreamSpecSchema = z
-  .strictObject({ sync: StreamSync, destination: Destination })
+  .strictObject({ sync: StreamSync, destination: Destination, log: LogSettings.optional() })
   .refine((spec) => spec.sync.destination === spec.destination.id, {
     path: ['destination', 'id'],
     message: "does not match the sync's destination",

@@ -60,7 +60,7 @@ export function specFor(config: Config, sync: Sync, env: NodeJS.ProcessEnv = pro
   const configured = config.destinations.find((d) => d.id === sync.destination);
   if (!configured) throw new SyncControlError(`sync ${sync.id}: unknown destination ${sync.destination}`);
   const destination: Destination = { ...configured, dryRun: resolveDryRun(configured, env) };
-  return sync.type === 'stream' ? { sync, destination } : { sync, destination };
+  return sync.type === 'stream' ? { sync, destination, log: config.log } : { sync, destination };
 }
 
 /** `auto` is a dry run while the applier's environment lacks the site id or Track key. */
@@ -166,7 +166,8 @@ export async function startSync(client: Client, spec: SyncSpec, taskQueue: strin
       { key: SyncStatusAttribute, value: sync.status === 'paused' ? 'paused' : 'running' },
       { key: DestinationAttribute, value: destination.id },
     ],
-    memo: { name: sync.name ?? sync.id },
+    // The source lets log pruning tell which syncs read which source without asking each one.
+    memo: { name: sync.name ?? sync.id, ...(sync.type === 'stream' && { source: sync.source }) },
     staticSummary:
       sync.type === 'stream'
         ? `stream sync ${sync.id}: ${sync.source} → ${destination.id}`

@@ -11,6 +11,18 @@ export function count(n: number): string {
   return String(Math.trunc(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** 604800000 → "7d", 90000 → "90s": the largest unit that divides it. */
+function duration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${count(n)} ${n === 1 ? one : many}`;
 }
@@ -80,6 +92,8 @@ export const activitySummary = {
     `#${count(after)} → Customer.io (${spec.destination.id})`,
   dispatchLanes: (spec: StreamSyncSpec, lanes: number) =>
     `wait for ${spec.sync.source} records (${lanes} lanes idle)`,
+  pruneLog: (spec: StreamSyncSpec, retentionMs: number) =>
+    `prune ${spec.sync.source} log entries every sync has passed, older than ${duration(retentionMs)}`,
   setStreamCursor: (cursor: number) => `move the cursor to #${count(cursor)} (replay / reset)`,
   redrive: (ids: readonly unknown[] | undefined) =>
     `redrive ${ids === undefined ? 'all open dead letters' : plural(ids.length, 'dead letter')} → Customer.io`,

@@ -6,6 +6,8 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -68,6 +70,18 @@ const LANE_RUN_MS = 10_000;
 const LANE_LINGER_MS = 100;
 /** How long idle lanes rest while another lane is busy before they look for records again. */
 const IDLE_LANE_RECHECK_MS = 1_000;
+
+/** How often a sync prunes its source's log (at most; a short retention prunes more often). */
+const PRUNE_EVERY_MS = 10 * 60_000;
+/** `log.retention`'s default, for specs written before the setting existed. */
+const DEFAULT_LOG_RETENTION_MS = 7 * 86_400_000;
+
+const { pruneLog } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  // Pruning can always wait for the next round.
+  retry: { initialInterval: '5 seconds', maximumAttempts: 3 },
+});
 
 const { dispatchLanes } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '10 minutes',
@@ -232,7 +246,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     updateConfigUpdate,
     (next) => {
       spec = next;
-      upsertMemo({ name: next.sync.name ?? next.sync.id });
+      upsertMemo({ name: next.sync.name ?? next.sync.id, source: next.sync.source });
       generation++;
       interrupt();
       return { accepted: true as const };
@@ -281,6 +295,17 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     const ready = () => !state.paused && !moving;
     const allIdle = () => count > 1 && lanes.every((l) => l.idle);
 
+    /**
+     * How long a lane run waits for a record of its own before it ends. Alone, or beside a busy
+     * lane, as long as a run may last: ending would only start it again at once (a Temporal round
+     * trip per idle lane and turn). When every other lane is idle too, briefly: then one waiter
+     * (`dispatchLanes`) watches the whole quiet sync instead of every lane holding a slot.
+     */
+    const lingerFor = (lane: number): number =>
+      count === 1 || lanes.some((l, other) => other !== lane && !l.idle)
+        ? Math.min(spec.sync.delivery.waitFor, LANE_RUN_MS)
+        : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS);
+
     const runLane = async (lane: number): Promise<void> => {
       const health = lanes[lane]!;
       while (current()) {
@@ -303,10 +328,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
                   lanes: count,
                   startFrom: state.startFrom,
                   ...(failedAttempts && { failedAttempts }),
-                  lingerMs:
-                    count === 1
-                      ? spec.sync.delivery.waitFor
-                      : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS),
+                  lingerMs: lingerFor(lane),
                   maxRunMs: LANE_RUN_MS,
                 },
               ],
@@ -384,7 +406,31 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
       }
     };
 
-    await Promise.all([...Array.from({ length: count }, (_, lane) => runLane(lane)), runWaiter()]);
+    /** Keeps the source's log bounded: entries every sync has passed and older than the retention go. */
+    const runPruner = async (): Promise<void> => {
+      // Histories from before log retention replay without it.
+      if (!patched('log-retention')) return;
+      const retentionMs = spec.log?.retention ?? DEFAULT_LOG_RETENTION_MS;
+      const every = Math.min(PRUNE_EVERY_MS, Math.max(30_000, retentionMs / 2));
+      while (current()) {
+        await condition(() => !current(), every);
+        if (!current()) return;
+        try {
+          await pruneLog.executeWithOptions({ summary: activitySummary.pruneLog(spec, retentionMs) }, [
+            { sourceId: spec.sync.source, retentionMs },
+          ]);
+        } catch (err) {
+          if (!(err instanceof ActivityFailure)) throw err;
+          log.warn('pruning the log failed; the next round tries again', { error: String(err.cause ?? err) });
+        }
+      }
+    };
+
+    await Promise.all([
+      ...Array.from({ length: count }, (_, lane) => runLane(lane)),
+      runWaiter(),
+      runPruner(),
+    ]);
     if (generation === gen && continueAsNewDue()) {
       // Handlers may still be running; a signal mid-CAN would be lost otherwise.
       await condition(allHandlersFinished);

@@ -12,6 +12,19 @@ async function lockLayout(c: pg.PoolClient, syncId: string): Promise<void> {
   await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [PROGRESS_LOCK, syncId]);
 }
 
+/** The sync's stored lanes; `forUpdate` also locks their rows until the transaction ends. */
+async function readLanes(
+  q: pg.Pool | pg.PoolClient,
+  syncId: string,
+  forUpdate = false,
+): Promise<LaneCursors | undefined> {
+  const { rows } = await q.query(
+    `SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane${forUpdate ? ' FOR UPDATE' : ''}`,
+    [syncId],
+  );
+  return laneCursorsOf(rows);
+}
+
 /**
  * Lane cursors and sequences. settleDelivery also writes dead letters and user snapshots, with
  * their modules' statement-level functions on its own connection, so that all of it is one
@@ -25,11 +38,7 @@ export class PostgresProgress implements ProgressStore {
   }
 
   async getLaneCursors(syncId: string): Promise<LaneCursors | undefined> {
-    const { rows } = await this.#ctx.pool.query(
-      'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
-      [syncId],
-    );
-    return laneCursorsOf(rows);
+    return readLanes(this.#ctx.pool, syncId);
   }
 
   async getStreamCursor(syncId: string): Promise<number | undefined> {
@@ -42,11 +51,7 @@ export class PostgresProgress implements ProgressStore {
     if (laidOut) return laidOut;
     return this.#ctx.tx(async (c) => {
       await lockLayout(c, syncId);
-      const { rows } = await c.query(
-        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane',
-        [syncId],
-      );
-      const now = laneCursorsOf(rows);
+      const now = await readLanes(c, syncId);
       const done = cursorsIfLaidOut(now, lanes);
       if (done) return done;
       const from = now ? Math.min(...now.cursors) : start;
@@ -90,11 +95,7 @@ export class PostgresProgress implements ProgressStore {
   async setStreamCursor(syncId: string, sourceId: string, cursor: number): Promise<number | undefined> {
     return this.#ctx.tx(async (c) => {
       await lockLayout(c, syncId);
-      const { rows } = await c.query(
-        'SELECT lanes, cursor FROM sync_progress WHERE sync_id = $1 ORDER BY lane FOR UPDATE',
-        [syncId],
-      );
-      const before = laneCursorsOf(rows);
+      const before = await readLanes(c, syncId, true);
       if (before) {
         await c.query('UPDATE sync_progress SET cursor = $2, updated_at = $3 WHERE sync_id = $1', [
           syncId,

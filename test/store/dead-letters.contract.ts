@@ -48,5 +48,28 @@ export function describeDeadLetterContract(contract: StoreContract): void {
       ]);
       expect(await store.countDeadLetters('s2')).toBe(1);
     });
+
+    it('keeps one open dead letter per record, reason and detail; a redriven one can fail again', async () => {
+      const store = await open();
+      const letter = {
+        syncId: 's1',
+        seq: 10,
+        record: rec(10),
+        reason: 'customerio_rejected_item',
+        detail: 'x',
+      };
+      await store.addDeadLetters([letter, { ...letter }]);
+      await store.addDeadLetters([letter, { ...letter, detail: 'y' }, { ...letter, detail: undefined }]);
+      const open1 = await store.listDeadLetters('s1');
+      expect(open1.map((l) => l.detail)).toEqual(['x', 'y', undefined]);
+      await store.settleDelivery({ syncId: 's1', redriven: [open1[0]!.id], deadLetters: [letter] });
+      const all = await store.listDeadLetters('s1', { includeRedriven: true });
+      expect(all).toHaveLength(4);
+      expect(all.filter((l) => l.redrivenAt === undefined).map((l) => l.detail)).toEqual([
+        'y',
+        undefined,
+        'x',
+      ]);
+    });
   });
 }

@@ -6,29 +6,6 @@ import { rec, type StoreContract } from './harness.ts';
 export function describeProgressContract(contract: StoreContract): void {
   const { open } = contract;
   describe('durable progress', () => {
-    it('keeps one open dead letter per record, reason and detail; a redriven one can fail again', async () => {
-      const store = await open();
-      const letter = {
-        syncId: 's1',
-        seq: 10,
-        record: rec(10),
-        reason: 'customerio_rejected_item',
-        detail: 'x',
-      };
-      await store.addDeadLetters([letter, { ...letter }]);
-      await store.addDeadLetters([letter, { ...letter, detail: 'y' }, { ...letter, detail: undefined }]);
-      const open1 = await store.listDeadLetters('s1');
-      expect(open1.map((l) => l.detail)).toEqual(['x', 'y', undefined]);
-      await store.settleDelivery({ syncId: 's1', redriven: [open1[0]!.id], deadLetters: [letter] });
-      const all = await store.listDeadLetters('s1', { includeRedriven: true });
-      expect(all).toHaveLength(4);
-      expect(all.filter((l) => l.redrivenAt === undefined).map((l) => l.detail)).toEqual([
-        'y',
-        undefined,
-        'x',
-      ]);
-    });
-
     it('settles a delivery in one step, only from the cursor its lane read', async () => {
       const store = await open();
       expect(await store.getStreamCursor('s1')).toBeUndefined();

@@ -8,7 +8,7 @@ import type { CioCallResult, CustomerIoClient } from '../customerio/client.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from '../customerio/limits.ts';
 import { FAILURE_TYPES } from '../customerio/policy.ts';
 import { cohortAttributeName, invalidMemberId } from '../mapping/cohort.ts';
-import type { CohortApplyProgress } from '../store/cohort-store.ts';
+import type { CohortApplyProgress } from '../store/cohorts/store.ts';
 import type { CohortRunSummary } from '../workflows/definitions.ts';
 import { holdFailure, isHold, openDestination, sendToCustomerIo } from './customerio-send.ts';
 import type { ActivityDeps } from './index.ts';

@@ -5,7 +5,7 @@ import { personKeysOf } from './deletions.ts';
 import { mapRecord } from './map-record.ts';
 import type { MapResult, PersonIdentifiers } from './ops.ts';
 import { planBatch, settleUserSnapshots } from './plan-batch.ts';
-import { T, record, streamSync } from './testing.ts';
+import { T, record, streamSync } from '../../test/helpers/mapping.ts';
 
 const track = (event_type: string, overrides: Partial<CanonicalRecord> = {}) =>
   record({ kind: 'track', event_type, user_id: 'u1', insert_id: 'msg-1', ...overrides });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { EventFilter, type WhereCondition } from '../config/schema.ts';
 import { conditionHolds, filterRecord } from './filter.ts';
-import { record } from './testing.ts';
+import { record } from '../../test/helpers/mapping.ts';
 
 const rec = record({
   event_type: 'Purchase',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { isEmailShaped, readIdentifier, toCioIdentifiers } from './identifier.ts';
-import { record } from './testing.ts';
+import { record } from '../../test/helpers/mapping.ts';
 
 describe('readIdentifier', () => {
   it.each([

@@ -5,7 +5,7 @@ import type { UserSnapshot } from '../store/store.ts';
 import { OVER_LIMITS, type UserUpdate, userKey } from './identify.ts';
 import { mapRecord } from './map-record.ts';
 import type { MapResult, PersonIdentifiers } from './ops.ts';
-import { T_SECONDS, record, streamSync } from './testing.ts';
+import { T_SECONDS, record, streamSync } from '../../test/helpers/mapping.ts';
 import { eventUlid } from './ulid.ts';
 
 const SEQ = 10;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalRecord } from '../events/record.ts';
 import { mapRecord } from './map-record.ts';
 import type { MapResult, PersonIdentifiers } from './ops.ts';
-import { T, T_SECONDS, record, streamSync } from './testing.ts';
+import { T, T_SECONDS, record, streamSync } from '../../test/helpers/mapping.ts';
 import { eventUlid } from './ulid.ts';
 
 /** The id mapRecord derives for a record with this dedupe seed, read from source `web`. */

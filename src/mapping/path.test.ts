@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { readPath } from './path.ts';
-import { record } from './testing.ts';
+import { record } from '../../test/helpers/mapping.ts';
 
 const rec = record({
   user_id: 'u1',

@@ -4,7 +4,7 @@ import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { mapRecord } from './map-record.ts';
 import type { CioBatchOp } from './ops.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from './plan-batch.ts';
-import { record, streamSync } from './testing.ts';
+import { record, streamSync } from '../../test/helpers/mapping.ts';
 
 const sync = streamSync({ events: { properties: { event: '*' } } });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { PropertySelection } from '../config/schema.ts';
 import { eventData, selectProperties } from './properties.ts';
-import { record } from './testing.ts';
+import { record } from '../../test/helpers/mapping.ts';
 
 describe('selectProperties', () => {
   const props = { plan: 'pro', price: 30, empty: null, gone: undefined };

@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startTestPostgres, type TestPostgres } from '../../test/helpers/postgres.ts';
-import { openStore } from './index.ts';
-import { migrations } from './migrations.ts';
-import { openPostgresStore, redactUrl } from './postgres.ts';
-import { postgresMigrations } from './postgres-migrations.ts';
-import type { Store } from './store.ts';
-import { describeStoreContract, rec } from './store-contract.ts';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { openStore } from '../../src/store/index.ts';
+import { sqliteMigrations as migrations } from '../../src/store/migrations/sqlite.ts';
+import { openPostgresStore, redactUrl } from '../../src/store/postgres.ts';
+import { postgresMigrations } from '../../src/store/migrations/postgres.ts';
+import type { Store } from '../../src/store/store.ts';
+import { describeStoreContract, rec } from './contract.ts';
 
 // One server for the file; every test gets a database of its own.
 let server: TestPostgres;
@@ -86,7 +86,7 @@ describeStoreContract({
   dispose: dropDatabase,
   open: (url, opts) => openPostgresStore(url, opts),
   childOpener: {
-    moduleUrl: pathToFileURL(join(import.meta.dirname, 'postgres.ts')).href,
+    moduleUrl: pathToFileURL(join(import.meta.dirname, '../../src/store/postgres.ts')).href,
     exportName: 'openPostgresStore',
   },
   inspect,

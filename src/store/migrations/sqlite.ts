@@ -1,21 +1,12 @@
-/**
- * One step of the store schema. Versions only ever grow and an applied step is never edited: a
- * store that has recorded a version in `schema_migrations` will not run that step again, so a
- * change to an existing step would silently never reach stores created before it.
- */
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from './migration.ts';
 
 /**
  * The SQLite schema, in order. The PostgreSQL backend keeps the same versions, names, tables and
- * columns with its own column types in postgres-migrations.ts (a step added here needs its twin
+ * columns with its own column types in postgres.ts (a step added here needs its twin
  * there: a test compares both), so the SQL here stays plain: no SQLite-only clauses beyond
  * AUTOINCREMENT, times as epoch milliseconds, JSON as text.
  */
-export const migrations: readonly Migration[] = [
+export const sqliteMigrations: readonly Migration[] = [
   {
     version: 1,
     name: 'initial',

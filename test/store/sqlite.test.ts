@@ -7,11 +7,11 @@ import { pathToFileURL } from 'node:url';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { openStore } from './index.ts';
-import { migrations } from './migrations.ts';
-import { openSqliteStore } from './sqlite.ts';
-import type { Store } from './store.ts';
-import { describeStoreContract, rec } from './store-contract.ts';
+import { openStore } from '../../src/store/index.ts';
+import { sqliteMigrations as migrations } from '../../src/store/migrations/sqlite.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import type { Store } from '../../src/store/store.ts';
+import { describeStoreContract, rec } from './contract.ts';
 
 /** Each test's store is a file in a directory of its own. */
 const dirs = new Map<string, string>();
@@ -51,7 +51,7 @@ describeStoreContract({
   },
   open: (file, opts) => openSqliteStore(file, opts),
   childOpener: {
-    moduleUrl: pathToFileURL(join(import.meta.dirname, 'sqlite.ts')).href,
+    moduleUrl: pathToFileURL(join(import.meta.dirname, '../../src/store/sqlite.ts')).href,
     exportName: 'openSqliteStore',
   },
   inspect: async (file) => inspect(file),

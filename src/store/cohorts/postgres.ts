@@ -1,18 +1,11 @@
 import type pg from 'pg';
 
-import {
-  type CohortApplyProgress,
-  type CohortRun,
-  type CohortStore,
-  memberUserKeySql,
-} from './cohort-store.ts';
-
-const START: CohortApplyProgress = { phase: 'add', added: 0, removed: 0 };
+import { type CohortApplyProgress, type CohortRun, type CohortStore, memberUserKeySql } from './store.ts';
+import type { Transaction } from '../postgres-db.ts';
+import { cohortRunOf, START } from './rows.ts';
 
 /** Members per INSERT: large enough that a 1,000,000-member cohort is ~100 statements, small enough to bind. */
 const INSERT_CHUNK = 10_000;
-
-type Tx = <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
 
 // Keyset pages over the primary key: an ordered index range scan that stops at the page's end, and
 // one index probe per row into the other run, whatever the cohort size (SQLite's plan). The probe is
@@ -42,9 +35,9 @@ const NOT_IN = `
 export class PostgresCohorts implements CohortStore {
   readonly #pool: pg.Pool;
   readonly #now: () => number;
-  readonly #tx: Tx;
+  readonly #tx: Transaction;
 
-  constructor(pool: pg.Pool, now: () => number, tx: Tx) {
+  constructor(pool: pg.Pool, now: () => number, tx: Transaction) {
     this.#pool = pool;
     this.#now = now;
     this.#tx = tx;
@@ -146,19 +139,19 @@ export class PostgresCohorts implements CohortStore {
   }
 
   async getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined> {
-    const { rows } = await this.#pool.query<RunRow>(
-      'SELECT * FROM cohort_runs WHERE sync_id = $1 AND run_id = $2',
-      [syncId, runId],
-    );
-    return rows[0] ? toRun(rows[0]) : undefined;
+    const { rows } = await this.#pool.query('SELECT * FROM cohort_runs WHERE sync_id = $1 AND run_id = $2', [
+      syncId,
+      runId,
+    ]);
+    return rows[0] ? cohortRunOf(rows[0]) : undefined;
   }
 
   async lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined> {
-    const { rows } = await this.#pool.query<RunRow>(
+    const { rows } = await this.#pool.query(
       `SELECT * FROM cohort_runs WHERE sync_id = $1 AND phase = 'applied' LIMIT 1`,
       [syncId],
     );
-    return rows[0] ? toRun(rows[0]) : undefined;
+    return rows[0] ? cohortRunOf(rows[0]) : undefined;
   }
 
   async dropForgottenMembers(
@@ -189,33 +182,4 @@ export class PostgresCohorts implements CohortStore {
       return removed;
     });
   }
-}
-
-/** BIGINT columns arrive as strings (node-postgres keeps 64-bit values exact). */
-interface RunRow {
-  sync_id: string;
-  run_id: string;
-  phase: string;
-  members: string;
-  skipped: string;
-  to_add: string;
-  to_remove: string;
-  progress: string;
-  started_at: string;
-  finished_at: string | null;
-}
-
-function toRun(row: RunRow): CohortRun {
-  return {
-    syncId: row.sync_id,
-    runId: row.run_id,
-    phase: row.phase as CohortRun['phase'],
-    members: Number(row.members),
-    skipped: Number(row.skipped),
-    toAdd: Number(row.to_add),
-    toRemove: Number(row.to_remove),
-    progress: JSON.parse(row.progress) as CohortApplyProgress,
-    startedAt: Number(row.started_at),
-    ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
-  };
 }

@@ -1,15 +1,9 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 
-import {
-  type CohortApplyProgress,
-  type CohortRun,
-  type CohortStore,
-  memberUserKeySql,
-} from './cohort-store.ts';
+import { type CohortApplyProgress, type CohortRun, type CohortStore, memberUserKeySql } from './store.ts';
+import { cohortRunOf, START } from './rows.ts';
 
 type Row = Record<string, SQLOutputValue>;
-
-const START: CohortApplyProgress = { phase: 'add', added: 0, removed: 0 };
 
 /** The SQLite side of CohortStore, sharing the store's connection and transaction helper. */
 export class SqliteCohorts implements CohortStore {
@@ -134,14 +128,14 @@ export class SqliteCohorts implements CohortStore {
 
   async getCohortRun(syncId: string, runId: string): Promise<CohortRun | undefined> {
     const row = this.#s.getRun.get(syncId, runId) as Row | undefined;
-    return row ? toRun(row) : undefined;
+    return row ? cohortRunOf(row) : undefined;
   }
 
   async lastAppliedCohortRun(syncId: string): Promise<CohortRun | undefined> {
     const row = this.#db
       .prepare(`SELECT * FROM cohort_runs WHERE sync_id = ? AND phase = 'applied' LIMIT 1`)
       .get(syncId) as Row | undefined;
-    return row ? toRun(row) : undefined;
+    return row ? cohortRunOf(row) : undefined;
   }
   async dropForgottenMembers(
     syncId: string,
@@ -208,20 +202,5 @@ function prepare(db: DatabaseSync): Statements {
     diffAllFirst: db.prepare(all(false)),
     diffAllAfter: db.prepare(all(true)),
     getRun: db.prepare('SELECT * FROM cohort_runs WHERE sync_id = ? AND run_id = ?'),
-  };
-}
-
-function toRun(row: Row): CohortRun {
-  return {
-    syncId: String(row.sync_id),
-    runId: String(row.run_id),
-    phase: String(row.phase) as CohortRun['phase'],
-    members: Number(row.members),
-    skipped: Number(row.skipped),
-    toAdd: Number(row.to_add),
-    toRemove: Number(row.to_remove),
-    progress: JSON.parse(String(row.progress)) as CohortApplyProgress,
-    startedAt: Number(row.started_at),
-    ...(row.finished_at === null ? {} : { finishedAt: Number(row.finished_at) }),
   };
 }

@@ -1,5 +1,5 @@
-import { StreamSync } from '../config/schema.ts';
-import type { CanonicalRecord } from '../events/record.ts';
+import { StreamSync } from '../../src/config/schema.ts';
+import type { CanonicalRecord } from '../../src/events/record.ts';
 
 /** Test fixtures for the mapping tests (kept out of *.test.ts so several files can share them). */
 

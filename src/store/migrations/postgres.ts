@@ -1,8 +1,8 @@
-import type { Migration } from './migrations.ts';
+import type { Migration } from './migration.ts';
 
 /**
  * The PostgreSQL schema: the same versions, names, tables and columns as the SQLite steps in
- * migrations.ts, with PostgreSQL's types (a test compares both lists and both live schemas, so they
+ * sqlite.ts, with PostgreSQL's types (a test compares both lists and both live schemas, so they
  * cannot drift apart silently). The same rule holds: an applied step is never edited.
  *
  * Type choices, column for column against SQLite:

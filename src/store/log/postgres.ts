@@ -1,0 +1,173 @@
+import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
+import { num } from '../columns.ts';
+import { APPEND_LOCK, type PostgresContext } from '../postgres-db.ts';
+import { type LogListener, logChannel } from './postgres-listener.ts';
+import { loggedRecordOf } from './rows.ts';
+import type { LogStore } from './store.ts';
+
+export interface PostgresLogPolling {
+  /** How often a waiter looks at the log while LISTEN works (ms): only a safety net. */
+  pollIntervalMs: number;
+  /** How often it looks while the LISTEN connection is down (ms). */
+  fallbackPollIntervalMs: number;
+}
+
+/** The PostgreSQL event log. Appends NOTIFY the source's channel; waiters LISTEN on it. */
+export class PostgresLog implements LogStore {
+  readonly #ctx: PostgresContext;
+  readonly #listener: LogListener;
+  readonly #polling: PostgresLogPolling;
+  /** Pending `waitForRecords` calls, released when the store closes under them. */
+  readonly #waiters = new Set<() => void>();
+  #closed = false;
+
+  constructor(ctx: PostgresContext, listener: LogListener, polling: PostgresLogPolling) {
+    this.#ctx = ctx;
+    this.#listener = listener;
+    this.#polling = polling;
+  }
+
+  async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
+    if (records.length === 0) return [];
+    const receivedAt = this.#ctx.now();
+    const texts = records.map((record) => JSON.stringify(record));
+    return this.#ctx.tx(async (c) => {
+      // Appends to one source queue on this lock before they draw seqs, and it is released only
+      // after the commit: a source's seqs therefore commit in seq order, and a reader that sees seq
+      // N can never later see a smaller one (Store.append). The NOTIFY goes out at the commit.
+      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2)), pg_notify($3, $4)', [
+        APPEND_LOCK,
+        sourceId,
+        logChannel(sourceId),
+        '',
+      ]);
+      const { rows } = await c.query<{ seq: string }>(
+        'INSERT INTO event_log (source_id, received_at, record)' +
+          ' SELECT $1, $2, record FROM unnest($3::text[]) WITH ORDINALITY AS r (record, n) ORDER BY n' +
+          ' RETURNING seq',
+        [sourceId, receivedAt, texts],
+      );
+      // Seqs are drawn in row order; RETURNING's own order is not promised.
+      return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
+    });
+  }
+
+  async readAfter(sourceId: string, afterSeq: number, limit: number): Promise<LoggedRecord[]> {
+    if (limit <= 0) return [];
+    const { rows } = await this.#ctx.pool.query(
+      'SELECT seq, received_at, record FROM event_log WHERE source_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [sourceId, afterSeq, Math.floor(limit)],
+    );
+    return rows.map((row) => loggedRecordOf(row, sourceId));
+  }
+
+  async headSeq(sourceId: string): Promise<number> {
+    const { rows } = await this.#ctx.pool.query(
+      'SELECT COALESCE(MAX(seq), 0) AS head FROM event_log WHERE source_id = $1',
+      [sourceId],
+    );
+    return num(rows[0], 'head');
+  }
+
+  async countAfter(sourceId: string, afterSeq: number): Promise<number> {
+    const { rows } = await this.#ctx.pool.query(
+      'SELECT COUNT(*) AS n FROM event_log WHERE source_id = $1 AND seq > $2',
+      [sourceId, afterSeq],
+    );
+    return num(rows[0], 'n');
+  }
+
+  async seqAtTime(sourceId: string, time: number): Promise<number> {
+    // MIN(seq) rather than the first row by received_at: clocks of several ingest processes may
+    // disagree a little, and a replay must not skip a record that got a smaller seq.
+    const { rows } = await this.#ctx.pool.query<{ seq: string | null }>(
+      'SELECT MIN(seq) AS seq FROM event_log WHERE source_id = $1 AND received_at >= $2',
+      [sourceId, time],
+    );
+    const seq = rows[0]?.seq;
+    return seq === null || seq === undefined ? (await this.headSeq(sourceId)) + 1 : Number(seq);
+  }
+
+  async #hasAfter(sourceId: string, afterSeq: number): Promise<boolean> {
+    const { rowCount } = await this.#ctx.pool.query(
+      'SELECT 1 FROM event_log WHERE source_id = $1 AND seq > $2 LIMIT 1',
+      [sourceId, afterSeq],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  waitForRecords(
+    sourceId: string,
+    afterSeq: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    if (signal?.aborted || this.#closed) return Promise.resolve(false);
+    const channel = logChannel(sourceId);
+    return new Promise<boolean>((resolve, reject) => {
+      const deadline = performance.now() + (timeoutMs > 0 ? timeoutMs : 0);
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let unsubscribe = (): void => {};
+      // One look at a time; a wake-up during a look asks for another right after it.
+      let looking = false;
+      let again = false;
+
+      const settle = (outcome: boolean | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
+        this.#waiters.delete(stop);
+        unsubscribe();
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const stop = (): void => settle(false);
+      const look = async (): Promise<void> => {
+        if (settled) return;
+        if (looking) {
+          again = true;
+          return;
+        }
+        looking = true;
+        clearTimeout(timer);
+        try {
+          do {
+            again = false;
+            if (await this.#hasAfter(sourceId, afterSeq)) return settle(true);
+          } while (again && !settled);
+        } catch (error) {
+          // A store closed under the wait ends it quietly, like SQLite's.
+          return settle(this.#closed ? false : error instanceof Error ? error : new Error(String(error)));
+        } finally {
+          looking = false;
+        }
+        const left = deadline - performance.now();
+        if (left <= 0 || settled) return settle(false);
+        const pace = this.#listener.listening(channel)
+          ? this.#polling.pollIntervalMs
+          : this.#polling.fallbackPollIntervalMs;
+        timer = setTimeout(() => void look(), Math.min(pace, left));
+      };
+
+      signal?.addEventListener('abort', stop, { once: true });
+      this.#waiters.add(stop);
+      // LISTEN first, then look: a commit after the look is then sure to wake us.
+      void this.#listener
+        .subscribe(channel, () => void look())
+        .then((unsub) => {
+          if (settled) return unsub();
+          unsubscribe = unsub;
+          void look();
+        });
+    });
+  }
+
+  /** Ends every pending wait (resolving false) and the LISTEN connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const release of [...this.#waiters]) release();
+    await this.#listener.close();
+  }
+}

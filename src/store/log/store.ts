@@ -1,0 +1,38 @@
+import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
+
+/** The event log the engine owns: ingest appends to it, each sync reads it with a cursor. */
+export interface LogStore {
+  /**
+   * Appends records to a source's log in one transaction. Resolves only after the commit, so an
+   * ingest answer given after it is durable. Returns the seqs assigned, in order.
+   *
+   * Seqs of a source only grow and become visible in seq order: once a reader can see seq N, no
+   * record with a smaller seq can appear later, or a cursor past N would skip it. (SQLite's single
+   * writer gives this for free; PostgreSQL serializes appends per source with an advisory lock.)
+   */
+  append(sourceId: string, records: CanonicalRecord[]): Promise<number[]>;
+
+  /** Reads up to `limit` records of a source's log with `seq > afterSeq`, in seq order. */
+  readAfter(sourceId: string, afterSeq: number, limit: number): Promise<LoggedRecord[]>;
+
+  /** The highest seq in a source's log (0 when empty). */
+  headSeq(sourceId: string): Promise<number>;
+
+  /** How many records of a source's log have `seq > afterSeq`. */
+  countAfter(sourceId: string, afterSeq: number): Promise<number>;
+
+  /** The first seq of a source's log received at or after `time` (epoch ms); the head + 1 if none. */
+  seqAtTime(sourceId: string, time: number): Promise<number>;
+
+  /**
+   * Resolves when the source's log has a record past `afterSeq`, or when `timeoutMs` passes, or when
+   * `signal` aborts. Resolves to whether records are there. Lets a delivery activity learn of new
+   * records without a workflow timer per poll.
+   */
+  waitForRecords(
+    sourceId: string,
+    afterSeq: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean>;
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+
+import { rec, type StoreContract } from './harness.ts';
+
+/** The Store contract for schema migrations. */
+export function describeMigrationContract(contract: StoreContract): void {
+  const { backend, open, inChildProcess } = contract;
+  describe('schema', () => {
+    const versions = backend.migrations.map((m) => m.version);
+
+    it('applies migrations once: open, close, reopen', async () => {
+      await (await backend.open(contract.location)).close();
+      const first = await backend.inspect(contract.location);
+      expect(first.versions).toEqual(versions);
+      expect(first.tables).toEqual([
+        'captured_requests',
+        'cohort_members',
+        'cohort_runs',
+        'dead_letters',
+        'engine_state',
+        'event_log',
+        'forgotten_people',
+        'rate_limits',
+        'schema_migrations',
+        'sequences',
+        'suppressed_users',
+        'sync_progress',
+        'user_snapshots',
+      ]);
+
+      const again = await open();
+      await again.append('web', [rec(1)]);
+      expect((await backend.inspect(contract.location)).versions).toEqual(first.versions);
+    });
+
+    it('applies a later migration to an existing store', async () => {
+      await (await backend.open(contract.location)).close();
+      const extra = [
+        ...backend.migrations,
+        { version: 999, name: 'extra', sql: 'CREATE TABLE extra_table (x INTEGER)' },
+      ];
+      await (await backend.open(contract.location, { migrations: extra })).close();
+      await (await backend.open(contract.location, { migrations: extra })).close();
+      const after = await backend.inspect(contract.location);
+      expect(after.versions).toEqual([...versions, 999]);
+      expect(after.tables).toContain('extra_table');
+    });
+
+    it('adds user_snapshots (version 2) to a store created at version 1, keeping its data', async () => {
+      const v1 = await backend.open(contract.location, {
+        migrations: backend.migrations.filter((m) => m.version === 1),
+      });
+      await v1.append('web', [rec(1)]);
+      await v1.close();
+      expect((await backend.inspect(contract.location)).tables).not.toContain('user_snapshots');
+      const store = await open();
+      expect((await backend.inspect(contract.location)).versions).toEqual(versions);
+      expect((await store.readAfter('web', 0, 10)).map((r) => r.record)).toEqual([rec(1)]);
+      await store.putUserSnapshots('s', [
+        { userKey: 'id:u1', snapshot: { attributes: {}, state: {}, seq: 1 } },
+      ]);
+      expect((await store.getUserSnapshots('s', ['id:u1'])).size).toBe(1);
+    });
+
+    it('rolls back a failing migration as a whole', async () => {
+      await (await backend.open(contract.location)).close();
+      const broken = [
+        ...backend.migrations,
+        { version: 999, name: 'broken', sql: 'CREATE TABLE t (x INTEGER); SELECT nope FROM nowhere' },
+      ];
+      await expect(backend.open(contract.location, { migrations: broken })).rejects.toThrow();
+      const after = await backend.inspect(contract.location);
+      expect(after.tables).not.toContain('t');
+      expect(after.versions).toEqual(versions);
+    });
+
+    it('rejects migrations out of order', async () => {
+      const shuffled = [...backend.migrations].reverse();
+      await expect(backend.open(contract.location, { migrations: shuffled })).rejects.toThrow(
+        /increasing versions/,
+      );
+    });
+
+    it('is safe when several processes create the same new store at once', async () => {
+      // The children start at one agreed instant, past Node's start-up, so their opens overlap.
+      const body = `
+        await new Promise((resolve) => setTimeout(resolve, Number(args[1]) - Date.now()));
+        const store = await openStore(args[0]);
+        const seqs = await store.append('web', [{ kind: 'track', origin: 'segment', time: 1, event_properties: {}, user_properties: {}, context: {} }]);
+        await store.close();
+        return seqs;
+      `;
+      const at = String(Date.now() + 1_500);
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () => inChildProcess<number[]>(body, contract.location, at)),
+      );
+      expect(new Set(results.flat()).size).toBe(4);
+      expect((await backend.inspect(contract.location)).versions).toEqual(versions);
+    });
+  });
+}

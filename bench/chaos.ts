@@ -24,7 +24,7 @@ import { applyConfig } from '../src/control/syncs.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
-import { startFakeCustomerIo } from '../test/fakes/customerio.ts';
+import { startFakeCustomerIo } from '../test/fakes/customerio/index.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({

@@ -20,7 +20,7 @@ import { startIngest } from '../src/ingest/server.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
 import { startWorker } from '../src/worker.ts';
-import { startFakeCustomerIo } from '../test/fakes/customerio.ts';
+import { startFakeCustomerIo } from '../test/fakes/customerio/index.ts';
 
 const { values } = parseArgs({
   options: {

@@ -12,12 +12,11 @@
  * source at 50 events/s. Prints a table with the targets met / not met and writes
  * bench/reports/throughput[-postgres].json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Client, Connection } from '@temporalio/client';
@@ -27,8 +26,8 @@ import { applyConfig, streamStatus } from '../src/control/syncs.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
 import { startTestPostgres } from '../test/helpers/postgres.ts';
+import { ROOT, spawnScript, stop, usage } from './processes.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '15' },
@@ -58,51 +57,6 @@ const HARD_DEADLINE = setTimeout(() => {
 
 const log = (line: string) => process.stdout.write(`[throughput] ${line}\n`);
 const dir = await mkdtemp(join(tmpdir(), 'cio-throughput-'));
-const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-
-/** Starts a script of this project as its own process; resolves once it prints `ready`. */
-async function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
-  const child = spawn(process.execPath, [resolve(ROOT, script), ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
-  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
-  const deadline = Date.now() + 60_000;
-  while (!ready.test(out)) {
-    if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${out}`);
-    if (Date.now() > deadline) throw new Error(`${script} did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, output: () => out, match: ready.exec(out)! };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await once(child, 'exit');
-  clearTimeout(timer);
-}
-
-/** Peak RSS (MB, VmHWM) and CPU seconds of a live process, from /proc. */
-async function usage(
-  pid: number | undefined,
-): Promise<{ peakRssMb: number; cpuSeconds: number } | undefined> {
-  if (pid === undefined) return undefined;
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    const ticks = Number(stat[11]) + Number(stat[12]);
-    return { peakRssMb: Math.round(hwm), cpuSeconds: Math.round((ticks / 100) * 10) / 10 };
-  } catch {
-    return undefined;
-  }
-}
 
 const standin = (rps: number) =>
   spawnScript(

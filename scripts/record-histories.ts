@@ -34,7 +34,7 @@ import {
   updateConfigUpdate,
 } from '../src/workflows/definitions.ts';
 import type { StreamSyncSpec } from '../src/config/schema.ts';
-import { startFakeCustomerIo } from '../test/fakes/customerio.ts';
+import { startFakeCustomerIo } from '../test/fakes/customerio/index.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'test/replay');

@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config/load.ts';
 import { applyConfig, streamStatus } from '../src/control/syncs.ts';
 import { openPostgresStore } from '../src/store/postgres.ts';
 import type { Store } from '../src/store/store.ts';
-import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio.ts';
+import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio/index.ts';
 import { CREDENTIALS, eventually, uniqueId, WORKER_ENV } from './helpers/engine.ts';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { spawnEntry, spawnWorker, type ChildHandle } from './helpers/processes.ts';

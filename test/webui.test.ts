@@ -26,7 +26,7 @@ import type { Store } from '../src/store/store.ts';
 import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { SyncIdAttribute, TASK_QUEUE, streamSyncWorkflowId } from '../src/workflows/definitions.ts';
-import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio.ts';
+import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio/index.ts';
 import { CREDENTIALS, WORKER_ENV, eventually, testConfig } from './helpers/engine.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCustomerIo } from '../../test/fakes/customerio.ts';
-import type { FakeCustomerIo } from '../../test/fakes/customerio.ts';
+import { startFakeCustomerIo } from '../../test/fakes/customerio/index.ts';
+import type { FakeCustomerIo } from '../../test/fakes/customerio/index.ts';
 import { CustomerIoClient, detectRegion, redactHeaders, USER_AGENT } from './client.ts';
 import type { CioRequest, CustomerIoClientOptions } from './client.ts';
 import { isAuthFailure } from './classify.ts';

@@ -11,6 +11,7 @@ import {
   checkEventName,
   checkIdentifierValue,
   checkSegmentIds,
+  DEFAULT_SEGMENT_MEMBERSHIP_PAGE,
   jsonBytes,
   MAX_ATTRIBUTE_NAME_BYTES,
   MAX_ATTRIBUTE_VALUE_BYTES,
@@ -22,6 +23,7 @@ import {
   MAX_EVENT_NAME_BYTES,
   MAX_IDENTIFIER_BYTES,
   MAX_SEGMENT_IDS_PER_CALL,
+  MAX_SEGMENT_MEMBERSHIP_PAGE,
 } from './limits.ts';
 
 describe('documented limits', () => {
@@ -37,6 +39,8 @@ describe('documented limits', () => {
     expect(MAX_BATCH_BYTES).toBe(500_000);
     expect(MAX_SEGMENT_IDS_PER_CALL).toBe(1000);
     expect(APP_API_REQUESTS_PER_SECOND).toBe(10);
+    expect(MAX_SEGMENT_MEMBERSHIP_PAGE).toBe(30_000);
+    expect(DEFAULT_SEGMENT_MEMBERSHIP_PAGE).toBe(1000);
   });
 });
 

@@ -31,8 +31,10 @@ export const APP_API_REQUESTS_PER_SECOND = 10;
  */
 export const TRACK_API_FAIR_USE_REQUESTS_PER_SECOND = 1000;
 export const DEFAULT_TRACK_REQUESTS_PER_SECOND = 100;
-/** App API segment membership paging: `limit` ≤ 30000. */
+/** App API segment membership paging (`GET /v1/segments/{id}/membership`): `limit` ≤ 30000. */
 export const MAX_SEGMENT_MEMBERSHIP_PAGE = 30_000;
+/** The page size that membership call uses when `limit` is not given (App API spec: default 1000). */
+export const DEFAULT_SEGMENT_MEMBERSHIP_PAGE = 1000;
 
 export function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');

@@ -9,7 +9,7 @@ import { DestinationClients } from '../../src/activities/destinations.ts';
 import type { ActivityDeps, DeliveryMetrics } from '../../src/activities/index.ts';
 import { CohortSync, Destination, type CohortSyncSpec } from '../../src/config/schema.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
-import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio.ts';
+import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio/index.ts';
 
 /**
  * What the activity unit tests share: a real SQLite store in memory, the fake Customer.io, and the

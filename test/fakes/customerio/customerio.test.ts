@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCustomerIo } from './customerio.ts';
-import type { FakeCustomerIo } from './customerio.ts';
+import { startFakeCustomerIo } from './index.ts';
+import type { FakeCustomerIo } from './index.ts';
 
 // The fake is exercised with plain fetch, independent of src/customerio/client.ts.
 

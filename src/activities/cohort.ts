@@ -149,22 +149,10 @@ export async function snapshotCohort(
 }
 
 /**
- * Chunk requests one cohort run keeps in flight: enough to use the destination's request budget
- * while each answer takes up to a quarter second (every chunk still takes its rate slot before it
- * is sent, so the budget, not this window, sets the pace), and no more than the client's
- * connections to Customer.io.
- */
-export function cohortChunksInFlight(requestsPerSecond: number): number {
-  return Math.max(1, Math.min(CHUNKS_IN_FLIGHT_MAX, Math.ceil(requestsPerSecond / 4)));
-}
-const CHUNKS_IN_FLIGHT_MAX = 16;
-
-/**
  * Sends the diff between run `runId` and its baseline: joiners then leavers, in chunks of at most
- * 1000 ids, several in flight (cohortChunksInFlight). Progress is saved (and heartbeated) as chunks
- * complete in order, so it only ever names a prefix of the diff that is applied: a killed worker
- * resumes after it and re-sends what was in flight, which is safe because adds and removes are
- * idempotent. The run becomes the new baseline only once every chunk is applied.
+ * 1000 ids, saving progress after each chunk (and heartbeating it), so a killed worker resumes
+ * where it stopped. Adds and removes are idempotent, so re-sending the chunk in flight is safe.
+ * The run becomes the new baseline only once every chunk is applied.
  */
 export async function applyCohortDiff(
   deps: ActivityDeps,
@@ -186,7 +174,6 @@ export async function applyCohortDiff(
     );
   const { client, dryRun } = await cohortClient(deps, spec, syncId);
   const chunkSize = Math.min(sync.chunkSize, MAX_SEGMENT_IDS_PER_CALL);
-  const maxInFlight = cohortChunksInFlight(spec.destination.requestsPerSecond);
   let progress: CohortApplyProgress =
     run.phase === 'applied' ? { phase: 'done', added: run.toAdd, removed: run.toRemove } : run.progress;
   const alive = keepAlive(progress);
@@ -199,45 +186,21 @@ export async function applyCohortDiff(
         progress = { ...progress, phase: 'remove', after: undefined };
         continue;
       }
-      // Chunks sent and not yet saved, oldest first; each settles to its refusals or its failure.
-      const inFlight: Array<{ ids: string[]; sent: Promise<Map<string, string> | { failed: unknown }> }> = [];
-      let next = progress.after;
-      let read = true;
-      try {
-        while (read || inFlight.length > 0) {
-          while (read && inFlight.length < maxInFlight) {
-            if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-            const ids = await deps.store.cohorts.cohortDiffPage(syncId, from, other, next, chunkSize);
-            if (ids.length === 0) {
-              read = false;
-              break;
-            }
-            next = ids.at(-1);
-            const sent = sendChunk(deps, client, spec, phase, ids, segmentId).catch((failed: unknown) => ({
-              failed,
-            }));
-            inFlight.push({ ids, sent });
-          }
-          const oldest = inFlight.shift();
-          if (oldest === undefined) break;
-          const rejected = await oldest.sent;
-          if (!(rejected instanceof Map)) throw rejected.failed;
-          const { ids } = oldest;
-          const applied = ids.length - rejected.size;
-          deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', applied);
-          progress = {
-            ...withRejections(progress, rejected),
-            after: ids.at(-1),
-            added: progress.added + (phase === 'add' ? applied : 0),
-            removed: progress.removed + (phase === 'remove' ? applied : 0),
-          };
-          await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
-          alive.update(progress);
-        }
-      } finally {
-        // A failure or a cancellation leaves chunks on the wire: let them finish before the activity
-        // ends (their answers are not saved; the next attempt re-sends them).
-        await Promise.all(inFlight.map((c) => c.sent));
+      for (;;) {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+        const ids = await deps.store.cohorts.cohortDiffPage(syncId, from, other, progress.after, chunkSize);
+        if (ids.length === 0) break;
+        const rejected = await sendChunk(deps, client, spec, phase, ids, segmentId);
+        const applied = ids.length - rejected.size;
+        deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', applied);
+        progress = {
+          ...withRejections(progress, rejected),
+          after: ids.at(-1),
+          added: progress.added + (phase === 'add' ? applied : 0),
+          removed: progress.removed + (phase === 'remove' ? applied : 0),
+        };
+        await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
+        alive.update(progress);
       }
       progress =
         phase === 'add'

@@ -23,6 +23,7 @@ import { Client, Connection } from '@temporalio/client';
 
 import { loadConfig } from '../src/config/load.ts';
 import { applyConfig, streamStatus } from '../src/control/syncs.ts';
+import { openStore } from '../src/store/index.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
 import { startTestPostgres } from '../test/helpers/postgres.ts';
@@ -38,7 +39,8 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     syncs: { type: 'string', default: '0' },
     'many-lanes': { type: 'string', default: '4' },
-    phases: { type: 'string', default: 'baseline,max,steady,budget,many' },
+    phases: { type: 'string', default: 'baseline,max,steady,budget,many,retention' },
+    'retention-seconds': { type: 'string', default: '120' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -49,6 +51,10 @@ const BUDGET_RPS = Number(values['budget-rps']);
 const MANY_SYNCS = Number(values.syncs);
 /** Which phases run (all by default), e.g. `--phases many --syncs 100` to look at one closely. */
 const PHASES = new Set(values.phases.split(','));
+/** The log keeps entries for a minute (the shortest `log.retention`) in this run. */
+const RETENTION_S = 60;
+/** How long the retention phase's steady load lasts. */
+const RETENTION_RUN_S = Number(values['retention-seconds']);
 const POSTGRES = values.store === 'postgres';
 const HARD_DEADLINE = setTimeout(() => {
   process.stderr.write('bench/throughput.ts: hard deadline (20 min) reached\n');
@@ -179,6 +185,8 @@ const manySyncs = Array.from(
 await writeFile(
   configPath,
   `
+# A short retention, so the run shows the log staying bounded (the default is 7d).
+log: { retention: ${RETENTION_S}s }
 sources:
   - { id: bench, apiKey: "\${BENCH_KEY}" }
   - { id: budget, apiKey: "\${BUDGET_KEY}" }
@@ -292,6 +300,43 @@ if (PHASES.has('budget')) {
   };
   log(`budget: ${JSON.stringify(report.budget)}`);
 }
+if (PHASES.has('retention')) {
+  // Steady load long past the retention: the log's entry count must level off, not keep growing.
+  log(`log retention (${RETENTION_S} s): steady 500 events/s for ${RETENTION_RUN_S} s, entries sampled`);
+  const store = await openStore(storeUrl);
+  const entries = async () => {
+    let n = 0;
+    for (const source of ['bench', 'budget', 'many']) n += await store.countAfter(source, 0);
+    return n;
+  };
+  const samples: Array<{ atSeconds: number; entries: number }> = [];
+  const started = Date.now();
+  const sample = async () =>
+    samples.push({ atSeconds: Math.round((Date.now() - started) / 1000), entries: await entries() });
+  await sample();
+  const sampler = setInterval(() => void sample(), 10_000);
+  const result = await load(ingestUrl, 'bench-key', {
+    seconds: RETENTION_RUN_S,
+    rate: 500,
+    batch: 10,
+    connections: 1,
+    prefix: 'retention',
+  });
+  clearInterval(sampler);
+  await sample();
+  await store.close();
+  report.retention = {
+    retentionSeconds: RETENTION_S,
+    acked: result.acked,
+    entriesBefore: samples[0]!.entries,
+    entriesAfter: samples.at(-1)!.entries,
+    peakEntries: Math.max(...samples.map((x) => x.entries)),
+    // A retention's worth of entries, plus a pruning interval's (30 s) and a sample's.
+    boundEntries: 500 * (RETENTION_S + 30 + 10),
+    samples,
+  };
+  log(`retention: ${JSON.stringify(report.retention)}`);
+}
 if (MANY_SYNCS > 0 && PHASES.has('many')) {
   log(`${MANY_SYNCS} stream syncs on one source at 50 events/s for 10 s`);
   const result = await load(ingestUrl, 'many-key', {
@@ -365,6 +410,19 @@ if (budgetRow)
     ],
     ['0 self-inflicted 429s', budgetRow.rejected429 === 0, `${budgetRow.rejected429}`],
   );
+if (report.retention) {
+  const r = report.retention as {
+    entriesBefore: number;
+    entriesAfter: number;
+    boundEntries: number;
+    acked: number;
+  };
+  rows.push([
+    `log bounded under steady load (retention ${RETENTION_S} s)`,
+    r.entriesAfter <= r.boundEntries,
+    `${r.entriesBefore} entries before, ${r.entriesAfter} after ${r.acked} more acked (bound ${r.boundEntries})`,
+  ]);
+}
 rows.push([
   'worker peak RSS ≤ 400 MB',
   (workerUsage?.peakRssMb ?? Infinity) <= 400,

@@ -34,11 +34,13 @@ export function composeStore(parts: StoreParts): Store {
     headSeq: (sourceId) => log.headSeq(sourceId),
     countAfter: (sourceId, afterSeq) => log.countAfter(sourceId, afterSeq),
     seqAtTime: (sourceId, time) => log.seqAtTime(sourceId, time),
+    pruneLog: (sourceId, range) => log.pruneLog(sourceId, range),
     waitForRecords: (sourceId, afterSeq, timeoutMs, signal) =>
       log.waitForRecords(sourceId, afterSeq, timeoutMs, signal),
 
     getLaneCursors: (syncId) => progress.getLaneCursors(syncId),
     getStreamCursor: (syncId) => progress.getStreamCursor(syncId),
+    streamCursors: () => progress.streamCursors(),
     prepareLanes: (syncId, sourceId, lanes, start) => progress.prepareLanes(syncId, sourceId, lanes, start),
     settleDelivery: (settlement) => progress.settleDelivery(settlement),
     setStreamCursor: (syncId, sourceId, cursor) => progress.setStreamCursor(syncId, sourceId, cursor),

@@ -31,6 +31,31 @@ export function describeLogContract(contract: StoreContract): void {
       expect(await store.append('web', [])).toEqual([]);
     });
 
+    it('prunes the oldest entries up to a seq and a receive time, a chunk at a time, seqs never reused', async () => {
+      let now = 1_000;
+      const store = await open({ now: () => now });
+      const early = await store.append('web', [rec(1), rec(2), rec(3)]);
+      await store.append('other', [rec(9)]);
+      now = 5_000;
+      const late = await store.append('web', [rec(4)]);
+      // Limited: the oldest first.
+      expect(await store.pruneLog('web', { throughSeq: late[0]!, receivedBefore: 2_000, limit: 2 })).toBe(2);
+      expect((await store.readAfter('web', 0, 10)).map((r) => r.seq)).toEqual([early[2]!, late[0]!]);
+      // Received too recently: kept although passed.
+      expect(await store.pruneLog('web', { throughSeq: late[0]!, receivedBefore: 2_000, limit: 10 })).toBe(1);
+      expect((await store.readAfter('web', 0, 10)).map((r) => r.seq)).toEqual([late[0]!]);
+      // Not passed: kept although old.
+      expect(
+        await store.pruneLog('web', { throughSeq: late[0]! - 1, receivedBefore: 9_000, limit: 10 }),
+      ).toBe(0);
+      // Other sources are untouched, and a new entry gets a seq above every pruned one.
+      expect(await store.countAfter('other', 0)).toBe(1);
+      expect(await store.pruneLog('web', { throughSeq: late[0]!, receivedBefore: 9_000, limit: 10 })).toBe(1);
+      expect(await store.headSeq('web')).toBe(0);
+      const [next] = await store.append('web', [rec(5)]);
+      expect(next).toBeGreaterThan(late[0]!);
+    });
+
     it('reads a record back exactly: key order, NUL, emoji, big and fractional numbers', async () => {
       const store = await open();
       const odd = rec(1, {

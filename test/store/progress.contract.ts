@@ -58,6 +58,19 @@ export function describeProgressContract(contract: StoreContract): void {
       expect(await store.getLaneCursors('s1')).toEqual({ lanes: 2, cursors: [20, 20] });
     });
 
+    it("lists every stream sync's lowest cursor with its source", async () => {
+      const store = await open();
+      expect(await store.streamCursors()).toEqual([]);
+      await store.prepareLanes('a', 'web', 2, 0);
+      await store.settleDelivery({ syncId: 'a', cursor: { lane: 1, from: 0, to: 7 } });
+      await store.prepareLanes('b', 'app', 1, 3);
+      const positions = await store.streamCursors();
+      expect([...positions].sort((x, y) => x.syncId.localeCompare(y.syncId))).toEqual([
+        { syncId: 'a', sourceId: 'web', cursor: 0 },
+        { syncId: 'b', sourceId: 'app', cursor: 3 },
+      ]);
+    });
+
     it('sets every lane outright and hands out sequence numbers that never repeat', async () => {
       const store = await open();
       expect(await store.setStreamCursor('s1', 'web', 7)).toBeUndefined();

@@ -3,7 +3,7 @@ import { num } from '../columns.ts';
 import { APPEND_LOCK, type PostgresContext } from '../postgres-db.ts';
 import { type LogListener, logChannel } from './postgres-listener.ts';
 import { loggedRecordOf } from './rows.ts';
-import type { LogStore } from './store.ts';
+import type { LogStore, PruneRange } from './store.ts';
 
 export interface PostgresLogPolling {
   /** How often a waiter looks at the log while LISTEN works (ms): only a safety net. */
@@ -75,6 +75,15 @@ export class PostgresLog implements LogStore {
       [sourceId, afterSeq],
     );
     return num(rows[0], 'n');
+  }
+
+  async pruneLog(sourceId: string, { throughSeq, receivedBefore, limit }: PruneRange): Promise<number> {
+    const { rowCount } = await this.#ctx.pool.query(
+      'DELETE FROM event_log WHERE seq IN (SELECT seq FROM event_log WHERE source_id = $1 AND seq <= $2' +
+        ' AND received_at < $3 ORDER BY seq LIMIT $4)',
+      [sourceId, throughSeq, receivedBefore, limit],
+    );
+    return rowCount ?? 0;
   }
 
   async seqAtTime(sourceId: string, time: number): Promise<number> {

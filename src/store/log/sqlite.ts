@@ -4,7 +4,7 @@ import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 import { num, optNum } from '../columns.ts';
 import { type SqliteContext, writeTransaction } from '../sqlite-db.ts';
 import { loggedRecordOf } from './rows.ts';
-import type { LogStore } from './store.ts';
+import type { LogStore, PruneRange } from './store.ts';
 
 interface LogWaiter {
   afterSeq: number;
@@ -33,6 +33,7 @@ export class SqliteLog implements LogStore {
   readonly #countAfter: StatementSync;
   readonly #seqAtTime: StatementSync;
   readonly #hasAfter: StatementSync;
+  readonly #prune: StatementSync;
 
   constructor(ctx: SqliteContext, pollIntervalMs: number) {
     this.#ctx = ctx;
@@ -50,6 +51,10 @@ export class SqliteLog implements LogStore {
       'SELECT MIN(seq) AS seq FROM event_log WHERE source_id = ? AND received_at >= ?',
     );
     this.#hasAfter = db.prepare('SELECT seq FROM event_log WHERE source_id = ? AND seq > ? LIMIT 1');
+    this.#prune = db.prepare(
+      'DELETE FROM event_log WHERE seq IN (SELECT seq FROM event_log WHERE source_id = ? AND seq <= ?' +
+        ' AND received_at < ? ORDER BY seq LIMIT ?)',
+    );
   }
 
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
@@ -79,6 +84,12 @@ export class SqliteLog implements LogStore {
 
   async countAfter(sourceId: string, afterSeq: number): Promise<number> {
     return num(this.#countAfter.get(sourceId, afterSeq), 'n');
+  }
+
+  async pruneLog(sourceId: string, { throughSeq, receivedBefore, limit }: PruneRange): Promise<number> {
+    return writeTransaction(this.#ctx.db, () =>
+      Number(this.#prune.run(sourceId, throughSeq, receivedBefore, limit).changes),
+    );
   }
 
   async seqAtTime(sourceId: string, time: number): Promise<number> {

@@ -1,5 +1,11 @@
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 
+export interface PruneRange {
+  throughSeq: number;
+  receivedBefore: number;
+  limit: number;
+}
+
 /** The event log the engine owns: ingest appends to it, each sync reads it with a cursor. */
 export interface LogStore {
   /**
@@ -20,6 +26,13 @@ export interface LogStore {
 
   /** How many records of a source's log have `seq > afterSeq`. */
   countAfter(sourceId: string, afterSeq: number): Promise<number>;
+
+  /**
+   * Deletes up to `limit` of the oldest entries of a source's log with `seq <= throughSeq` that were
+   * received before `receivedBefore` (epoch ms); resolves to how many went. Seqs are never reused,
+   * so cursors stay meaningful across pruning (log retention, src/activities/log-retention.ts).
+   */
+  pruneLog(sourceId: string, range: PruneRange): Promise<number>;
 
   /** The first seq of a source's log received at or after `time` (epoch ms); the head + 1 if none. */
   seqAtTime(sourceId: string, time: number): Promise<number>;

@@ -4,8 +4,8 @@ import { num } from '../columns.ts';
 import { insertDeadLetters, markDeadLettersRedriven } from '../dead-letters/postgres.ts';
 import { type PostgresContext, PROGRESS_LOCK } from '../postgres-db.ts';
 import { putUserSnapshots } from '../users/postgres.ts';
-import { cursorsIfLaidOut, laneCursorsOf, lowestCursor } from './rows.ts';
-import type { DeliverySettlement, LaneCursors, ProgressStore } from './store.ts';
+import { cursorsIfLaidOut, laneCursorsOf, lowestCursor, streamPositionOf } from './rows.ts';
+import type { DeliverySettlement, LaneCursors, ProgressStore, StreamPosition } from './store.ts';
 
 /** Lanes preparing or resetting at once queue on this lock; the later ones find the layout done. */
 async function lockLayout(c: pg.PoolClient, syncId: string): Promise<void> {
@@ -43,6 +43,13 @@ export class PostgresProgress implements ProgressStore {
 
   async getStreamCursor(syncId: string): Promise<number | undefined> {
     return lowestCursor(await this.getLaneCursors(syncId));
+  }
+
+  async streamCursors(): Promise<StreamPosition[]> {
+    const { rows } = await this.#ctx.pool.query(
+      'SELECT sync_id, source_id, MIN(cursor) AS cursor FROM sync_progress GROUP BY sync_id, source_id',
+    );
+    return rows.map(streamPositionOf);
   }
 
   async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {

@@ -1,5 +1,10 @@
-import { num, type Row } from '../columns.ts';
-import type { LaneCursors } from './store.ts';
+import { num, str, type Row } from '../columns.ts';
+import type { LaneCursors, StreamPosition } from './store.ts';
+
+/** A row of `SELECT sync_id, source_id, MIN(cursor) AS cursor … GROUP BY sync_id, source_id`. */
+export function streamPositionOf(row: Row): StreamPosition {
+  return { syncId: str(row, 'sync_id'), sourceId: str(row, 'source_id'), cursor: num(row, 'cursor') };
+}
 
 /** The rows of `SELECT lanes, cursor FROM sync_progress … ORDER BY lane`; undefined when none. */
 export function laneCursorsOf(rows: readonly Row[]): LaneCursors | undefined {

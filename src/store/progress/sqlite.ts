@@ -4,11 +4,12 @@ import { num } from '../columns.ts';
 import type { SqliteDeadLetters } from '../dead-letters/sqlite.ts';
 import { type SqliteContext, writeTransaction } from '../sqlite-db.ts';
 import type { SqliteUsers } from '../users/sqlite.ts';
-import { cursorsIfLaidOut, laneCursorsOf, lowestCursor } from './rows.ts';
-import type { DeliverySettlement, LaneCursors, ProgressStore } from './store.ts';
+import { cursorsIfLaidOut, laneCursorsOf, lowestCursor, streamPositionOf } from './rows.ts';
+import type { DeliverySettlement, LaneCursors, ProgressStore, StreamPosition } from './store.ts';
 
 interface ProgressStatements {
   lanes: StatementSync;
+  positions: StatementSync;
   laneCursor: StatementSync;
   dropLanes: StatementSync;
   putLane: StatementSync;
@@ -39,6 +40,9 @@ export class SqliteProgress implements ProgressStore {
     this.#statements ??= {
       lanes: db.prepare('SELECT lane, lanes, cursor FROM sync_progress WHERE sync_id = ? ORDER BY lane'),
       laneCursor: db.prepare('SELECT cursor FROM sync_progress WHERE sync_id = ? AND lane = ?'),
+      positions: db.prepare(
+        'SELECT sync_id, source_id, MIN(cursor) AS cursor FROM sync_progress GROUP BY sync_id, source_id',
+      ),
       dropLanes: db.prepare('DELETE FROM sync_progress WHERE sync_id = ?'),
       putLane: db.prepare(
         'INSERT INTO sync_progress (sync_id, lane, lanes, source_id, cursor, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -65,6 +69,10 @@ export class SqliteProgress implements ProgressStore {
 
   async getStreamCursor(syncId: string): Promise<number | undefined> {
     return lowestCursor(this.#laneCursors(syncId));
+  }
+
+  async streamCursors(): Promise<StreamPosition[]> {
+    return this.#progress().positions.all().map(streamPositionOf);
   }
 
   async prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]> {

@@ -20,6 +20,12 @@ export interface DeliverySettlement {
   redriven?: readonly number[];
 }
 
+export interface StreamPosition {
+  syncId: string;
+  sourceId: string;
+  cursor: number;
+}
+
 /** Where a stream sync's delivery lanes stand: `cursors[i]` is lane i's. */
 export interface LaneCursors {
   lanes: number;
@@ -35,6 +41,8 @@ export interface ProgressStore {
    * when it never started.
    */
   getStreamCursor(syncId: string): Promise<number | undefined>;
+  /** Every stream sync's lowest lane cursor, with the source its lanes read (log retention). */
+  streamCursors(): Promise<StreamPosition[]>;
   /**
    * Makes the sync's stored lanes `lanes` of source `sourceId` and returns their cursors. A sync
    * with none starts every lane at `start`; one whose lane count changed starts every new lane at

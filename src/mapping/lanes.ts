@@ -5,8 +5,8 @@
  */
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
-import { userKey } from './identify.ts';
-import { identifierValue, readIdentifier, toCioIdentifiers } from './identifier.ts';
+import { userKey } from './identify-plan.ts';
+import { identifierValue, readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 
 /**
  * A record that concerns more than one person or an object (an alias merges two people; a group

@@ -10,8 +10,13 @@ import {
 import { deletionKindOf, heldBySuppression, mapDeletion } from './deletions.ts';
 import { deviceOp } from './devices.ts';
 import { filterRecord } from './filter.ts';
-import { type IdentifyOutcome, type UserContext, carriesUserProperties, planIdentify } from './identify.ts';
-import { identifierValue, readIdentifier, toCioIdentifiers } from './identifier.ts';
+import {
+  type IdentifyOutcome,
+  type UserContext,
+  carriesUserProperties,
+  planIdentify,
+} from './identify-plan.ts';
+import { identifierValue, readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 import type {
   AnonymousIdentifiers,
   CioBatchOp,
@@ -20,7 +25,7 @@ import type {
   PersonEventOp,
   PersonIdentifiers,
 } from './ops.ts';
-import { eventData, selectProperties } from './properties.ts';
+import { eventData, selectProperties } from './event-data.ts';
 import { unixSeconds } from './timestamps.ts';
 import { MAX_ULID_TIME, eventUlid } from './ulid.ts';
 import { pageEventName, pageName, screenEventName, screenName, viewKind } from './views.ts';

@@ -1,5 +1,5 @@
 import type { CanonicalRecord } from '../events/record.ts';
-import { flattenUserProperties } from './user-properties.ts';
+import { flattenUserProperties } from './flat-user-properties.ts';
 
 /**
  * Reads a dotted path (`user_id`, `user_properties.email`, `event_properties.cart.total`,

@@ -1,5 +1,5 @@
 import { AMPLITUDE_USER_PROPERTY_OPERATIONS } from '../events/amplitude.ts';
-import { assignOwn, isPlainObject, setOwn } from './values.ts';
+import { assignOwn, isPlainObject, setOwn } from '../json-values.ts';
 
 /**
  * Of Amplitude's user property operations only `$set` and `$setOnce` carry plain values; the others

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { readPath } from './path.ts';
+import { readPath } from './record-path.ts';
 import { record } from './testing.ts';
 
 const rec = record({

@@ -1,3 +1,4 @@
+/** Amplitude's user property operations ($set, $add, $append, …) applied to a user's remembered properties. */
 import { AMPLITUDE_OPERATION_ORDER, AMPLITUDE_USER_PROPERTY_OPERATIONS } from '../events/amplitude.ts';
 import { isPlainObject, setOwn } from '../json-values.ts';
 import { MAX_WALK_DEPTH, TooDeepError } from './stable-hash.ts';

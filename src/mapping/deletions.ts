@@ -1,3 +1,4 @@
+/** Deletes and suppressions: the person and object operations a deletion record becomes, and their effects. */
 import type { StreamSync } from '../config/schema.ts';
 import { checkBatchItem, checkIdentifierValue } from '../customerio/limits.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';

@@ -1,3 +1,4 @@
+/** Device records (push tokens) → Customer.io add_device / delete_device operations. */
 import type { PropertySelection } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import type { AddDeviceOp, DeleteDeviceOp, PersonIdentifiers } from './ops.ts';

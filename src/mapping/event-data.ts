@@ -1,3 +1,4 @@
+/** Property selection (`'*'` or a list) and the Customer.io event data built from the selected properties. */
 import type { PropertySelection } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import { assignOwn, isPlainObject, setOwn } from '../json-values.ts';

@@ -1,3 +1,4 @@
+/** A sync's event filter (names, where-conditions) applied to one record. */
 import type { EventFilter, WhereCondition } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import { identifierValue } from './person-identifier.ts';

@@ -1,3 +1,4 @@
+/** User forwarding: an identify-bearing record and the user's snapshot → the Customer.io identify of what changed. */
 import type { StreamSync } from '../config/schema.ts';
 import {
   MAX_ATTRIBUTES,

@@ -1,3 +1,4 @@
+/** Delivery lanes: which lane of a sync a record belongs to (split by person). */
 /**
  * Which delivery lane a record belongs to. A sync's log is split by the person a record concerns
  * (its resolved Customer.io identifier), so each person's records keep their log order in one lane

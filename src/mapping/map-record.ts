@@ -1,3 +1,4 @@
+/** One canonical record → the Customer.io operations it becomes (or why it is filtered or dead-lettered). */
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import {
@@ -317,7 +318,7 @@ function checkOp(op: CioBatchOp): MapResult | undefined {
     }
     case 'identify':
     case 'identify_anonymous': {
-      // Person identifies arrive fitted to these limits already (src/mapping/identify.ts); objects do not.
+      // Person identifies arrive fitted to these limits already (src/mapping/identify-plan.ts); objects do not.
       const attributes = checkAttributes(op.attributes);
       if (attributes !== undefined) return deadLetter('attributes_invalid', attributes);
       break;

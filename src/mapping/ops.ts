@@ -1,3 +1,4 @@
+/** The Customer.io Track API v2 operation types the mapping produces, and what a mapped record is. */
 import type { UserSnapshot } from '../store/store.ts';
 import type { UserProperties } from './amplitude-user-operations.ts';
 

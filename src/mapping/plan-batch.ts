@@ -1,3 +1,4 @@
+/** A lane's records → Customer.io batch requests within the size limits, with the user snapshots they settle. */
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { BATCH_ENVELOPE_BYTES, MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';

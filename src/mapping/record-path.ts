@@ -1,3 +1,4 @@
+/** Dotted paths (`user_properties.email`, `event_properties.items.0.sku`) read from a canonical record. */
 import type { CanonicalRecord } from '../events/record.ts';
 import { flattenUserProperties } from './flat-user-properties.ts';
 

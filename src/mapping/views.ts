@@ -1,3 +1,4 @@
+/** Page and screen views: which records are views, and the event names they are sent with. */
 import type { StreamEvents } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import { MAX_EVENT_NAME_BYTES, utf8Bytes } from '../customerio/limits.ts';

@@ -2,6 +2,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+import noImportCycle from './scripts/lint/no-import-cycle.js';
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.data/', 'reports/'] },
   js.configs.recommended,
@@ -17,6 +19,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
+  },
+  {
+    // No import circles: a module and everything it imports must form a tree, so each layer can be
+    // read (and loaded) without the ones above it. `import type` counts too: a type shared by two
+    // modules belongs in a third that imports neither.
+    // (scripts/lint/no-import-cycle.js; import-x/no-cycle skips type imports.)
+    files: ['**/*.ts'],
+    plugins: { local: { rules: { 'no-import-cycle': noImportCycle } } },
+    rules: { 'local/no-import-cycle': 'error' },
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: it may import @temporalio/workflow,

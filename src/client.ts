@@ -68,11 +68,9 @@ async function withStore<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T
 }
 
 function parseSince(value: string): number {
-  const relative = /^(\d+)(s|m|h|d)$/.exec(value);
-  if (relative) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd'];
-    return Date.now() - Number(relative[1]) * unit;
-  }
+  // A duration must carry its unit here: a bare number is not read as milliseconds ago.
+  const ago = /[a-z]$/.test(value) ? parseDuration(value) : undefined;
+  if (ago !== undefined) return Date.now() - ago;
   const time = Date.parse(value);
   if (Number.isNaN(time))
     throw new SyncControlError(`--since: expected an ISO time or a duration like 2h, got "${value}"`);

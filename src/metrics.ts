@@ -6,7 +6,7 @@ import {
   type DeliveryMetrics,
   type RecordCounts,
   type SyncHealth,
-} from './activities/index.ts';
+} from './activities/delivery-metrics.ts';
 
 /**
  * Prometheus metrics of the ingest server and the worker: one registry per process (or per

@@ -18,7 +18,7 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import type { LaneSummary } from '../src/activities/types.ts';
+import type { LaneSummary } from '../src/workflows/types.ts';
 import { applyConfig, pauseSync, streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';

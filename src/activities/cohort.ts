@@ -9,9 +9,9 @@ import { MAX_SEGMENT_IDS_PER_CALL } from '../customerio/limits.ts';
 import { FAILURE_TYPES } from '../customerio/policy.ts';
 import { cohortAttributeName, invalidMemberId } from '../mapping/cohort.ts';
 import type { CohortApplyProgress } from '../store/cohorts/store.ts';
-import type { CohortRunSummary } from '../workflows/definitions.ts';
+import type { CohortRunSummary } from '../workflows/types.ts';
 import { holdFailure, isHold, openDestination, sendToCustomerIo } from './customerio-send.ts';
-import type { ActivityDeps } from './index.ts';
+import type { ActivityDeps } from './deps.ts';
 
 const SNAPSHOT_CHUNK = 5000;
 const HEARTBEAT_MS = 1000;

@@ -9,12 +9,12 @@ import { BARRIER, laneOf } from '../mapping/lanes.ts';
 import { planBatch, settleUserSnapshots, userKeysOf, type BatchPlan } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import { isHold, openDestination, takeRateSlot, type Hold, type OpenDestination } from './customerio-send.ts';
-import type { ActivityDeps } from './index.ts';
+import type { ActivityDeps } from './deps.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { startSeq } from './progress.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
-import type { DeliverLaneInput, LaneSummary } from './types.ts';
+import type { DeliverLaneInput, LaneSummary } from '../workflows/types.ts';
 
 /** How often a running lane heartbeats (the SDK throttles below heartbeatTimeout). */
 const HEARTBEAT_MS = 1000;

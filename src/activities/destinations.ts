@@ -20,7 +20,7 @@ import {
 import { resolveHosts, type CioRegion } from '../customerio/hosts.ts';
 import { decide, type Hold } from '../customerio/policy.ts';
 import type { Store } from '../store/store.ts';
-import type { DeliveryMetrics } from './index.ts';
+import type { DeliveryMetrics } from './delivery-metrics.ts';
 
 /**
  * The destination cannot be used as configured: a credential the worker's environment lacks, or a

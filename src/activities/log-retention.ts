@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 
-import type { ActivityDeps } from './index.ts';
+import type { ActivityDeps } from './deps.ts';
 
 /** Entries deleted per transaction: small enough that ingest's appends never wait long behind one. */
 export const PRUNE_CHUNK = 5_000;

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
 import { BARRIER, laneOf } from '../mapping/lanes.ts';
-import type { ActivityDeps } from './index.ts';
+import type { ActivityDeps } from './deps.ts';
 
 /**
  * Moves every lane of a stream sync's stored cursor outright (replay, reset). The store is the

@@ -5,33 +5,12 @@ import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import { countByReason } from './deliver-lane.ts';
-import type { ActivityDeps } from './index.ts';
+import type { ActivityDeps } from './deps.ts';
 import { isHold, openDestination } from './customerio-send.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
-import type { StreamSyncSpec } from '../config/schema.ts';
-
-export interface RedriveInput {
-  syncId: string;
-  spec: StreamSyncSpec;
-  /** Dead letters to redrive; all open ones of the sync when absent. */
-  ids?: number[];
-}
-
-export interface RedriveSummary {
-  redriven: number;
-  delivered: number;
-  filtered: Record<string, number>;
-  deadLettered: number;
-  status?: number;
-  dryRun?: boolean;
-  /** Set when the destination holds (credentials, unreachable): the letters not yet sent stay open. */
-  hold?: string;
-  error?: string;
-  /** Deletes and suppressions Customer.io accepted, by kind. */
-  deletions?: Record<string, number>;
-}
+import type { RedriveInput, RedriveSummary } from '../workflows/types.ts';
 
 /**
  * Sends a sync's dead letters again with its current config (after a fix). Letters are marked

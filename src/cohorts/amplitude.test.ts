@@ -2,10 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { startFakeAmplitudeCohorts } from '../../test/fakes/amplitude-cohorts.ts';
 import type { FakeAmplitudeCohorts } from '../../test/fakes/amplitude-cohorts.ts';
+import { CohortSourceConfig } from '../config/cohort-source.ts';
+import type { AmplitudeCohortSource } from '../config/cohort-source.ts';
 import { amplitudeCohortSource, AMPLITUDE_HOSTS } from './amplitude.ts';
 import type { AmplitudeSourceOptions } from './amplitude.ts';
-import { CohortSourceConfig } from './config.ts';
-import type { AmplitudeCohortSource } from './config.ts';
 import { CohortSourceError } from './errors.ts';
 import { openCohortSource } from './index.ts';
 import type { CohortProgress, CohortSource } from './source.ts';

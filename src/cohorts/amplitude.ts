@@ -18,7 +18,7 @@
  */
 import type { Agent } from 'undici';
 
-import type { AmplitudeCohortSource } from './config.ts';
+import type { AmplitudeCohortSource } from '../config/cohort-source.ts';
 import { CohortSourceError, snippet } from './errors.ts';
 import {
   createAgent,

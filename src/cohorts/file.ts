@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 
-import type { CohortFormat, FileCohortSource } from './config.ts';
+import type { CohortFormat, FileCohortSource } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import { DEFAULT_ID_COLUMNS, formatFromName, parseMembers } from './parse.ts';
 import { newStats, ReadContext } from './read.ts';

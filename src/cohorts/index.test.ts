@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { expect, it } from 'vitest';
 
-import { CohortSourceConfig } from './config.ts';
+import { CohortSourceConfig } from '../config/cohort-source.ts';
 import { CohortSourceError, openCohortSource } from './index.ts';
 
 const config = (input: unknown) => CohortSourceConfig.parse(input);

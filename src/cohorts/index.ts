@@ -3,6 +3,7 @@
  * here, from `env` — the environment of the worker that reads the cohort — and never written back
  * into anything that reaches Temporal.
  */
+import type { CohortSourceConfig } from '../config/cohort-source.ts';
 import { MissingEnvError, referencedVariables } from '../config/env.ts';
 import {
   WORKER_ENV_SETTINGS,
@@ -14,7 +15,6 @@ import {
 } from '../config/worker-env.ts';
 import { amplitudeCohortSource } from './amplitude.ts';
 import type { AmplitudeSourceOptions } from './amplitude.ts';
-import type { CohortSourceConfig } from './config.ts';
 import { CohortSourceError } from './errors.ts';
 import { fileCohortSource } from './file.ts';
 import { postgresCohortSource } from './postgres.ts';
@@ -22,8 +22,11 @@ import type { PostgresSourceOptions } from './postgres.ts';
 import type { CohortSource } from './source.ts';
 import { urlCohortSource } from './url.ts';
 
-export type { CohortSourceConfig, CohortSourceConfigInput, CohortFormat } from './config.ts';
-export { CohortSourceConfig as CohortSourceConfigSchema, cohortSourceVariables } from './config.ts';
+export type { CohortSourceConfig, CohortSourceConfigInput, CohortFormat } from '../config/cohort-source.ts';
+export {
+  CohortSourceConfig as CohortSourceConfigSchema,
+  cohortSourceVariables,
+} from '../config/cohort-source.ts';
 export { CohortSourceError, isRetryableReason } from './errors.ts';
 export type { CohortErrorReason } from './errors.ts';
 export { DEFAULT_CHUNK_SIZE } from './source.ts';

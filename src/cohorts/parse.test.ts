@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 
 import { describe, expect, it } from 'vitest';
 
-import type { CohortFormat } from './config.ts';
+import type { CohortFormat } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import { DEFAULT_ID_COLUMNS, formatFromContentType, formatFromName, parseMembers } from './parse.ts';
 import { newStats } from './read.ts';

@@ -12,7 +12,7 @@ import { createGunzip } from 'node:zlib';
 
 import { parse as parseCsv, CsvError } from 'csv-parse';
 
-import type { CohortFormat } from './config.ts';
+import type { CohortFormat } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import { normalizeId } from './source.ts';
 import type { CohortReadStats } from './source.ts';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startTestPostgres } from '../../test/helpers/postgres.ts';
 import type { TestPostgres } from '../../test/helpers/postgres.ts';
-import { CohortSourceConfig } from './config.ts';
+import { CohortSourceConfig } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import { openCohortSource } from './index.ts';
 import type { CohortProgress, CohortSource } from './source.ts';

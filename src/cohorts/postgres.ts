@@ -9,7 +9,7 @@
  */
 import pg from 'pg';
 
-import type { PostgresCohortSource } from './config.ts';
+import type { PostgresCohortSource } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import type { CohortErrorReason } from './errors.ts';
 import { newStats, ReadContext } from './read.ts';

@@ -4,8 +4,8 @@ import { gzipSync } from 'node:zlib';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { CohortSourceConfig } from './config.ts';
-import type { UrlCohortSource } from './config.ts';
+import { CohortSourceConfig } from '../config/cohort-source.ts';
+import type { UrlCohortSource } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import { openCohortSource } from './index.ts';
 import type { CohortSource } from './source.ts';

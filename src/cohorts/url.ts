@@ -1,5 +1,5 @@
 /** A cohort document served over HTTP(S): CSV with a header, a JSON array, or NDJSON. */
-import type { CohortFormat, UrlCohortSource } from './config.ts';
+import type { CohortFormat, UrlCohortSource } from '../config/cohort-source.ts';
 import { CohortSourceError } from './errors.ts';
 import { createAgent, header, httpGetFollowing, release, safeUrl, statusError } from './http.ts';
 import { DEFAULT_ID_COLUMNS, formatFromContentType, formatFromName, parseMembers } from './parse.ts';

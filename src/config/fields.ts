@@ -23,3 +23,6 @@ export const Duration = z.union([z.string(), z.number()]).transform((value, ctx)
   }
   return ms;
 });
+
+/** An http(s) URL (host overrides: `trackUrl`, `appUrl`, an Amplitude cohort's `url`). */
+export const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });

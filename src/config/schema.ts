@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
-import { CohortSourceConfig } from '../cohorts/config.ts';
 import { parseCadence, type Cadence } from './cadence.ts';
-import { Duration, SecretRef } from './fields.ts';
+import { CohortSourceConfig } from './cohort-source.ts';
+import { Duration, HttpUrl, SecretRef } from './fields.ts';
 
 /**
  * The config file's schema. What it parses to is what the CLI sends to Temporal as a sync's
@@ -21,8 +21,6 @@ const Id = z
 
 /** Lanes per stream sync unless configured (chosen from bench/throughput.ts). */
 export const DEFAULT_LANES = 4;
-
-const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** `*` selects every property; a list selects those names; an empty list sends none. */
 export const PropertySelection = z.union([z.literal('*'), z.array(z.string().min(1))]);

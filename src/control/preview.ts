@@ -2,14 +2,10 @@ import type { Config, Destination, StreamSync } from '../config/schema.ts';
 import { tryResolveEnv } from '../config/env.ts';
 import { REGION_HOSTS } from '../customerio/hosts.ts';
 import { MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';
-import {
-  checkAmplitudeEvents,
-  isPlainObject,
-  parseAmplitudeUpload,
-  type AmplitudeItemErrors,
-} from '../events/amplitude.ts';
+import { checkAmplitudeEvents, parseAmplitudeUpload, type AmplitudeItemErrors } from '../events/amplitude.ts';
 import { fromAmplitudeEvent, fromSegment } from '../events/normalize.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
+import { isPlainObject } from '../json-values.ts';
 import {
   parseSegmentBatch,
   parseSegmentCall,

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import { tryResolveEnv } from '../config/env.ts';
 import type { CohortSyncSpec, Config, Destination, StreamSyncSpec, Sync } from '../config/schema.ts';
 import { staticDetailsOf } from './static-details.ts';
-import type { RedriveSummary } from '../activities/redrive.ts';
+import type { RedriveSummary } from '../workflows/types.ts';
 import {
   DestinationAttribute,
   SyncIdAttribute,

@@ -2,6 +2,7 @@
  * Pure mapping from what Customer.io answered (or how the transport failed) to what the caller should do
  * next. Nothing here performs I/O, so retry/backoff policy elsewhere can be tested against plain values.
  */
+import { isPlainObject } from '../json-values.ts';
 
 export interface CioItemError {
   /** 0-based index into the `batch` array that was sent. */
@@ -116,7 +117,7 @@ const UNREACHABLE_CODES: Record<string, string> = {
 };
 
 function unreachableCause(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; isRecord(e) && depth < 5; e = e['cause'], depth++) {
+  for (let e: unknown = err, depth = 0; isPlainObject(e) && depth < 5; e = e['cause'], depth++) {
     const code = e['code'];
     if (typeof code === 'string') {
       if (UNREACHABLE_CODES[code]) return UNREACHABLE_CODES[code];
@@ -162,9 +163,9 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
  */
 export function errorMessage(body: unknown, status: number): string {
   const parts: string[] = [];
-  if (isRecord(body)) {
+  if (isPlainObject(body)) {
     const meta = body['meta'];
-    if (isRecord(meta)) {
+    if (isPlainObject(meta)) {
       if (typeof meta['error'] === 'string') parts.push(meta['error']);
       if (Array.isArray(meta['errors'])) for (const e of meta['errors']) pushErrorText(parts, e);
     }
@@ -192,10 +193,10 @@ export function parseBody(text: string): unknown {
 
 /** Item errors that name a batch index; entries without one cannot be attributed and are dropped. */
 export function itemErrors(body: unknown): CioItemError[] {
-  if (!isRecord(body) || !Array.isArray(body['errors'])) return [];
+  if (!isPlainObject(body) || !Array.isArray(body['errors'])) return [];
   const out: CioItemError[] = [];
   for (const e of body['errors']) {
-    if (!isRecord(e)) continue;
+    if (!isPlainObject(e)) continue;
     const index = typeof e['batch_index'] === 'string' ? Number(e['batch_index']) : e['batch_index'];
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) continue;
     const item: CioItemError = { batch_index: index };
@@ -212,7 +213,7 @@ function pushErrorText(parts: string[], e: unknown): void {
     parts.push(e);
     return;
   }
-  if (!isRecord(e)) return;
+  if (!isPlainObject(e)) return;
   const text = [e['message'], e['detail'], e['reason']].find(
     (v): v is string => typeof v === 'string' && v !== '',
   );
@@ -249,27 +250,23 @@ const TIMEOUT_CODES = new Set([
 ]);
 
 function isTimeoutError(err: unknown): boolean {
-  if (!isRecord(err)) return false;
+  if (!isPlainObject(err)) return false;
   if (err['name'] === 'TimeoutError') return true;
   return typeof err['code'] === 'string' && TIMEOUT_CODES.has(err['code']);
 }
 
 /** Error name/code/message only: never the request, whose headers hold credentials. */
 function describeError(err: unknown): string {
-  if (err instanceof Error || isRecord(err)) {
+  if (err instanceof Error || isPlainObject(err)) {
     const e = err as Record<string, unknown>;
     const code = typeof e['code'] === 'string' ? e['code'] : undefined;
     const message = typeof e['message'] === 'string' && e['message'] !== '' ? e['message'] : undefined;
     const name = typeof e['name'] === 'string' ? e['name'] : 'Error';
     const cause =
-      isRecord(e['cause']) && typeof e['cause']['code'] === 'string' ? e['cause']['code'] : undefined;
+      isPlainObject(e['cause']) && typeof e['cause']['code'] === 'string' ? e['cause']['code'] : undefined;
     return [code ?? name, message, cause && cause !== code ? `cause ${cause}` : undefined]
       .filter((p) => p !== undefined)
       .join(': ');
   }
   return String(err);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

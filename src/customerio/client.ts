@@ -16,6 +16,7 @@ import { classifyResponse, classifyTransportError } from './classify.ts';
 import type { CioHeaders, CioOutcome } from './classify.ts';
 import { resolveHosts } from './hosts.ts';
 import type { CioHostOverrides, CioHosts, CioRegion } from './hosts.ts';
+import { isPlainObject } from '../json-values.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from './limits.ts';
 
 export type CioApi = 'track' | 'app';
@@ -318,7 +319,7 @@ export async function detectRegion(
       const status = 'status' in outcome && outcome.status !== undefined ? ` (HTTP ${outcome.status})` : '';
       throw new RegionLookupError(`Customer.io region lookup failed${status}: ${detail}`, outcome);
     }
-    const region = isObject(outcome.body) ? outcome.body['region'] : undefined;
+    const region = isPlainObject(outcome.body) ? outcome.body['region'] : undefined;
     if (region !== 'us' && region !== 'eu') {
       throw new Error(`Customer.io region lookup returned an unexpected region ${JSON.stringify(region)}`);
     }
@@ -358,8 +359,4 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { isPlainObject } from '../json-values.ts';
 import type { CanonicalRecord } from './record.ts';
 import { checkRecordLimits, checkValueLimits, type LimitViolation } from './record-limits.ts';
 
@@ -282,6 +283,36 @@ export function checkAmplitudeRecordLimits(
 }
 
 /**
+ * The loop every check shares: each raw item must be an object, within the shape limits, that
+ * `schema` accepts; `finish` applies the kind's own rules and returns the cleaned item, or undefined
+ * once it has recorded why not. Any invalid item fails the whole request.
+ */
+function checkItems<S extends z.ZodType, T>(
+  raws: readonly unknown[],
+  notAnObject: string,
+  schema: S,
+  finish: (maps: ErrorMaps, item: z.infer<S>, index: number) => T | undefined,
+): ItemsCheck<T> {
+  const maps = new ErrorMaps();
+  const items: T[] = [];
+  raws.forEach((raw, index) => {
+    if (!isPlainObject(raw)) {
+      maps.add(maps.invalid, notAnObject, index);
+      return;
+    }
+    if (!checkShape(maps, raw, index)) return;
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      addSchemaIssues(maps, raw, parsed.error.issues, index);
+      return;
+    }
+    const item = finish(maps, parsed.data, index);
+    if (item !== undefined) items.push(item);
+  });
+  return maps.empty ? { ok: true, items } : { ok: false, errors: maps.result() };
+}
+
+/**
  * Validates the events of an upload. Either every event is valid (returned cleaned: short ids
  * removed, over-long string values truncated, null keys dropped) or the indexes of the invalid ones
  * are returned; the caller answers 400 and stores nothing (see src/ingest for why).
@@ -290,40 +321,32 @@ export function checkAmplitudeEvents(
   events: readonly unknown[],
   minIdLength: number,
 ): ItemsCheck<AmplitudeEvent> {
-  const maps = new ErrorMaps();
-  const items: AmplitudeEvent[] = [];
-  events.forEach((raw, index) => {
-    if (!isPlainObject(raw)) {
-      maps.add(maps.invalid, 'event', index);
-      return;
-    }
-    if (!checkShape(maps, raw, index)) return;
-    const parsed = AmplitudeEventSchema.safeParse(raw);
-    if (!parsed.success) {
-      addSchemaIssues(maps, raw, parsed.error.issues, index);
-      return;
-    }
-    const ids = checkIds(maps, parsed.data, index, minIdLength);
-    if (maps.has(index)) return;
-    const { user_id: _u, device_id: _d, ...rest } = parsed.data;
-    items.push({ ...(cleanValue(rest) as AmplitudeEvent), ...ids });
+  return checkItems(events, 'event', AmplitudeEventSchema, (maps, event, index) => {
+    const ids = checkIds(maps, event, index, minIdLength);
+    if (maps.has(index)) return undefined;
+    const { user_id: _u, device_id: _d, ...rest } = event;
+    return { ...(cleanValue(rest) as AmplitudeEvent), ...ids };
   });
-  return maps.empty ? { ok: true, items } : { ok: false, errors: maps.result() };
 }
 
-/** Amplitude's user property operations (Identify API, `$identify` events). */
-export const AMPLITUDE_USER_PROPERTY_OPERATIONS: ReadonlySet<string> = new Set([
+/**
+ * Amplitude's user property operations (Identify API, `$identify` events), in the order Amplitude
+ * applies them within one `user_properties` object (see src/mapping/amplitude-user-operations.ts).
+ */
+export const AMPLITUDE_OPERATION_ORDER = [
+  '$clearAll',
+  '$unset',
   '$set',
   '$setOnce',
   '$add',
   '$append',
   '$prepend',
-  '$unset',
   '$preInsert',
   '$postInsert',
   '$remove',
-  '$clearAll',
-]);
+] as const;
+
+export const AMPLITUDE_USER_PROPERTY_OPERATIONS: ReadonlySet<string> = new Set(AMPLITUDE_OPERATION_ORDER);
 
 /** The Identify API forbids mixing operations and plain properties in one `user_properties`. */
 function mixesOperations(properties: Record<string, unknown> | null | undefined): boolean {
@@ -338,49 +361,25 @@ export function checkAmplitudeIdentifications(
   identifications: readonly unknown[],
   minIdLength = DEFAULT_MIN_ID_LENGTH,
 ): ItemsCheck<AmplitudeIdentification> {
-  const maps = new ErrorMaps();
-  const items: AmplitudeIdentification[] = [];
-  identifications.forEach((raw, index) => {
-    if (!isPlainObject(raw)) {
-      maps.add(maps.invalid, 'identification', index);
-      return;
-    }
-    if (!checkShape(maps, raw, index)) return;
-    const parsed = AmplitudeIdentificationSchema.safeParse(raw);
-    if (!parsed.success) {
-      addSchemaIssues(maps, raw, parsed.error.issues, index);
-      return;
-    }
-    const ids = checkIds(maps, parsed.data, index, minIdLength);
-    if (mixesOperations(parsed.data.user_properties)) maps.add(maps.invalid, 'user_properties', index);
-    if (maps.has(index)) return;
-    const { user_id: _u, device_id: _d, ...rest } = parsed.data;
-    items.push({ ...(cleanValue(rest) as AmplitudeIdentification), ...ids });
+  return checkItems(identifications, 'identification', AmplitudeIdentificationSchema, (maps, item, index) => {
+    const ids = checkIds(maps, item, index, minIdLength);
+    if (mixesOperations(item.user_properties)) maps.add(maps.invalid, 'user_properties', index);
+    if (maps.has(index)) return undefined;
+    const { user_id: _u, device_id: _d, ...rest } = item;
+    return { ...(cleanValue(rest) as AmplitudeIdentification), ...ids };
   });
-  return maps.empty ? { ok: true, items } : { ok: false, errors: maps.result() };
 }
 
 /** Validates Group Identify API objects (`group_type`, `group_value`, `group_properties`). */
 export function checkAmplitudeGroupIdentifications(
   identifications: readonly unknown[],
 ): ItemsCheck<AmplitudeGroupIdentification> {
-  const maps = new ErrorMaps();
-  const items: AmplitudeGroupIdentification[] = [];
-  identifications.forEach((raw, index) => {
-    if (!isPlainObject(raw)) {
-      maps.add(maps.invalid, 'identification', index);
-      return;
-    }
-    if (!checkShape(maps, raw, index)) return;
-    const parsed = AmplitudeGroupIdentificationSchema.safeParse(raw);
-    if (!parsed.success) {
-      addSchemaIssues(maps, raw, parsed.error.issues, index);
-      return;
-    }
-    if (maps.has(index)) return;
-    items.push(cleanValue(parsed.data) as AmplitudeGroupIdentification);
-  });
-  return maps.empty ? { ok: true, items } : { ok: false, errors: maps.result() };
+  return checkItems(
+    identifications,
+    'identification',
+    AmplitudeGroupIdentificationSchema,
+    (maps, item, index) => (maps.has(index) ? undefined : (cleanValue(item) as AmplitudeGroupIdentification)),
+  );
 }
 
 /** How many group properties a Group Identify request sets (operations count their inner keys). */
@@ -415,10 +414,6 @@ export function parseIdentification(value: unknown): IdentificationParse {
   }
   if (isPlainObject(parsed)) return { ok: true, items: [parsed] };
   return { ok: false, missing: false };
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Nesting depth of objects and arrays (a scalar is 0, `{}` is 1). Iterative: input is untrusted. */

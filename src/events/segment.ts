@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { isPlainObject } from './amplitude.ts';
+import { isPlainObject } from '../json-values.ts';
 
 /**
  * Segment's tracking API calls (the Segment Spec) and the batch envelope. Pure: no I/O, no clock.

@@ -6,14 +6,14 @@ import { renderMetrics, type IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import { registerAmplitudeDeletionRoutes } from './amplitude-deletions.ts';
 import { registerAmplitudeRoutes } from './amplitude-routes.ts';
+import { DEFAULT_LIMITS, type IngestContext, type IngestLimits, type IngestRouteConfig } from './context.ts';
 import {
-  DEFAULT_LIMITS,
+  apiOf,
+  countRejected,
+  createIngestCounters,
   type ApiFamily,
-  type IngestContext,
-  type IngestLimits,
-  type IngestRouteConfig,
-} from './context.ts';
-import { apiOf, countRejected, createIngestCounters, type IngestCounters } from './counters.ts';
+  type IngestCounters,
+} from './counters.ts';
 import {
   DEFAULT_CONNECTION_LIMITS,
   fastifyConnectionOptions,

@@ -1,7 +1,7 @@
 import type { CanonicalRecord } from '../events/record.ts';
 import type { IngestApi, IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
-import { countAccepted, type IngestCounters } from './counters.ts';
+import { countAccepted, type ApiFamily, type IngestCounters } from './counters.ts';
 import type { DecodeSlots } from './decode-slots.ts';
 import { IngestError } from './errors.ts';
 
@@ -56,8 +56,6 @@ export const DEFAULT_LIMITS: IngestLimits = {
   maxConcurrentDecodes: 8,
   decodeWaitMs: 10_000,
 };
-
-export type ApiFamily = 'amplitude' | 'amplitude-identify' | 'segment' | 'plain';
 
 /** Fastify route `config`: which family's response bodies a route's errors get. */
 export interface IngestRouteConfig {

@@ -1,5 +1,4 @@
 import type { IngestApi, IngestMetrics } from '../metrics.ts';
-import type { ApiFamily } from './context.ts';
 import type { RejectReason } from './errors.ts';
 
 /**
@@ -25,6 +24,9 @@ export interface IngestTally {
 export function createIngestCounters(): IngestCounters {
   return { recordsIngested: {}, requestsAccepted: {}, requestsRejected: {} };
 }
+
+/** Which API a request came in through (a route's `config.family`): its error bodies and metrics label. */
+export type ApiFamily = 'amplitude' | 'amplitude-identify' | 'segment' | 'plain';
 
 /** The metrics' `api` label: the Identify APIs count as Amplitude, health and 404s as other. */
 export function apiOf(family: ApiFamily): IngestApi {

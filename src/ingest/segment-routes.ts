@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { isPlainObject } from '../events/amplitude.ts';
+import { isPlainObject } from '../json-values.ts';
 import { fromSegment } from '../events/normalize.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import { checkRecordLimits, checkValueLimits, type LimitViolation } from '../events/record-limits.ts';

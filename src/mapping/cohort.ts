@@ -1,6 +1,7 @@
+/** Cohort member ids as Customer.io ids: which ones the id type refuses, and the attribute a cohort sets. */
 import type { CohortSync } from '../config/schema.ts';
 import { MAX_IDENTIFIER_BYTES, utf8Bytes } from '../customerio/limits.ts';
-import { isEmailShaped } from './identifier.ts';
+import { isEmailShaped } from './person-identifier.ts';
 
 /**
  * Why an id cannot be sent to Customer.io as `idType`, or undefined when it can. Customer.io

@@ -1,8 +1,9 @@
+/** Deletes and suppressions: the person and object operations a deletion record becomes, and their effects. */
 import type { StreamSync } from '../config/schema.ts';
 import { checkBatchItem, checkIdentifierValue } from '../customerio/limits.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
-import { type UserContext, userKey } from './identify.ts';
-import { identifierValue, readIdentifier, toCioIdentifiers } from './identifier.ts';
+import { type UserContext, userKey } from './identify-plan.ts';
+import { identifierValue, readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 import type {
   CioBatchOp,
   DeletionEffect,

@@ -1,9 +1,10 @@
+/** Device records (push tokens) → Customer.io add_device / delete_device operations. */
 import type { PropertySelection } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import type { AddDeviceOp, DeleteDeviceOp, PersonIdentifiers } from './ops.ts';
-import { selectProperties } from './properties.ts';
+import { selectProperties } from './event-data.ts';
 import { unixSeconds } from './timestamps.ts';
-import { nonBlank, objectAt, setOwn } from './values.ts';
+import { nonBlank, objectAt, setOwn } from '../json-values.ts';
 
 /**
  * Segment's mobile lifecycle events (and the device events Customer.io's own Pipelines API and

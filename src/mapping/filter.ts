@@ -1,7 +1,8 @@
+/** A sync's event filter (names, where-conditions) applied to one record. */
 import type { EventFilter, WhereCondition } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
-import { identifierValue } from './identifier.ts';
-import { readPath } from './path.ts';
+import { identifierValue } from './person-identifier.ts';
+import { readPath } from './record-path.ts';
 import { canonicalJson } from './stable-hash.ts';
 
 /**

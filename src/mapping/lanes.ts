@@ -1,3 +1,4 @@
+/** Delivery lanes: which lane of a sync a record belongs to (split by person). */
 /**
  * Which delivery lane a record belongs to. A sync's log is split by the person a record concerns
  * (its resolved Customer.io identifier), so each person's records keep their log order in one lane
@@ -5,8 +6,8 @@
  */
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
-import { userKey } from './identify.ts';
-import { identifierValue, readIdentifier, toCioIdentifiers } from './identifier.ts';
+import { userKey } from './identify-plan.ts';
+import { identifierValue, readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 
 /**
  * A record that concerns more than one person or an object (an alias merges two people; a group

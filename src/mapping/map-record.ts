@@ -1,3 +1,4 @@
+/** One canonical record → the Customer.io operations it becomes (or why it is filtered or dead-lettered). */
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import {
@@ -10,8 +11,13 @@ import {
 import { deletionKindOf, heldBySuppression, mapDeletion } from './deletions.ts';
 import { deviceOp } from './devices.ts';
 import { filterRecord } from './filter.ts';
-import { type IdentifyOutcome, type UserContext, carriesUserProperties, planIdentify } from './identify.ts';
-import { identifierValue, readIdentifier, toCioIdentifiers } from './identifier.ts';
+import {
+  type IdentifyOutcome,
+  type UserContext,
+  carriesUserProperties,
+  planIdentify,
+} from './identify-plan.ts';
+import { identifierValue, readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 import type {
   AnonymousIdentifiers,
   CioBatchOp,
@@ -20,7 +26,7 @@ import type {
   PersonEventOp,
   PersonIdentifiers,
 } from './ops.ts';
-import { eventData, selectProperties } from './properties.ts';
+import { eventData, selectProperties } from './event-data.ts';
 import { unixSeconds } from './timestamps.ts';
 import { MAX_ULID_TIME, eventUlid } from './ulid.ts';
 import { pageEventName, pageName, screenEventName, screenName, viewKind } from './views.ts';
@@ -312,7 +318,7 @@ function checkOp(op: CioBatchOp): MapResult | undefined {
     }
     case 'identify':
     case 'identify_anonymous': {
-      // Person identifies arrive fitted to these limits already (src/mapping/identify.ts); objects do not.
+      // Person identifies arrive fitted to these limits already (src/mapping/identify-plan.ts); objects do not.
       const attributes = checkAttributes(op.attributes);
       if (attributes !== undefined) return deadLetter('attributes_invalid', attributes);
       break;

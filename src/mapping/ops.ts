@@ -1,4 +1,6 @@
-import type { UserUpdate } from './identify.ts';
+/** The Customer.io Track API v2 operation types the mapping produces, and what a mapped record is. */
+import type { UserSnapshot } from '../store/store.ts';
+import type { UserProperties } from './amplitude-user-operations.ts';
 
 /**
  * Customer.io Track API v2 operations (`POST /api/v2/batch` items), as far as this engine sends them.
@@ -139,6 +141,20 @@ export interface DeletionEffect {
 export interface DeadLetterReason {
   reason: string;
   detail?: string;
+}
+
+/** What a record does to its user's snapshot, to be written once Customer.io has answered. */
+export interface UserUpdate {
+  key: string;
+  /** The snapshot if Customer.io accepts the record's identify (or there is none to accept). */
+  next: UserSnapshot;
+  /**
+   * What the record makes true at Customer.io, typed and before `stringify` (`null` removes): the
+   * attributes of its identify, plus attributes dead-lettered for a name or value over the limits.
+   */
+  patch: UserProperties;
+  /** The record carries an identify: its patch counts only if Customer.io accepted the record. */
+  withOp: boolean;
 }
 
 /**

@@ -1,13 +1,14 @@
+/** A lane's records → Customer.io batch requests within the size limits, with the user snapshots they settle. */
 import type { StreamSync } from '../config/schema.ts';
 import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { BATCH_ENVELOPE_BYTES, MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';
 import type { UserSnapshot } from '../store/store.ts';
-import { carriesUserProperties, userKey } from './identify.ts';
-import { readIdentifier, toCioIdentifiers } from './identifier.ts';
+import { carriesUserProperties, userKey } from './identify-plan.ts';
+import { readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 import { mapRecord } from './map-record.ts';
 import { checkRecordLimits } from '../events/record-limits.ts';
 import type { CioBatchOp, DeletionEffect, MapResult } from './ops.ts';
-import { type UserProperties, applyPatch } from './user-operations.ts';
+import { type UserProperties, applyPatch } from './amplitude-user-operations.ts';
 
 /** One user's snapshot through a batch: as loaded, and what each of its records did to it. */
 export interface PlannedUser {

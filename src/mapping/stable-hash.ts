@@ -1,3 +1,4 @@
+/** Canonical JSON (sorted keys) and stable hashes of values, with the depth bound every walk shares. */
 import { createHash } from 'node:crypto';
 
 /**

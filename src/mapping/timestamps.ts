@@ -1,3 +1,4 @@
+/** Times as Customer.io takes them: Unix seconds, from epoch ms or ISO strings. */
 /**
  * Customer.io's Track API takes Unix SECONDS everywhere (`timestamp`, `created_at`, `last_used`): a
  * millisecond value is accepted but lands 50,000 years out, and an ISO string is silently replaced

@@ -1,3 +1,4 @@
+/** Deterministic ULIDs for Customer.io event ids (the same record always gets the same id). */
 import { createHash } from 'node:crypto';
 
 /** Crockford's base32, as the ULID spec uses it (no I, L, O, U). */

@@ -1,7 +1,8 @@
+/** Page and screen views: which records are views, and the event names they are sent with. */
 import type { StreamEvents } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import { MAX_EVENT_NAME_BYTES, utf8Bytes } from '../customerio/limits.ts';
-import { nonBlank, objectAt } from './values.ts';
+import { nonBlank, objectAt } from '../json-values.ts';
 
 /** Segment page/screen calls, and Amplitude events whose type the sync lists as page or screen views. */
 export function viewKind(record: CanonicalRecord, events: StreamEvents): 'page' | 'screen' | undefined {

@@ -6,7 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { defineSearchAttributeKey } from '@temporalio/common';
 
 import type { CohortSyncSpec, StreamSyncSpec } from '../config/schema.ts';
-import type { RedriveSummary } from '../activities/redrive.ts';
+import type { CohortRunSummary, RedriveSummary } from './types.ts';
 
 export const TASK_QUEUE = 'cio-sync';
 
@@ -149,23 +149,6 @@ export const redriveUpdate = defineUpdate<RedriveSummary, [{ ids?: number[] }]>(
 
 export function cohortSyncWorkflowId(syncId: string): string {
   return `cohort-sync/${syncId}`;
-}
-
-/** What one cohort run did; the apply activity's result and the run's audit line. */
-export interface CohortRunSummary {
-  runId: string;
-  startedAt: string;
-  finishedAt: string;
-  members: number;
-  added: number;
-  removed: number;
-  /** Ids left out because they break Customer.io's rules for the id type. */
-  skipped: number;
-  /** Members Customer.io did not know, where its answers tell (segment count below the snapshot). */
-  unknown?: number;
-  /** Members Customer.io refused (207 item errors, a refused chunk), by its reason. */
-  rejected?: number;
-  rejectedReasons?: Record<string, number>;
 }
 
 /** A run held because it would remove too much of the segment (see `maxRemovalRatio`). */

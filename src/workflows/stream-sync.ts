@@ -20,7 +20,7 @@ import {
 import type { StreamSyncSpec } from '../config/schema.ts';
 import { assertStreamSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
-import type { LaneSummary } from '../activities/types.ts';
+import type { LaneSummary } from './types.ts';
 import {
   SyncStatusAttribute,
   configQuery,

@@ -6,7 +6,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 
 import { DestinationClients } from '../../src/activities/destinations.ts';
-import type { ActivityDeps, DeliveryMetrics } from '../../src/activities/index.ts';
+import type { DeliveryMetrics } from '../../src/activities/delivery-metrics.ts';
+import type { ActivityDeps } from '../../src/activities/deps.ts';
 import { CohortSync, Destination, type CohortSyncSpec } from '../../src/config/schema.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio/index.ts';

@@ -1,3 +1,4 @@
+/** Test fixtures for the mapping tests: a canonical record and a stream sync with defaults. */
 import { StreamSync } from '../../src/config/schema.ts';
 import type { CanonicalRecord } from '../../src/events/record.ts';
 

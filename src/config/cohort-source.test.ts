@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { CohortSourceConfig, cohortSourceVariables } from './config.ts';
+import { CohortSourceConfig, cohortSourceVariables } from './cohort-source.ts';
 
 const parse = (input: unknown) => CohortSourceConfig.safeParse(input);
 const issues = (input: unknown) =>

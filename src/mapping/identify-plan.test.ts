@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import type { CanonicalRecord } from '../events/record.ts';
 import type { UserSnapshot } from '../store/store.ts';
-import { OVER_LIMITS, type UserUpdate, userKey } from './identify.ts';
+import { OVER_LIMITS, userKey } from './identify-plan.ts';
+import type { UserUpdate } from './ops.ts';
 import { mapRecord } from './map-record.ts';
 import type { MapResult, PersonIdentifiers } from './ops.ts';
 import { T_SECONDS, record, streamSync } from '../../test/helpers/mapping.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { isEmailShaped, readIdentifier, toCioIdentifiers } from './identifier.ts';
+import { isEmailShaped, readIdentifier, toCioIdentifiers } from './person-identifier.ts';
 import { record } from '../../test/helpers/mapping.ts';
 
 describe('readIdentifier', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { PropertySelection } from '../config/schema.ts';
-import { eventData, selectProperties } from './properties.ts';
+import { eventData, selectProperties } from './event-data.ts';
 import { record } from '../../test/helpers/mapping.ts';
 
 describe('selectProperties', () => {

@@ -1,3 +1,7 @@
+/**
+ * What workflows and activities hand each other: activity inputs and the summaries they return.
+ * Types only, importing neither side, so both (and the CLI) can share them without a circle.
+ */
 import type { StreamSyncSpec } from '../config/schema.ts';
 import type { HoldReason } from '../customerio/policy.ts';
 
@@ -50,4 +54,42 @@ export interface LaneSummary {
   error?: string;
   /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …); absent when none. */
   deletions?: Record<string, number>;
+}
+
+export interface RedriveInput {
+  syncId: string;
+  spec: StreamSyncSpec;
+  /** Dead letters to redrive; all open ones of the sync when absent. */
+  ids?: number[];
+}
+
+export interface RedriveSummary {
+  redriven: number;
+  delivered: number;
+  filtered: Record<string, number>;
+  deadLettered: number;
+  status?: number;
+  dryRun?: boolean;
+  /** Set when the destination holds (credentials, unreachable): the letters not yet sent stay open. */
+  hold?: string;
+  error?: string;
+  /** Deletes and suppressions Customer.io accepted, by kind. */
+  deletions?: Record<string, number>;
+}
+
+/** What one cohort run did; the apply activity's result and the run's audit line. */
+export interface CohortRunSummary {
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  members: number;
+  added: number;
+  removed: number;
+  /** Ids left out because they break Customer.io's rules for the id type. */
+  skipped: number;
+  /** Members Customer.io did not know, where its answers tell (segment count below the snapshot). */
+  unknown?: number;
+  /** Members Customer.io refused (207 item errors, a refused chunk), by its reason. */
+  rejected?: number;
+  rejectedReasons?: Record<string, number>;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { readPath } from './path.ts';
+import { readPath } from './record-path.ts';
 import { record } from '../../test/helpers/mapping.ts';
 
 const rec = record({

@@ -1,5 +1,6 @@
+/** Dotted paths (`user_properties.email`, `event_properties.items.0.sku`) read from a canonical record. */
 import type { CanonicalRecord } from '../events/record.ts';
-import { flattenUserProperties } from './user-properties.ts';
+import { flattenUserProperties } from './flat-user-properties.ts';
 
 /**
  * Reads a dotted path (`user_id`, `user_properties.email`, `event_properties.cart.total`,

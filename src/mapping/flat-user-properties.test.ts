@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { flattenUserProperties } from './user-properties.ts';
+import { flattenUserProperties } from './flat-user-properties.ts';
 
 describe('flattenUserProperties', () => {
   it.each([

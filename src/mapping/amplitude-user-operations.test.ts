@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
+import { AMPLITUDE_OPERATION_ORDER } from '../events/amplitude.ts';
 import {
-  AMPLITUDE_OPERATION_ORDER,
   type UserPropertiesMode,
   applyPatch,
   applyUserProperties,
   changedProperties,
   jsonEqual,
-} from './user-operations.ts';
+} from './amplitude-user-operations.ts';
 
 const all = () => true;
 

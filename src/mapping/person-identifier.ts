@@ -1,7 +1,8 @@
+/** The person identifier of a record: read from its configured path, classed as id, email or cio_id. */
 import type { CanonicalRecord } from '../events/record.ts';
 import { MAX_IDENTIFIER_BYTES, checkIdentifierValue, utf8Bytes } from '../customerio/limits.ts';
 import type { PersonIdentifiers } from './ops.ts';
-import { readPath } from './path.ts';
+import { readPath } from './record-path.ts';
 
 /**
  * The identifier value at a configured path (`user_id`, `user_properties.email`, …). Numbers are

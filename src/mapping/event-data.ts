@@ -1,7 +1,8 @@
+/** Property selection (`'*'` or a list) and the Customer.io event data built from the selected properties. */
 import type { PropertySelection } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
-import { assignOwn, isPlainObject, setOwn } from './values.ts';
-import { flattenUserProperties } from './user-properties.ts';
+import { assignOwn, isPlainObject, setOwn } from '../json-values.ts';
+import { flattenUserProperties } from './flat-user-properties.ts';
 
 /**
  * The selected properties of an object: `'*'` → all of them, a list → those names that are present

@@ -1,10 +1,11 @@
+/** A record's user properties as plain values: `$set` / `$setOnce` flattened, other operations dropped. */
 import { AMPLITUDE_USER_PROPERTY_OPERATIONS } from '../events/amplitude.ts';
-import { assignOwn, isPlainObject, setOwn } from './values.ts';
+import { assignOwn, isPlainObject, setOwn } from '../json-values.ts';
 
 /**
  * Of Amplitude's user property operations only `$set` and `$setOnce` carry plain values; the others
  * (`$add`, `$unset`, `$append`, …) need the person's previous values to mean anything, which is the
- * job of user forwarding (user-operations.ts, against each user's snapshot), not of this flat view:
+ * job of user forwarding (amplitude-user-operations.ts, against each user's snapshot), not of this flat view:
  * it serves event data and identifier paths, which read one record alone.
  *
  * User properties as plain values: `$setOnce` first, then top-level values, then `$set`, later ones

@@ -1,3 +1,4 @@
+/** User forwarding: an identify-bearing record and the user's snapshot → the Customer.io identify of what changed. */
 import type { StreamSync } from '../config/schema.ts';
 import {
   MAX_ATTRIBUTES,
@@ -10,8 +11,8 @@ import {
 } from '../customerio/limits.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import type { UserSnapshot } from '../store/store.ts';
-import { identifierValue } from './identifier.ts';
-import type { PersonIdentifiers, PersonIdentifyOp } from './ops.ts';
+import { identifierValue } from './person-identifier.ts';
+import type { PersonIdentifiers, PersonIdentifyOp, UserUpdate } from './ops.ts';
 import { toUnixSeconds } from './timestamps.ts';
 import {
   type UserProperties,
@@ -20,8 +21,8 @@ import {
   applyUserProperties,
   changedProperties,
   jsonEqual,
-} from './user-operations.ts';
-import { isPlainObject, objectAt, setOwn } from './values.ts';
+} from './amplitude-user-operations.ts';
+import { isPlainObject, objectAt, setOwn } from '../json-values.ts';
 
 /**
  * User forwarding: an identify-bearing record + what the engine remembers of the user (its
@@ -35,20 +36,6 @@ import { isPlainObject, objectAt, setOwn } from './values.ts';
  * client clock running ahead would silently block later updates; per-user delivery order already puts
  * updates in sequence.
  */
-
-/** What a record does to its user's snapshot, to be written once Customer.io has answered. */
-export interface UserUpdate {
-  key: string;
-  /** The snapshot if Customer.io accepts the record's identify (or there is none to accept). */
-  next: UserSnapshot;
-  /**
-   * What the record makes true at Customer.io, typed and before `stringify` (`null` removes): the
-   * attributes of its identify, plus attributes dead-lettered for a name or value over the limits.
-   */
-  patch: UserProperties;
-  /** The record carries an identify: its patch counts only if Customer.io accepted the record. */
-  withOp: boolean;
-}
 
 export interface IdentifyOutcome {
   op?: PersonIdentifyOp;

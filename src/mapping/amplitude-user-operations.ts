@@ -1,4 +1,6 @@
-import { isPlainObject, setOwn } from './values.ts';
+/** Amplitude's user property operations ($set, $add, $append, …) applied to a user's remembered properties. */
+import { AMPLITUDE_OPERATION_ORDER, AMPLITUDE_USER_PROPERTY_OPERATIONS } from '../events/amplitude.ts';
+import { isPlainObject, setOwn } from '../json-values.ts';
 import { MAX_WALK_DEPTH, TooDeepError } from './stable-hash.ts';
 
 /**
@@ -34,22 +36,6 @@ import { MAX_WALK_DEPTH, TooDeepError } from './stable-hash.ts';
 
 export type UserProperties = Record<string, unknown>;
 
-/** Amplitude's order of operations within one `user_properties` object (see above). */
-export const AMPLITUDE_OPERATION_ORDER = [
-  '$clearAll',
-  '$unset',
-  '$set',
-  '$setOnce',
-  '$add',
-  '$append',
-  '$prepend',
-  '$preInsert',
-  '$postInsert',
-  '$remove',
-] as const;
-
-const OPERATIONS: ReadonlySet<string> = new Set(AMPLITUDE_OPERATION_ORDER);
-
 /**
  * How a record's user properties are read:
  * - `operations`: Amplitude `$identify` events and Identify API calls; operations are applied, plain
@@ -80,7 +66,7 @@ export function applyUserProperties(
     }
   }
   for (const [key, value] of Object.entries(props)) {
-    if (mode !== 'traits' && OPERATIONS.has(key)) continue;
+    if (mode !== 'traits' && AMPLITUDE_USER_PROPERTY_OPERATIONS.has(key)) continue;
     if (tracked(key)) put(next, key, value);
   }
   return next;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-import { Duration, SECRET_REFERENCE_MESSAGE, SecretRef } from '../config/fields.ts';
-import { isSecretReference, referencedVariables } from '../config/env.ts';
+import { isSecretReference, referencedVariables } from './env.ts';
+import { Duration, HttpUrl, SECRET_REFERENCE_MESSAGE, SecretRef } from './fields.ts';
 
 /**
  * Where a cohort sync reads its members from: the `cohort:` field of a `type: cohort` sync. Like the
@@ -20,8 +20,6 @@ const HttpUrlWithRefs = z.string().refine((value) => {
     return false;
   }
 }, 'expected an http(s) URL');
-
-const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** YAML reads `cohortId: 123456` as a number; Amplitude's ids are strings. */
 const CohortId = z

@@ -1,4 +1,4 @@
-/** Small guards for reading untyped source data (properties, traits, context). */
+/** Guards and own-property writes for untyped JSON data (request bodies, properties, traits, context). */
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -128,7 +128,7 @@ describe('stream sync on a real Temporal dev server', () => {
       CioSyncStatus: ['running'],
       CioDestination: ['cio'],
     });
-    expect(await found.memo).toEqual({ name: `Test sync ${syncId}` });
+    expect(await found.memo).toEqual({ name: `Test sync ${syncId}`, source: 'web' });
 
     // No secret reaches Temporal: not in the input, not in the history.
     const history = decodedHistory(

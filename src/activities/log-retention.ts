@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 
+import { runningSyncs } from '../temporal/running-syncs.ts';
 import type { ActivityDeps } from './deps.ts';
 
 /** Entries deleted per transaction: small enough that ingest's appends never wait long behind one. */
@@ -71,14 +72,7 @@ export async function pruneLog(
 }
 
 async function listRunningStreamSyncs(ctx: Context): Promise<RunningStreamSync[]> {
-  const found: RunningStreamSync[] = [];
-  for await (const wf of ctx.client.workflow.list({
-    query: 'CioSyncType = "stream" AND ExecutionStatus = "Running"',
-  })) {
-    const syncId = (wf.searchAttributes?.CioSyncId as unknown[] | undefined)?.[0];
-    if (typeof syncId !== 'string') continue;
-    const source = wf.memo?.source;
-    found.push({ syncId, ...(typeof source === 'string' && { sourceId: source }) });
-  }
-  return found;
+  return (await runningSyncs(ctx.client))
+    .filter((sync) => sync.type === 'stream')
+    .map(({ syncId, source }) => ({ syncId, ...(source !== undefined && { sourceId: source }) }));
 }

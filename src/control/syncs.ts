@@ -4,6 +4,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 
 import { tryResolveEnv } from '../config/env.ts';
 import type { CohortSyncSpec, Config, Destination, StreamSyncSpec, Sync } from '../config/schema.ts';
+import { runningSyncs } from '../temporal/running-syncs.ts';
 import { staticDetailsOf } from './static-details.ts';
 import type { RedriveSummary } from '../workflows/types.ts';
 import {
@@ -174,24 +175,6 @@ export async function startSync(client: Client, spec: SyncSpec, taskQueue: strin
         : `cohort sync ${sync.id}: ${sync.cohort.from} → ${destination.id} (${sync.target})`,
     staticDetails: staticDetailsOf(spec),
   });
-}
-
-/** Running syncs as the Web UI's visibility sees them. */
-export async function runningSyncs(
-  client: Client,
-): Promise<Array<{ syncId: string; workflowId: string; indexedStatus: string }>> {
-  const found: Array<{ syncId: string; workflowId: string; indexedStatus: string }> = [];
-  for await (const wf of client.workflow.list({
-    query: `${SyncIdAttribute.name} IS NOT NULL AND ExecutionStatus = "Running"`,
-  })) {
-    const first = (name: string) => (wf.searchAttributes?.[name] as unknown[] | undefined)?.[0];
-    found.push({
-      syncId: String(first(SyncIdAttribute.name) ?? wf.workflowId),
-      workflowId: wf.workflowId,
-      indexedStatus: String(first(SyncStatusAttribute.name) ?? 'unknown'),
-    });
-  }
-  return found.sort((a, b) => a.syncId.localeCompare(b.syncId));
 }
 
 async function requireRunning(client: Client, syncId: string, type?: SyncType): Promise<RunningSync> {

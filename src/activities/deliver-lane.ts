@@ -113,12 +113,10 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
       if (batch === undefined) {
         // Nothing after the cursor: wait for the log to grow, or end the run. A run that has
         // delivered ends after a short pause, so the workflow (and `status`) hears of it soon.
-        // (A lane of several is told to give up at once when it finds nothing, so that one waiter
-        // takes over a quiet sync; once it has delivered, a trickle must not end it record by record.)
+        // Until then the workflow's `lingerMs` applies: short for a lane of a quiet sync (one waiter
+        // takes over), long beside a busy lane.
         const linger =
-          summary.outcome === 'idle'
-            ? input.lingerMs
-            : Math.min(sync.delivery.waitFor, Math.max(input.lingerMs, SETTLED_LINGER_MS));
+          summary.outcome === 'idle' ? input.lingerMs : Math.min(sync.delivery.waitFor, SETTLED_LINGER_MS);
         // Only this lane's records (or a barrier) wake it: its neighbours' traffic costs it nothing.
         const has = deps.logTail
           ? await deps.logTail.waitFor(sync.source, pos, (r) => owns(r.record), linger, stop)

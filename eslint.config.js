@@ -56,6 +56,24 @@ export default tseslint.config(
     },
   },
   {
+    // Settings are read in one place (src/settings.ts): a process reading a variable by name
+    // elsewhere would have its own default and its own idea of a valid value. Passing the whole
+    // environment on (for a config's `${ENV}` references, or to a child process) is fine.
+    files: ['src/**/*.ts'],
+    ignores: ['src/settings.ts', 'src/**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "MemberExpression[object.type='MemberExpression'][object.object.name='process'][object.property.name='env']",
+          message:
+            'Read settings through loadSettings() (src/settings.ts), where each variable is named, defaulted and parsed once.',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', 'bin/**'],
     ...tseslint.configs.disableTypeChecked,
   },

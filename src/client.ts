@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { stripVTControlCharacters } from 'node:util';
 
 import { Client, Connection } from '@temporalio/client';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import pc from 'picocolors';
 
 import { ConfigError, loadConfig } from './config/load.ts';
@@ -24,9 +24,9 @@ import { checkDestination } from './control/check.ts';
 import { waitForCohortRun } from './control/cohort-progress.ts';
 import { colourStatus, describeCohort, lastErrorLine, stalledNote } from './control/format.ts';
 import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './control/preview.ts';
+import { loadSettings, SettingsError, type Settings } from './settings.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
-import { engineSettings } from './temporal/settings.ts';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
@@ -42,9 +42,16 @@ function print(opts: GlobalOptions, value: unknown, human: () => string): void {
   process.stdout.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 
+/** Read once per command, when a command first needs them (`validate` and `preview` do not). */
+let cachedSettings: Settings | undefined;
+function settings(): Settings {
+  cachedSettings ??= loadSettings();
+  return cachedSettings;
+}
+
 async function withClient<T>(opts: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
-  const settings = engineSettings();
-  const address = opts.address ?? settings.temporalAddress;
+  const { temporalAddress, namespace } = settings();
+  const address = opts.address ?? temporalAddress;
   let connection: Connection;
   try {
     connection = await Connection.connect({ address, connectTimeout: 5000 });
@@ -52,14 +59,14 @@ async function withClient<T>(opts: GlobalOptions, fn: (client: Client) => Promis
     throw new SyncControlError(`cannot reach Temporal at ${address}: ${(err as Error).message}`);
   }
   try {
-    return await fn(new Client({ connection, namespace: opts.namespace ?? settings.namespace }));
+    return await fn(new Client({ connection, namespace: opts.namespace ?? namespace }));
   } finally {
     await connection.close();
   }
 }
 
 async function withStore<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(opts.store ?? engineSettings().storeUrl);
+  const store = await openStore(opts.store ?? settings().storeUrl);
   try {
     return await fn(store);
   } finally {
@@ -81,9 +88,10 @@ export function buildCli(): Command {
   const program = new Command('cio-sync')
     .description('Run and operate cio-sync: Amplitude/Segment data into Customer.io, durably, on Temporal.')
     .option('--json', 'machine-readable output')
-    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS'))
-    .addOption(new Option('--namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
-    .addOption(new Option('--store <url>', 'store URL (sqlite:path)').env('CIO_SYNC_STORE'))
+    // Their defaults come from the settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CIO_SYNC_STORE).
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else 127.0.0.1:7233)')
+    .option('--namespace <name>', 'Temporal namespace (default: TEMPORAL_NAMESPACE, else default)')
+    .option('--store <url>', 'store URL, sqlite:path or postgres://… (default: CIO_SYNC_STORE)')
     .showHelpAfterError();
   const globals = () => program.opts<GlobalOptions>();
 
@@ -117,7 +125,7 @@ export function buildCli(): Command {
     .action(async ({ file, prune, dryRun }: { file: string; prune?: boolean; dryRun?: boolean }) => {
       const config = await loadConfig(file);
       const steps = await withClient(globals(), (client) =>
-        applyConfig(client, config, { taskQueue: engineSettings().taskQueue, prune, dryRun }),
+        applyConfig(client, config, { taskQueue: settings().taskQueue, prune, dryRun }),
       );
       print(
         globals(),
@@ -415,6 +423,10 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${pc.red('invalid config')}\n${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof SettingsError) {
+      process.stderr.write(`${pc.red('invalid environment')}\n${err.message}\n`);
       return EXIT.usage;
     }
     if (err instanceof PreviewInputError) {

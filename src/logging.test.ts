@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { createLogger, logLevelOf, temporalLevelOf, temporalLogger } from './logging.ts';
+import { createLogger, temporalLevelOf, temporalLogger } from './logging.ts';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -37,10 +37,7 @@ describe('logging', () => {
     expect(lines[1]).toMatchObject({ level: 20, msg: 'kept' });
   });
 
-  it('reads LOG_LEVEL, default info, and rejects an unknown level', () => {
-    expect(logLevelOf({})).toBe('info');
-    expect(logLevelOf({ LOG_LEVEL: ' DEBUG ' })).toBe('debug');
-    expect(() => logLevelOf({ LOG_LEVEL: 'verbose' })).toThrow(/invalid LOG_LEVEL "verbose"/);
+  it("maps pino's levels onto Core's", () => {
     expect(temporalLevelOf('warn')).toBe('WARN');
     expect(temporalLevelOf('silent')).toBe('ERROR');
   });

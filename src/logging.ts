@@ -1,6 +1,8 @@
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
+import type { LogLevelName } from './settings.ts';
+
 /**
  * JSON logs, one object per line, for the worker and ingest (ingest's Fastify logger takes the same
  * redaction). Config values are `${ENV}` references and resolved secrets stay inside the Customer.io
@@ -35,21 +37,8 @@ export const REDACT_PATHS = [
 
 export const REDACT_CENSOR = '[redacted]';
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-export type LevelName = (typeof LEVELS)[number];
-
-/** `LOG_LEVEL` (default `info`); an unknown value is an error rather than a silent default. */
-export function logLevelOf(env: NodeJS.ProcessEnv = process.env): LevelName {
-  const value = (env.LOG_LEVEL ?? '').trim().toLowerCase();
-  if (value === '') return 'info';
-  if (!(LEVELS as readonly string[]).includes(value)) {
-    throw new Error(`invalid LOG_LEVEL ${JSON.stringify(env.LOG_LEVEL)} (use ${LEVELS.join(', ')})`);
-  }
-  return value as LevelName;
-}
-
 export function createLogger(
-  options: { level?: LevelName; name?: string; destination?: DestinationStream } = {},
+  options: { level?: LogLevelName; name?: string; destination?: DestinationStream } = {},
 ): Logger {
   return pino(
     {
@@ -93,7 +82,7 @@ export function temporalLogger(logger: Logger): TemporalLogger {
 }
 
 /** The Temporal Core log filter matching a pino level (Core has no fatal/silent). */
-export function temporalLevelOf(level: LevelName): LogLevel {
+export function temporalLevelOf(level: LogLevelName): LogLevel {
   if (level === 'fatal' || level === 'silent') return 'ERROR';
   return level.toUpperCase() as LogLevel;
 }

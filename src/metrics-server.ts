@@ -4,6 +4,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 import { renderMetrics } from './metrics.ts';
+import { DEFAULT_METRICS_HOST } from './settings.ts';
 
 /**
  * The worker's small HTTP endpoint (the ingest server serves /metrics itself): `GET /metrics` in
@@ -13,19 +14,6 @@ export interface MetricsServer {
   /** `http://host:port`, with the port actually bound. */
   url: string;
   close(): Promise<void>;
-}
-
-export const DEFAULT_METRICS_PORT = 9464;
-export const DEFAULT_METRICS_HOST = '127.0.0.1';
-
-/** `CIO_SYNC_METRICS_PORT`: default 9464; `0` picks a free port. */
-export function metricsPortOf(value: string | undefined): number {
-  if (value === undefined || value.trim() === '') return DEFAULT_METRICS_PORT;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`invalid metrics port ${JSON.stringify(value)} (CIO_SYNC_METRICS_PORT must be 0-65535)`);
-  }
-  return port;
 }
 
 export async function startMetricsServer(options: {

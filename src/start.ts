@@ -10,7 +10,7 @@ import pc from 'picocolors';
 import { loadConfig } from './config/load.ts';
 import { applyConfig } from './control/syncs.ts';
 import { startDevServer } from './temporal/dev-server.ts';
-import { engineSettings } from './temporal/settings.ts';
+import { loadSettings } from './settings.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The source key `make start` uses when WEB_API_KEY is unset (development only). */
@@ -22,11 +22,11 @@ const DEV_WEB_API_KEY = 'dev-web-key';
  * Ctrl-C stops everything it started.
  */
 async function main(): Promise<void> {
-  const dataDir = resolve(process.env.CIO_SYNC_DATA ?? resolve(ROOT, '.data'));
-  const configFile = resolve(process.env.CIO_SYNC_CONFIG ?? resolve(ROOT, 'examples/cio-sync.yaml'));
-  const port = Number(process.env.TEMPORAL_PORT ?? 7233);
-  const uiPort = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
-  const ingestPort = process.env.CIO_SYNC_INGEST_PORT ?? '8788';
+  const settings = loadSettings();
+  // Relative to the checkout, whatever directory make was called from.
+  const dataDir = resolve(ROOT, settings.dataDir);
+  const configFile = resolve(settings.configFile ?? resolve(ROOT, 'examples/cio-sync.yaml'));
+  const { temporalPort: port, temporalUiPort: uiPort, ingestPort } = settings;
   await mkdir(dataDir, { recursive: true });
   const config = await loadConfig(configFile);
 
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const server = await startDevServer({ port, uiPort, dbFile: resolve(dataDir, 'temporal.db') });
   // The example config has no default key (a deployment that forgot it would accept anyone's
   // writes); for local development only, `make start` supplies a well-known one and says so.
-  const devKey = process.env.WEB_API_KEY ? undefined : DEV_WEB_API_KEY;
+  const devKey = settings.webApiKey ? undefined : DEV_WEB_API_KEY;
   if (devKey) {
     log(
       pc.yellow(
@@ -47,9 +47,10 @@ async function main(): Promise<void> {
     ...process.env,
     ...(devKey ? { WEB_API_KEY: devKey } : {}),
     TEMPORAL_ADDRESS: server.address,
-    CIO_SYNC_STORE: process.env.CIO_SYNC_STORE ?? `sqlite:${resolve(dataDir, 'cio-sync.db')}`,
+    // The worker's and ingest's default store is then the same file, in this data directory.
+    CIO_SYNC_DATA: dataDir,
     CIO_SYNC_CONFIG: configFile,
-    CIO_SYNC_INGEST_PORT: ingestPort,
+    CIO_SYNC_INGEST_PORT: String(ingestPort),
   };
   const children: ChildProcess[] = [];
   let stopping = false;
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
   try {
     // `dryRun: auto` is decided here, in the environment the worker gets too.
     const steps = await applyConfig(new Client({ connection }), config, {
-      taskQueue: engineSettings(env).taskQueue,
+      taskQueue: settings.taskQueue,
       env,
     });
     for (const step of steps) log(`sync ${step.syncId}: ${step.actions.join(', ')}`);
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
       `  config      ${configFile}`,
       '',
       `  try:  curl -s ${ingestUrl}/2/httpapi -H 'content-type: application/json' \\`,
-      `          -d '{"api_key":"${env.WEB_API_KEY === DEV_WEB_API_KEY ? DEV_WEB_API_KEY : '<your WEB_API_KEY>'}","events":[{"user_id":"user-123","event_type":"Signed Up"}]}'`,
+      `          -d '{"api_key":"${devKey ?? '<your WEB_API_KEY>'}","events":[{"user_id":"user-123","event_type":"Signed Up"}]}'`,
       `        ./cio-sync status web-to-cio`,
       '',
       'Ctrl-C stops everything.',

@@ -3,27 +3,30 @@ import type { Logger } from 'pino';
 
 import { DestinationClients } from './activities/destinations.ts';
 import { createActivities } from './activities/index.ts';
-import { createLogger, logLevelOf, temporalLevelOf, temporalLogger } from './logging.ts';
-import { metricsPortOf, startMetricsServer, type MetricsServer } from './metrics-server.ts';
+import { createLogger, temporalLevelOf, temporalLogger } from './logging.ts';
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { loadSettings, type Settings } from './settings.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { bundleWorkflows } from './temporal/bundle.ts';
-import { engineSettings, type EngineSettings } from './temporal/settings.ts';
 
 /**
  * The worker entry point (`node src/worker.ts`), and startWorker() for running it in-process.
  *
- * Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CIO_SYNC_TASK_QUEUE, CIO_SYNC_STORE (see
- * temporal/settings.ts), CIO_SYNC_METRICS_PORT (default 9464; 0 picks a free port),
- * CIO_SYNC_METRICS_HOST (default 127.0.0.1), LOG_LEVEL (default info), and the destinations'
- * `${ENV}` references.
+ * Settings (src/settings.ts): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CIO_SYNC_TASK_QUEUE,
+ * CIO_SYNC_STORE, CIO_SYNC_WORKFLOW_BUNDLE, CIO_SYNC_METRICS_HOST / _PORT, LOG_LEVEL, the worker's
+ * environment policy; and the destinations' `${ENV}` references.
  */
 
 /** How long in-flight activities get to finish on SIGTERM before the SDK cancels them. */
 export const SHUTDOWN_GRACE_MS = 20_000;
 
-export interface WorkerOptions extends Partial<EngineSettings> {
+export interface WorkerOptions {
+  temporalAddress?: string;
+  namespace?: string;
+  taskQueue?: string;
+  storeUrl?: string;
   store?: Store;
   /** A pre-built workflow bundle (tests build it once per run). */
   workflowBundlePath?: string;
@@ -51,13 +54,10 @@ export interface RunningWorker {
 
 /** Builds and starts a worker hosting every workflow and activity of cio-sync. */
 export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
-  const settings = { ...engineSettings(options.env), ...stripUndefined(options) };
   const env = options.env ?? process.env;
+  const settings = { ...loadSettings(env), ...stripUndefined(options) };
   const log = options.logger ?? createLogger({ level: 'silent' });
-  const bundlePath =
-    options.workflowBundlePath ??
-    options.env?.CIO_SYNC_WORKFLOW_BUNDLE ??
-    process.env.CIO_SYNC_WORKFLOW_BUNDLE;
+  const bundlePath = options.workflowBundlePath ?? settings.workflowBundle;
   const ownStore = !options.store;
   const store = options.store ?? (await openStore(settings.storeUrl));
   const metrics = new WorkerMetrics();
@@ -124,8 +124,8 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function main(logger: Logger, level: ReturnType<typeof logLevelOf>): Promise<void> {
-  const env = process.env;
+async function main(logger: Logger, settings: Settings): Promise<void> {
+  const level = settings.logLevel;
   Runtime.install({
     logger: temporalLogger(logger.child({ component: 'temporal' })),
     // Core's own lines (connection trouble, poll errors) go through the same JSON logger.
@@ -135,8 +135,8 @@ async function main(logger: Logger, level: ReturnType<typeof logLevelOf>): Promi
   });
   const running = await startWorker({
     logger,
-    metricsPort: metricsPortOf(env.CIO_SYNC_METRICS_PORT),
-    metricsHost: env.CIO_SYNC_METRICS_HOST || undefined,
+    metricsPort: settings.metricsPort,
+    metricsHost: settings.metricsHost,
   });
   const { taskQueue, namespace } = running.worker.options;
   logger.info(
@@ -157,9 +157,9 @@ async function main(logger: Logger, level: ReturnType<typeof logLevelOf>): Promi
 if (import.meta.main) {
   let logger: Logger | undefined;
   try {
-    const level = logLevelOf(process.env);
-    logger = createLogger({ level });
-    await main(logger, level);
+    const settings = loadSettings();
+    logger = createLogger({ level: settings.logLevel });
+    await main(logger, settings);
     process.exitCode = 0;
   } catch (err) {
     if (logger) logger.fatal({ err }, 'worker failed');

@@ -25,7 +25,8 @@ import { openSqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/store.ts';
 import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { SyncIdAttribute, TASK_QUEUE, streamSyncWorkflowId } from '../src/workflows/definitions.ts';
+import { DEFAULT_TASK_QUEUE as TASK_QUEUE } from '../src/settings.ts';
+import { SyncIdAttribute, streamSyncWorkflowId } from '../src/workflows/definitions.ts';
 import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio/index.ts';
 import { CREDENTIALS, WORKER_ENV, eventually, testConfig } from './helpers/engine.ts';
 

@@ -1,5 +1,6 @@
 import { resolve, sep } from 'node:path';
 
+import { loadSettings, variableOf } from '../settings.ts';
 import { MissingEnvError, referencedVariables, resolveEnv } from './env.ts';
 
 /**
@@ -16,25 +17,15 @@ import { MissingEnvError, referencedVariables, resolveEnv } from './env.ts';
  *   references only for hosts in CIO_SYNC_COHORT_URL_HOSTS;
  * - `file` cohort sources read only below CIO_SYNC_COHORT_DIR.
  *
- * Lists are comma-separated; a name ending in `*` is a prefix.
+ * Lists are comma-separated; a name ending in `*` is a prefix. Defaults are in src/settings.ts.
  */
 
-export const DEFAULT_DESTINATION_VARIABLES = [
-  'CIO_SITE_ID',
-  'CIO_TRACK_API_KEY',
-  'CIO_APP_API_KEY',
-  'CIO_DESTINATION_*',
-];
-export const DEFAULT_COHORT_VARIABLES = ['AMP_API_KEY', 'AMP_SECRET_KEY', 'CIO_COHORT_*'];
-/** Relative to the worker's working directory. */
-export const DEFAULT_COHORT_DIR = 'cohorts';
-
 export const WORKER_ENV_SETTINGS = {
-  destinationVariables: 'CIO_SYNC_DESTINATION_VARIABLES',
-  cohortVariables: 'CIO_SYNC_COHORT_VARIABLES',
-  overrideHosts: 'CIO_SYNC_OVERRIDE_HOSTS',
-  cohortUrlHosts: 'CIO_SYNC_COHORT_URL_HOSTS',
-  cohortDir: 'CIO_SYNC_COHORT_DIR',
+  destinationVariables: variableOf('destinationVariables'),
+  cohortVariables: variableOf('cohortVariables'),
+  overrideHosts: variableOf('overrideHosts'),
+  cohortUrlHosts: variableOf('cohortUrlHosts'),
+  cohortDir: variableOf('cohortDir'),
 } as const;
 
 export interface WorkerEnvPolicy {
@@ -47,22 +38,15 @@ export interface WorkerEnvPolicy {
   cohortDir: string;
 }
 
-function list(value: string | undefined, fallback: readonly string[]): string[] {
-  if (value === undefined) return [...fallback];
-  return value
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-}
-
+/** The policy part of the settings (src/settings.ts) read from `env`. */
 export function workerEnvPolicy(env: NodeJS.ProcessEnv, cwd = process.cwd()): WorkerEnvPolicy {
-  const s = WORKER_ENV_SETTINGS;
+  const settings = loadSettings(env);
   return {
-    destinationVariables: list(env[s.destinationVariables], DEFAULT_DESTINATION_VARIABLES),
-    cohortVariables: list(env[s.cohortVariables], DEFAULT_COHORT_VARIABLES),
-    overrideHosts: list(env[s.overrideHosts], []).map((h) => h.toLowerCase()),
-    cohortUrlHosts: list(env[s.cohortUrlHosts], []).map((h) => h.toLowerCase()),
-    cohortDir: resolve(cwd, env[s.cohortDir] || DEFAULT_COHORT_DIR),
+    destinationVariables: settings.destinationVariables,
+    cohortVariables: settings.cohortVariables,
+    overrideHosts: settings.overrideHosts,
+    cohortUrlHosts: settings.cohortUrlHosts,
+    cohortDir: resolve(cwd, settings.cohortDir),
   };
 }
 

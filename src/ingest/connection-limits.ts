@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 
 import type { FastifyHttpOptions } from 'fastify';
 
-import { parseDuration } from '../config/duration.ts';
+import { DEFAULT_INGEST_MAX_CONNECTIONS, DEFAULT_INGEST_TIMEOUTS, type Settings } from '../settings.ts';
 
 /**
  * What one connection may cost the server: how long a client may take over its headers, over the
@@ -21,37 +21,20 @@ export interface ConnectionLimits {
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
-  headersTimeoutMs: 10_000,
-  bodyTimeoutMs: 30_000,
-  idleTimeoutMs: 15_000,
-  maxConnections: 512,
+  headersTimeoutMs: DEFAULT_INGEST_TIMEOUTS.headersMs,
+  bodyTimeoutMs: DEFAULT_INGEST_TIMEOUTS.bodyMs,
+  idleTimeoutMs: DEFAULT_INGEST_TIMEOUTS.idleMs,
+  maxConnections: DEFAULT_INGEST_MAX_CONNECTIONS,
 };
 
-/** Environment variables for each limit (durations as `30s` or milliseconds). */
-export const CONNECTION_LIMIT_VARIABLES: Record<keyof ConnectionLimits, string> = {
-  headersTimeoutMs: 'CIO_SYNC_INGEST_HEADERS_TIMEOUT',
-  bodyTimeoutMs: 'CIO_SYNC_INGEST_BODY_TIMEOUT',
-  idleTimeoutMs: 'CIO_SYNC_INGEST_IDLE_TIMEOUT',
-  maxConnections: 'CIO_SYNC_INGEST_MAX_CONNECTIONS',
-};
-
-/** The limits set in `env`; throws naming the variable when one is not a positive duration/number. */
-export function connectionLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<ConnectionLimits> {
-  const limits: Partial<ConnectionLimits> = {};
-  for (const [field, variable] of Object.entries(CONNECTION_LIMIT_VARIABLES) as Array<
-    [keyof ConnectionLimits, string]
-  >) {
-    const raw = env[variable];
-    if (raw === undefined || raw === '') continue;
-    const value = field === 'maxConnections' ? Number(raw) : parseDuration(raw);
-    if (value === undefined || !Number.isInteger(value) || value < 1) {
-      throw new Error(
-        `${variable}=${JSON.stringify(raw)}: expected ${field === 'maxConnections' ? 'a positive integer' : 'a duration such as 10s or 500ms'}`,
-      );
-    }
-    limits[field] = value;
-  }
-  return limits;
+/** The limits the settings (CIO_SYNC_INGEST_*_TIMEOUT, _MAX_CONNECTIONS) give. */
+export function connectionLimitsOf(settings: Settings): ConnectionLimits {
+  return {
+    headersTimeoutMs: settings.ingestHeadersTimeoutMs,
+    bodyTimeoutMs: settings.ingestBodyTimeoutMs,
+    idleTimeoutMs: settings.ingestIdleTimeoutMs,
+    maxConnections: settings.ingestMaxConnections,
+  };
 }
 
 export function fastifyConnectionOptions(limits: ConnectionLimits): FastifyHttpOptions<Server> {

@@ -1,5 +1,6 @@
 import type { CanonicalRecord } from '../events/record.ts';
 import type { IngestApi, IngestMetrics } from '../metrics.ts';
+import { DEFAULT_INGEST_MAX_DECODES, DEFAULT_INGEST_PREAUTH_BYTES } from '../settings.ts';
 import type { Store } from '../store/store.ts';
 import { countAccepted, type ApiFamily, type IngestCounters } from './counters.ts';
 import type { DecodeSlots } from './decode-slots.ts';
@@ -52,8 +53,8 @@ export const DEFAULT_LIMITS: IngestLimits = {
   segmentBatchBytes: 500 * 1024,
   segmentItemBytes: 32 * 1024,
   segmentMaxItems: 2500,
-  preAuthBytes: 1024 * 1024,
-  maxConcurrentDecodes: 8,
+  preAuthBytes: DEFAULT_INGEST_PREAUTH_BYTES,
+  maxConcurrentDecodes: DEFAULT_INGEST_MAX_DECODES,
   decodeWaitMs: 10_000,
 };
 

@@ -5,8 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { MissingEnvError, referencedVariables, resolveEnv } from '../config/env.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { logLevelOf } from '../logging.ts';
 import { createIngestMetrics, type IngestMetrics } from '../metrics.ts';
+import { loadSettings, type Settings } from '../settings.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/store.ts';
 import {
@@ -17,23 +17,18 @@ import {
   type IngestLoggerOptions,
   type IngestSource,
 } from './app.ts';
-import { connectionLimitsFromEnv, type ConnectionLimits } from './connection-limits.ts';
+import { connectionLimitsOf, type ConnectionLimits } from './connection-limits.ts';
 
 /**
  * The ingest server entry point (`node src/ingest/server.ts [--config file]`), and startIngest() for
  * running the same thing in-process (the start command, tests).
  *
- * Environment: CIO_SYNC_CONFIG (config file, when --config/-f is not given), CIO_SYNC_STORE (default
- * sqlite:.data/cio-sync.db), CIO_SYNC_INGEST_HOST (default 127.0.0.1), CIO_SYNC_INGEST_PORT
- * (default 8788; 0 picks a free port), LOG_LEVEL (default info), and the limits a hostile client
- * meets: CIO_SYNC_INGEST_HEADERS_TIMEOUT, _BODY_TIMEOUT, _IDLE_TIMEOUT, _MAX_CONNECTIONS (see
- * connection-limits.ts), _MAX_DECODES and _PREAUTH_BYTES (see IngestLimits). Every source's key
+ * Settings (src/settings.ts): CIO_SYNC_CONFIG (when --config/-f is not given), CIO_SYNC_STORE,
+ * CIO_SYNC_INGEST_HOST / _PORT, LOG_LEVEL, and the limits a hostile client meets
+ * (CIO_SYNC_INGEST_*_TIMEOUT, _MAX_CONNECTIONS, _MAX_DECODES, _PREAUTH_BYTES). Every source's key
  * variable must be set. Prometheus metrics are served at GET /metrics on the same port.
  */
 
-export const DEFAULT_STORE_URL = 'sqlite:.data/cio-sync.db';
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8788;
 /** How long in-flight requests get to finish on SIGTERM before their connections are cut. */
 export const SHUTDOWN_GRACE_MS = 20_000;
 
@@ -111,21 +106,9 @@ export function resolveSources(
   });
 }
 
-/** CIO_SYNC_INGEST_* body-decoding settings; throws naming the variable when one is not a number. */
-export function ingestLimitsFromEnv(env: NodeJS.ProcessEnv): Partial<IngestLimits> {
-  const limits: Partial<IngestLimits> = {};
-  const integer = (variable: string, field: 'maxConcurrentDecodes' | 'preAuthBytes') => {
-    const raw = env[variable];
-    if (raw === undefined || raw === '') return;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) {
-      throw new Error(`${variable}=${JSON.stringify(raw)}: expected a positive integer`);
-    }
-    limits[field] = value;
-  };
-  integer('CIO_SYNC_INGEST_MAX_DECODES', 'maxConcurrentDecodes');
-  integer('CIO_SYNC_INGEST_PREAUTH_BYTES', 'preAuthBytes');
-  return limits;
+/** The body-decoding limits the settings give. */
+function ingestLimitsOf(settings: Settings): Partial<IngestLimits> {
+  return { maxConcurrentDecodes: settings.ingestMaxDecodes, preAuthBytes: settings.ingestPreAuthBytes };
 }
 
 /** A source's deletion-API secret; an unset variable only turns deletions off for that source. */
@@ -146,30 +129,21 @@ function secretKeyOf(
   }
 }
 
-function portOf(value: number | string | undefined): number {
-  const port =
-    typeof value === 'number' ? value : value === undefined || value === '' ? DEFAULT_PORT : Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`invalid ingest port ${JSON.stringify(value)} (CIO_SYNC_INGEST_PORT must be 0-65535)`);
-  }
-  return port;
-}
-
-async function configOf(options: StartIngestOptions, env: NodeJS.ProcessEnv): Promise<Config> {
+async function configOf(options: StartIngestOptions, settings: Settings): Promise<Config> {
   if (options.config) return options.config;
-  const path = options.configPath ?? env.CIO_SYNC_CONFIG;
+  const path = options.configPath ?? settings.configFile;
   if (!path) throw new Error('no config file: pass --config <file> or set CIO_SYNC_CONFIG');
   return loadConfig(path);
 }
 
 export async function startIngest(options: StartIngestOptions = {}): Promise<RunningIngest> {
   const env = options.env ?? process.env;
-  const config = await configOf(options, env);
-  const host = options.host ?? env.CIO_SYNC_INGEST_HOST ?? DEFAULT_HOST;
-  const port = portOf(options.port ?? env.CIO_SYNC_INGEST_PORT);
+  const settings = loadSettings(env);
+  const config = await configOf(options, settings);
+  const host = options.host ?? settings.ingestHost;
+  const port = options.port ?? settings.ingestPort;
   const ownStore = options.store === undefined;
-  const store =
-    options.store ?? (await openStore(options.storeUrl ?? env.CIO_SYNC_STORE ?? DEFAULT_STORE_URL));
+  const store = options.store ?? (await openStore(options.storeUrl ?? settings.storeUrl));
   const counters = options.counters ?? createIngestCounters();
   const metrics = options.metrics ?? createIngestMetrics();
   let app: FastifyInstance;
@@ -181,8 +155,8 @@ export async function startIngest(options: StartIngestOptions = {}): Promise<Run
       store,
       sources,
       logger: options.logger,
-      limits: { ...ingestLimitsFromEnv(env), ...options.limits },
-      connections: { ...connectionLimitsFromEnv(env), ...options.connections },
+      limits: { ...ingestLimitsOf(settings), ...options.limits },
+      connections: { ...connectionLimitsOf(settings), ...options.connections },
       counters,
       metrics,
     });
@@ -234,7 +208,7 @@ async function main(): Promise<void> {
   });
   const running = await startIngest({
     configPath: values.config,
-    logger: { level: logLevelOf(process.env) },
+    logger: { level: loadSettings().logLevel },
   });
   const stopped = new Promise<void>((resolve, reject) => {
     const shutdown = (signal: NodeJS.Signals) => {

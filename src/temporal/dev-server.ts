@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 
 import { Connection } from '@temporalio/client';
 
+import { loadSettings } from '../settings.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,7 +36,8 @@ export interface DevServer {
 
 /** Path of the Temporal CLI: $TEMPORAL_CLI, else what scripts/temporal-cli.sh finds or builds. */
 export async function findTemporalCli(): Promise<string> {
-  if (process.env.TEMPORAL_CLI) return process.env.TEMPORAL_CLI;
+  const configured = loadSettings().temporalCli;
+  if (configured) return configured;
   const { stdout } = await promisify(execFile)('bash', [resolve(ROOT, 'scripts/temporal-cli.sh')], {
     maxBuffer: 1 << 20,
   });

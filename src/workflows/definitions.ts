@@ -1,5 +1,5 @@
 /**
- * What workflows and their callers (CLI, worker, tests) share: ids, task queue, messages and
+ * What workflows and their callers (CLI, worker, tests) share: ids, messages and
  * search attributes. Sandbox-safe: imports only @temporalio/workflow and types.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
@@ -7,8 +7,6 @@ import type { defineSearchAttributeKey } from '@temporalio/common';
 
 import type { CohortSyncSpec, StreamSyncSpec } from '../config/schema.ts';
 import type { CohortRunSummary, RedriveSummary } from './types.ts';
-
-export const TASK_QUEUE = 'cio-sync';
 
 export function streamSyncWorkflowId(syncId: string): string {
   return `stream-sync/${syncId}`;

@@ -186,22 +186,16 @@ export async function applyCohortDiff(
         progress = { ...progress, phase: 'remove', after: undefined };
         continue;
       }
-      for (;;) {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-        const ids = await deps.store.cohorts.cohortDiffPage(syncId, from, other, progress.after, chunkSize);
-        if (ids.length === 0) break;
-        const rejected = await sendChunk(deps, client, spec, phase, ids, segmentId);
-        const applied = ids.length - rejected.size;
-        deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', applied);
-        progress = {
-          ...withRejections(progress, rejected),
-          after: ids.at(-1),
-          added: progress.added + (phase === 'add' ? applied : 0),
-          removed: progress.removed + (phase === 'remove' ? applied : 0),
-        };
-        await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
-        alive.update(progress);
-      }
+      progress = await applyPhase(
+        deps,
+        { client, spec, segmentId, syncId, runId, phase, from, other },
+        progress,
+        {
+          chunkSize,
+          signal: ctx.cancellationSignal,
+          onProgress: (p) => alive.update(p),
+        },
+      );
       progress =
         phase === 'add'
           ? { ...progress, phase: 'remove', after: undefined }
@@ -225,6 +219,122 @@ export async function applyCohortDiff(
   const unknown = dryRun ? undefined : await unknownMembers(deps, client, spec, segmentId, run.members);
   if (unknown !== undefined) summary.unknown = unknown;
   return summary;
+}
+
+/**
+ * Chunks on the wire at once. Each request still takes its slot of the destination's shared
+ * budget; the window only keeps Customer.io's latency (tens of ms) from idling that budget: one
+ * chunk at a time at 30 ms latency uses a third of 100 requests/s.
+ */
+export const APPLY_WINDOW = 8;
+
+interface PhaseTarget {
+  client: CustomerIoClient;
+  spec: CohortSyncSpec;
+  segmentId: number | undefined;
+  syncId: string;
+  runId: string;
+  phase: 'add' | 'remove';
+  /** The diff is the members of `from` that `other` lacks. */
+  from: string;
+  other: string | undefined;
+}
+
+type ChunkOutcome = { ok: true; rejected: Map<string, string> } | { ok: false; error: unknown };
+
+/**
+ * One phase of the diff, up to APPLY_WINDOW chunks in flight. Chunks are settled in id order and
+ * progress is saved after each, so what is saved is always a prefix of chunks Customer.io took;
+ * chunks past a failure are awaited but not counted, and the retry resends them (adds and removes
+ * are idempotent).
+ */
+async function applyPhase(
+  deps: ActivityDeps,
+  target: PhaseTarget,
+  start: CohortApplyProgress,
+  options: { chunkSize: number; signal: AbortSignal; onProgress(progress: CohortApplyProgress): void },
+): Promise<CohortApplyProgress> {
+  const { syncId, runId, phase, from, other } = target;
+  let progress = start;
+  let next = start.after;
+  let exhausted = false;
+  let stopping = false;
+  const inFlight: Array<{ ids: string[]; outcome: Promise<ChunkOutcome> }> = [];
+  for (;;) {
+    while (!exhausted && !stopping && inFlight.length < APPLY_WINDOW && !options.signal.aborted) {
+      const ids = await deps.store.cohorts.cohortDiffPage(syncId, from, other, next, options.chunkSize);
+      if (ids.length === 0) {
+        exhausted = true;
+        break;
+      }
+      next = ids.at(-1);
+      const outcome = sendChunkPatiently(deps, target, ids, options.signal).then(
+        (rejected): ChunkOutcome => ({ ok: true, rejected }),
+        (error: unknown): ChunkOutcome => {
+          // A hold or a retry will meet every chunk after this one too: send no more.
+          stopping = true;
+          return { ok: false, error };
+        },
+      );
+      inFlight.push({ ids, outcome });
+    }
+    const head = inFlight.shift();
+    if (head === undefined) break;
+    const outcome = await head.outcome;
+    if (!outcome.ok) {
+      await Promise.all(inFlight.map((chunk) => chunk.outcome));
+      throw outcome.error;
+    }
+    const applied = head.ids.length - outcome.rejected.size;
+    deps.metrics?.onCohortIds(syncId, phase === 'add' ? 'added' : 'removed', applied);
+    progress = {
+      ...withRejections(progress, outcome.rejected),
+      after: head.ids.at(-1),
+      added: progress.added + (phase === 'add' ? applied : 0),
+      removed: progress.removed + (phase === 'remove' ? applied : 0),
+    };
+    await deps.store.cohorts.saveCohortProgress(syncId, runId, progress);
+    options.onProgress(progress);
+  }
+  if (options.signal.aborted) throw options.signal.reason ?? new Error('cancelled');
+  return progress;
+}
+
+/** 429s one chunk waits out in place (Retry-After) before the activity fails and Temporal retries it. */
+export const CHUNK_RATE_LIMIT_RETRIES = 3;
+
+/**
+ * sendChunk, waiting out a 429 in place: failing the activity would resend every chunk on the wire
+ * after the saved prefix and wait for Temporal's retry on top of Retry-After.
+ */
+async function sendChunkPatiently(
+  deps: ActivityDeps,
+  { client, spec, phase, segmentId }: PhaseTarget,
+  ids: string[],
+  signal: AbortSignal,
+): Promise<Map<string, string>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await sendChunk(deps, client, spec, phase, ids, segmentId);
+    } catch (err) {
+      const limited = err instanceof ApplicationFailure && err.type === FAILURE_TYPES.rateLimited;
+      if (!limited || attempt >= CHUNK_RATE_LIMIT_RETRIES || signal.aborted) throw err;
+      // sendToCustomerIo gives Retry-After in ms; 1 s when Customer.io gave none.
+      await sleep(typeof err.nextRetryDelay === 'number' ? err.nextRetryDelay : 1000, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Adds this chunk's refusals (member id → Customer.io's reason) to the run's progress. */

@@ -49,12 +49,17 @@ export function isHold(value: unknown): value is Hold {
 }
 
 /**
- * The rate the shared limiter spaces requests at: one request a second under the budget. Arrivals
- * at Customer.io jitter by a few milliseconds, so requests spaced exactly at the limit can put one
- * too many into some one-second window, and each of those costs a 429 and a retry.
+ * The share of the budget the shared limiter spaces requests at. A request leaves some milliseconds
+ * after its slot (timers fire late, a store write holds the event loop), so requests spaced exactly
+ * at the limit put one too many into some one-second window, and each of those costs a 429 and a
+ * retry. 95 % tolerates about 50 ms of such lateness (measured: at 99 % of 100 requests/s, eight
+ * cohort chunks in flight met 19 429s in 1,000 requests).
  */
+const PACING = 0.95;
+
+/** The rate the shared limiter spaces requests at: PACING of the budget, and at least one a second under it. */
 export function pacedRate(perSecond: number): number {
-  return perSecond > 2 ? perSecond - 1 : perSecond / 2;
+  return perSecond > 2 ? Math.min(perSecond - 1, perSecond * PACING) : perSecond / 2;
 }
 
 /**

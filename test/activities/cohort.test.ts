@@ -10,7 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { applyCohortDiff, ensureCohortSegment, snapshotCohort } from '../../src/activities/cohort.ts';
+import {
+  APPLY_WINDOW,
+  CHUNK_RATE_LIMIT_RETRIES,
+  applyCohortDiff,
+  ensureCohortSegment,
+  snapshotCohort,
+} from '../../src/activities/cohort.ts';
 import { FAILURE_TYPES } from '../../src/customerio/policy.ts';
 import type { CohortSyncSpec } from '../../src/config/schema.ts';
 import { activityFixture, failureOf, mockEnvironment, type ActivityFixture } from './fixture.ts';
@@ -42,7 +48,14 @@ function apply(
 const membershipCalls = () =>
   fx.cio.requests
     .filter((r) => /\/api\/v1\/segments\/\d+\/(add|remove)_customers$/.test(r.path))
-    .map((r) => [r.path.split('/').at(-1), (r.body as { ids: string[] }).ids]);
+    .map((r) => [r.path.split('/').at(-1), (r.body as { ids: string[] }).ids] as [string, string[]]);
+
+/** Chunks travel several at a time (APPLY_WINDOW): compare them in id order. */
+const sorted = (calls: Array<[string, string[]]>) =>
+  [...calls].sort((a, b) => (a[1][0] ?? '').localeCompare(b[1][0] ?? ''));
+
+const pairs = (ids: string[]) =>
+  Array.from({ length: Math.ceil(ids.length / 2) }, (_, i) => ids.slice(i * 2, i * 2 + 2));
 
 describe('ensureCohortSegment', () => {
   it('creates the named segment once, with the description it finds again after a crash', async () => {
@@ -268,8 +281,9 @@ describe('applyCohortDiff', () => {
     const spec = fx.spec({ chunkSize: 2 });
     const segmentId = fx.cio.seedSegment({ name: 'VIPs' }).id;
     await snapshot(spec, '1', ['u1', 'u2', 'u3', 'u4']);
-    // The second chunk takes longer than keepAlive's one-second heartbeat.
-    fx.cio.script.delayNext(1, 1500, { path: `/api/v1/segments/${segmentId}/add_customers` });
+    // Both chunks are on the wire at once; the second takes longer than keepAlive's one-second
+    // heartbeat, which then carries the first one's progress.
+    fx.cio.script.delayNext(1, 200, { path: `/api/v1/segments/${segmentId}/add_customers` });
     fx.cio.script.delayNext(1, 1500, { path: `/api/v1/segments/${segmentId}/add_customers` });
     const { env, heartbeats } = mockEnvironment();
     await apply(spec, { runId: '1', segmentId }, env);
@@ -280,33 +294,32 @@ describe('applyCohortDiff', () => {
   it('stops between chunks when cancelled, and the next attempt resumes after the last chunk applied', async () => {
     const spec = fx.spec({ chunkSize: 2 });
     const segmentId = fx.cio.seedSegment({ name: 'VIPs' }).id;
-    await snapshot(spec, '1', ['u1', 'u2', 'u3', 'u4', 'u5', 'u6']);
+    // Three windows' worth of chunks; the first is slow, so the window stays full while it lasts.
+    const chunks = APPLY_WINDOW * 3;
+    const members = Array.from({ length: chunks * 2 }, (_, i) => `u${String(i).padStart(3, '0')}`);
+    await snapshot(spec, '1', members);
     fx.cio.script.delayNext(1, 300, { path: `/api/v1/segments/${segmentId}/add_customers` });
     const { env } = mockEnvironment();
     const running = apply(spec, { runId: '1', segmentId }, env);
     await waitFor(() => fx.cio.requests.some((r) => r.path.endsWith('/add_customers')), 5000);
     env.cancel();
-    // The chunk on the wire finishes (its answer is saved); no further chunk starts.
+    // The chunks on the wire finish (their answers are saved); no further chunk starts.
     expect(await failureOf(running)).toBeInstanceOf(CancelledFailure);
-    expect(membershipCalls()).toEqual([['add_customers', ['u1', 'u2']]]);
+    const firstWindow = members.slice(0, APPLY_WINDOW * 2);
+    expect(sorted(membershipCalls())).toEqual(pairs(firstWindow).map((ids) => ['add_customers', ids]));
     expect((await fx.deps.store.cohorts.getCohortRun('vips', '1'))?.progress).toEqual({
       phase: 'add',
-      after: 'u2',
-      added: 2,
+      after: firstWindow.at(-1),
+      added: firstWindow.length,
       removed: 0,
     });
 
     const summary = await apply(spec, { runId: '1', segmentId });
-    expect(summary).toMatchObject({ added: 6, removed: 0, members: 6 });
-    expect(membershipCalls()).toEqual([
-      ['add_customers', ['u1', 'u2']],
-      ['add_customers', ['u3', 'u4']],
-      ['add_customers', ['u5', 'u6']],
-    ]);
+    expect(summary).toMatchObject({ added: members.length, removed: 0, members: members.length });
+    expect(sorted(membershipCalls())).toEqual(pairs(members).map((ids) => ['add_customers', ids]));
   });
 
   it.each([
-    [{ status: 429, retryAfter: 3 }, FAILURE_TYPES.rateLimited, false, 3000],
     [{ status: 502 }, FAILURE_TYPES.unavailable, false, undefined],
     [{ status: 401 }, FAILURE_TYPES.credentialsRejected, true, undefined],
   ])('Track answer %o → %s, keeping the run’s place', async (answer, type, nonRetryable, nextRetryDelay) => {
@@ -331,6 +344,29 @@ describe('applyCohortDiff', () => {
       phase: 'add',
       after: 'u2',
       added: 2,
+      removed: 0,
+    });
+  });
+
+  it('waits out a 429 in place and resends the chunk; more 429s than it waits out fail the attempt, keeping its place', async () => {
+    const spec = fx.spec({ chunkSize: 2 });
+    const segmentId = fx.cio.seedSegment({ name: 'VIPs' }).id;
+    await snapshot(spec, '1', ['u1', 'u2', 'u3']);
+    const path = `/api/v1/segments/${segmentId}/add_customers`;
+    fx.cio.script.failNext(1, { status: 429, retryAfter: 1, path });
+    const started = Date.now();
+    expect(await apply(spec, { runId: '1', segmentId })).toMatchObject({ added: 3 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    const adds = fx.cio.requests.filter((r) => r.path === path);
+    expect(adds.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+
+    await snapshot(spec, '2', ['u1', 'u2', 'u3', 'u4', 'u5']);
+    fx.cio.script.failNext(CHUNK_RATE_LIMIT_RETRIES + 1, { status: 429, retryAfter: 0, path });
+    const failure = await failureOf(apply(spec, { runId: '2', baselineRunId: '1', segmentId }));
+    expect(failure).toMatchObject({ type: FAILURE_TYPES.rateLimited, nonRetryable: false });
+    expect((await fx.deps.store.cohorts.getCohortRun('vips', '2'))?.progress).toEqual({
+      phase: 'add',
+      added: 0,
       removed: 0,
     });
   });

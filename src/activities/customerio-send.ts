@@ -68,10 +68,39 @@ export function pacedRate(perSecond: number): number {
  * during the wait in one request.
  */
 export async function takeRateSlot(store: Store, destination: Destination, api: CioApi): Promise<number> {
-  const perSecond = api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond;
+  const perSecond = budgetOf(destination, api);
   const wait = await store.reserveRateSlot(`${api}:${destination.id}`, pacedRate(perSecond));
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   return wait;
+}
+
+function budgetOf(destination: Destination, api: CioApi): number {
+  return api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond;
+}
+
+/** When this process's requests to each destination and API left, over the last second. */
+const recentSends = new Map<string, number[]>();
+const WINDOW_MS = 1000;
+
+/**
+ * The last gate before a request leaves. Shared slots space requests when they are reserved, but a
+ * request can leave late (a synchronous store write held the event loop) and land nearer the next
+ * one than its slot said; counted in Customer.io's one-second window, that can be one too many. So
+ * a request also waits until fewer than the paced budget left this process in the last second.
+ */
+async function admitSend(key: string, perSecond: number): Promise<void> {
+  const allowed = Math.max(1, Math.floor(pacedRate(perSecond)));
+  for (;;) {
+    const now = Date.now();
+    let sends = recentSends.get(key);
+    if (!sends) recentSends.set(key, (sends = []));
+    while (sends.length > 0 && sends[0]! <= now - WINDOW_MS) sends.shift();
+    if (sends.length < allowed) {
+      sends.push(now);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, sends[0]! + WINDOW_MS - now + 1));
+  }
 }
 
 /**
@@ -87,6 +116,7 @@ export async function sendToCustomerIo(
   opts: { slotTaken?: boolean } = {},
 ): Promise<SendOutcome> {
   if (!opts.slotTaken) await takeRateSlot(store, destination, api);
+  await admitSend(`${api}:${destination.id}`, budgetOf(destination, api));
   const { outcome, durationMs } = await request();
   const decision = decide(outcome);
   switch (decision.action) {

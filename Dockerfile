@@ -34,4 +34,4 @@ USER node
 
 # 8788: ingest (and its /metrics); 9464: the worker's /metrics and /health.
 EXPOSE 8788 9464
-CMD ["node", "src/worker.ts"]
+CMD ["node", "--max-old-space-size=320", "src/worker.ts"]

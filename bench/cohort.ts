@@ -24,6 +24,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { applyConfig, cohortStatus, runCohortNow } from '../src/control/syncs.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from '../src/customerio/limits.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
+import { loadSettings, workerNodeArgs } from '../src/settings.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
 import { ROOT, spawnScript, stop, usage } from './processes.ts';
 
@@ -99,7 +100,13 @@ const env = {
   // The stand-in is on loopback: the worker sends credentials to no other host than these.
   CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
 };
-const worker = await spawnScript('src/worker.ts', [], { ...env, LOG_LEVEL: 'info' }, /worker started/);
+const worker = await spawnScript(
+  'src/worker.ts',
+  [],
+  { ...env, LOG_LEVEL: 'info' },
+  /worker started/,
+  workerNodeArgs(loadSettings()),
+);
 const connection = await Connection.connect({ address: temporal.address });
 const client = new Client({ connection });
 

@@ -15,8 +15,14 @@ const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
 /** Starts a script of this project as its own process; resolves once it prints `ready`. */
-export async function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
-  const child = spawn(process.execPath, [resolve(ROOT, script), ...args], {
+export async function spawnScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  nodeArgs: readonly string[] = [],
+) {
+  const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, script), ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -23,6 +23,7 @@ import { Client, Connection } from '@temporalio/client';
 
 import { loadConfig } from '../src/config/load.ts';
 import { applyConfig, streamStatus } from '../src/control/syncs.ts';
+import { loadSettings, workerNodeArgs } from '../src/settings.ts';
 import { openStore } from '../src/store/index.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
@@ -227,6 +228,8 @@ const worker = await spawnScript(
   [],
   { ...env, LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '' },
   /worker started/,
+  // As `make start` starts it (CIO_SYNC_WORKER_HEAP_MB).
+  workerNodeArgs(loadSettings()),
 );
 const ingestUrl = ingest.match[1]!;
 const connection = await Connection.connect({ address: temporal.address });

@@ -3,7 +3,13 @@ import { join, resolve } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { loadSettings, settingsReference, SettingsError } from './settings.ts';
+import {
+  DEFAULT_WORKER_HEAP_MB,
+  loadSettings,
+  settingsReference,
+  SettingsError,
+  workerNodeArgs,
+} from './settings.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -139,5 +145,18 @@ describe('the settings reference', () => {
       }
     }
     expect(Object.fromEntries(unknown)).toEqual({});
+  });
+
+  it('gives the worker the same heap limit wherever it is started: make start, npm run worker, the image, compose', async () => {
+    const flag = `--max-old-space-size=${DEFAULT_WORKER_HEAP_MB}`;
+    expect(workerNodeArgs(loadSettings({}))).toEqual([flag]);
+    expect(workerNodeArgs(loadSettings({ CIO_SYNC_WORKER_HEAP_MB: '512' }))).toEqual([
+      '--max-old-space-size=512',
+    ]);
+    for (const file of ['Dockerfile', 'docker-compose.yml', 'package.json']) {
+      const text = await readFile(join(ROOT, file), 'utf8');
+      expect(text, file).toContain(`${flag}`);
+      expect(text.match(/--max-old-space-size=\d+/g), file).toEqual([flag]);
+    }
   });
 });

@@ -19,7 +19,7 @@ import {
   cohortStatus,
   runCohortNow,
 } from './control/syncs.ts';
-import { parseDuration } from './config/duration.ts';
+import { parseDuration, timeOrAgo } from './config/duration.ts';
 import { checkDestination } from './control/check.ts';
 import { waitForCohortRun } from './control/cohort-progress.ts';
 import { colourStatus, describeCohort, lastErrorLine, stalledNote } from './control/format.ts';
@@ -72,16 +72,6 @@ async function withStore<T>(opts: GlobalOptions, fn: (store: Store) => Promise<T
   } finally {
     await store.close();
   }
-}
-
-function parseSince(value: string): number {
-  // A duration must carry its unit here: a bare number is not read as milliseconds ago.
-  const ago = /[a-z]$/.test(value) ? parseDuration(value) : undefined;
-  if (ago !== undefined) return Date.now() - ago;
-  const time = Date.parse(value);
-  if (Number.isNaN(time))
-    throw new SyncControlError(`--since: expected an ISO time or a duration like 2h, got "${value}"`);
-  return time;
 }
 
 export function buildCli(): Command {
@@ -250,7 +240,9 @@ export function buildCli(): Command {
     .description('rewind a stream sync to a point in time; Customer.io deduplicates events by id')
     .requiredOption('--since <time>', 'ISO time, or a duration ago like 2h')
     .action(async (syncId: string, { since }: { since: string }) => {
-      const time = parseSince(since);
+      const time = timeOrAgo(since, Date.now());
+      if (time === undefined)
+        throw new SyncControlError(`--since: expected an ISO time or a duration like 2h, got "${since}"`);
       const status = await withClient(globals(), (client) => streamStatus(client, syncId));
       const seq = await withStore(globals(), (store) => store.seqAtTime(status.source, time));
       const moved = await withClient(globals(), (client) => setCursor(client, syncId, Math.max(0, seq - 1)));

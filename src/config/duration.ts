@@ -9,3 +9,14 @@ export function parseDuration(value: string | number): number | undefined {
   if (!match) return undefined;
   return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
 }
+
+/**
+ * `2026-11-30T12:00:00Z`, or a duration ago (`2h`) → epoch ms; undefined when it is neither. A
+ * duration must carry its unit here: a bare number is not read as milliseconds ago.
+ */
+export function timeOrAgo(value: string, now: number): number | undefined {
+  const ago = /[a-z]$/.test(value.trim()) ? parseDuration(value) : undefined;
+  if (ago !== undefined) return now - ago;
+  const time = Date.parse(value);
+  return Number.isNaN(time) ? undefined : time;
+}

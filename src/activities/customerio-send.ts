@@ -81,25 +81,35 @@ function budgetOf(destination: Destination, api: CioApi): number {
 /** When this process's requests to each destination and API left, over the last second. */
 const recentSends = new Map<string, number[]>();
 const WINDOW_MS = 1000;
+/** Of a paced slot: the least time between two sends, however late the first one left. */
+const MIN_GAP = 0.75;
 
 /**
  * The last gate before a request leaves. Shared slots space requests when they are reserved, but a
- * request can leave late (a synchronous store write held the event loop) and land nearer the next
- * one than its slot said; counted in Customer.io's one-second window, that can be one too many. So
- * a request also waits until fewer than the paced budget left this process in the last second.
+ * request can leave late (its lane read and mapped after the slot, a synchronous store write held
+ * the event loop) and land nearer the next one than its slot said; counted in Customer.io's
+ * one-second window, that can be one too many. So a request also waits until fewer than the paced
+ * budget left this process in the last second, and at least MIN_GAP of a slot after the last one.
  */
 async function admitSend(key: string, perSecond: number): Promise<void> {
-  const allowed = Math.max(1, Math.floor(pacedRate(perSecond)));
+  const paced = pacedRate(perSecond);
+  const allowed = Math.max(1, Math.floor(paced));
+  const minGapMs = (MIN_GAP * 1000) / paced;
   for (;;) {
     const now = Date.now();
     let sends = recentSends.get(key);
     if (!sends) recentSends.set(key, (sends = []));
     while (sends.length > 0 && sends[0]! <= now - WINDOW_MS) sends.shift();
-    if (sends.length < allowed) {
+    const last = sends.at(-1);
+    const wait = Math.max(
+      sends.length < allowed ? 0 : sends[0]! + WINDOW_MS - now + 1,
+      last === undefined ? 0 : Math.ceil(last + minGapMs - now),
+    );
+    if (wait <= 0) {
       sends.push(now);
       return;
     }
-    await new Promise((r) => setTimeout(r, sends[0]! + WINDOW_MS - now + 1));
+    await new Promise((r) => setTimeout(r, wait));
   }
 }
 

@@ -39,7 +39,7 @@ const { values } = parseArgs({
     'budget-rps': { type: 'string', default: '20' },
     store: { type: 'string', default: 'sqlite' },
     syncs: { type: 'string', default: '0' },
-    'many-lanes': { type: 'string', default: '4' },
+    'many-lanes': { type: 'string', default: 'auto' },
     phases: { type: 'string', default: 'baseline,max,steady,budget,many,retention' },
     'retention-seconds': { type: 'string', default: '120' },
   },

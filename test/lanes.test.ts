@@ -36,7 +36,7 @@ function track(userId: string, step: number): CanonicalRecord {
   };
 }
 
-function syncYaml(syncId: string, source: string, lanes: number): string {
+function syncYaml(syncId: string, source: string, lanes: number | 'auto'): string {
   return `
   - id: ${syncId}
     type: stream
@@ -46,7 +46,7 @@ function syncYaml(syncId: string, source: string, lanes: number): string {
     delivery: { waitFor: 1s, lanes: ${lanes}, maxRecords: 20 }`;
 }
 
-async function oneSync(lanes: number) {
+async function oneSync(lanes: number | 'auto') {
   const source = uniqueId('src');
   const syncId = uniqueId('lanes');
   const config = testConfig(engine.fake, syncYaml(syncId, source, lanes), { sources: [source] });
@@ -169,4 +169,32 @@ describe('delivery lanes', () => {
     const ours = engine.fake.events.filter((e) => users.includes(e.identifier?.value ?? ''));
     expect(new Set(ours.map((e) => e.id)).size).toBe(ours.length);
   });
+
+  it('lanes: auto runs one lane while it keeps up, four under a backlog, and one again once quiet', async () => {
+    const { source, syncId } = await oneSync('auto');
+    const few = await engine.store.append(source, [track(uniqueId('u'), 0)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === few.at(-1));
+    expect((await engine.store.getLaneCursors(syncId))?.lanes).toBe(1);
+
+    // A slow Customer.io and 400 records: one lane (20 a request) falls more than 4 requests behind.
+    engine.fake.script.delayNext(10, 300, { path: '/api/v2/batch' });
+    const users = Array.from({ length: 40 }, () => uniqueId('u'));
+    const records = [];
+    for (let step = 1; step <= 10; step++) for (const user of users) records.push(track(user, step));
+    const seqs = await engine.store.append(source, records);
+    await eventually(async () => (await engine.store.getLaneCursors(syncId))?.lanes === 4, 20_000);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === seqs.at(-1), 30_000);
+    // Growing re-lays nothing already sent: every event arrives once, each person's in order.
+    for (const user of users) expect(stepsOf(user)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const ours = engine.fake.events.filter((e) => users.includes(e.identifier?.value ?? ''));
+    expect(ours).toHaveLength(records.length);
+
+    // Quiet for AUTO_SHRINK_AFTER_MS (30 s) after growing: back to one lane, at the head.
+    await eventually(async () => (await engine.store.getLaneCursors(syncId))?.lanes === 1, 60_000);
+    const status = await streamStatus(engine.client, syncId);
+    expect(status.lanes).toEqual([seqs.at(-1)]);
+    const late = await engine.store.append(source, [track(users[0]!, 11)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === late.at(-1));
+    expect(stepsOf(users[0]!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  }, 120_000);
 });

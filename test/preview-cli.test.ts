@@ -63,7 +63,7 @@ describe('cio-sync preview', () => {
       '',
       'web-to-cio (stream: web → cio)',
       '  note: destination cio has dryRun: auto: recorded instead of sent when apply finds no credentials',
-      '  note: 4 lanes: requests of different lanes are sent side by side, in no fixed order',
+      '  note: lanes: auto (1, or 4 under a backlog, shown with 4): requests of different lanes are sent side by side, in no fixed order',
       '  request 1 (lane 0): POST https://track.customer.io/api/v2/batch (3 operation(s) from 2 record(s), 462 bytes)',
     ]);
     expect(lines).toContain(

@@ -20,7 +20,13 @@ const Id = z
   );
 
 /** Lanes per stream sync unless configured (chosen from bench/throughput.ts). */
-export const DEFAULT_LANES = 4;
+/** The lanes an `auto` sync grows to under a backlog (from bench/throughput.ts: 4 lanes 2.5× one). */
+export const AUTO_MAX_LANES = 4;
+
+/** The most lanes a sync runs: its fixed count, or AUTO_MAX_LANES for `auto`. */
+export function maxLanesOf(lanes: number | 'auto'): number {
+  return lanes === 'auto' ? AUTO_MAX_LANES : lanes;
+}
 
 /** `*` selects every property; a list selects those names; an empty list sends none. */
 export const PropertySelection = z.union([z.literal('*'), z.array(z.string().min(1))]);
@@ -189,9 +195,11 @@ export const StreamDelivery = z.strictObject({
   maxRecords: z.number().int().min(1).max(5000).default(500),
   /**
    * Lanes delivering side by side, records split by the person they concern (each person's order
-   * holds within their lane); lanes of one sync can run on different workers.
+   * holds within their lane); lanes of one sync can run on different workers. `auto`: one lane
+   * while it keeps up, AUTO_MAX_LANES while a backlog lasts, so a hundred quiet syncs do not hold
+   * four hundred lanes (and split one request budget four hundred ways).
    */
-  lanes: z.number().int().min(1).max(32).default(DEFAULT_LANES),
+  lanes: z.union([z.literal('auto'), z.number().int().min(1).max(32)]).default('auto'),
   /** How long a delivery activity waits for new records before it returns empty. */
   waitFor: Duration.default(10_000),
   /**
@@ -217,7 +225,7 @@ export const StreamSync = z.strictObject({
   users: StreamUsers.default({ send: false, properties: [], stringify: false, deletions: true }),
   delivery: StreamDelivery.default({
     maxRecords: 500,
-    lanes: DEFAULT_LANES,
+    lanes: 'auto',
     waitFor: 10_000,
     credentialsRetry: 60_000,
   }),

@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 import type { Cadence } from './cadence.ts';
 import {
+  AUTO_MAX_LANES,
+  maxLanesOf,
   CohortSync,
   Destination,
   LogSettings,
@@ -9,6 +11,9 @@ import {
   type CohortSyncSpec,
   type StreamSyncSpec,
 } from './schema.ts';
+
+// For the workflow, which may import only this module of config/.
+export { AUTO_MAX_LANES, maxLanesOf };
 
 /**
  * Validates the spec a workflow is started or updated with against the config file's own schema.

@@ -337,7 +337,7 @@ syncs:
           'paused: it sends nothing until resumed; shown as it would send then',
           'destination cio is a dry run: the worker records these requests instead of sending them',
           'region: auto: the host (track.customer.io or track-eu.customer.io) is asked of Customer.io at run time',
-          '4 lanes: requests of different lanes are sent side by side, in no fixed order',
+          'lanes: auto (1, or 4 under a backlog, shown with 4): requests of different lanes are sent side by side, in no fixed order',
         ],
         ['/api/v2/batch'],
       ],

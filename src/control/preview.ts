@@ -1,4 +1,4 @@
-import type { Config, Destination, StreamSync } from '../config/schema.ts';
+import { maxLanesOf, type Config, type Destination, type StreamSync } from '../config/schema.ts';
 import { tryResolveEnv } from '../config/env.ts';
 import { REGION_HOSTS } from '../customerio/hosts.ts';
 import { MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';
@@ -408,7 +408,8 @@ function previewStream(
   log: readonly LoggedRecord[],
   refOf: (seq: number) => string,
 ): SyncPreview {
-  const lanes = sync.delivery.lanes;
+  // An `auto` sync runs this many under a backlog, which is when lanes change what is sent together.
+  const lanes = maxLanesOf(sync.delivery.lanes);
   const notes: string[] = [];
   if (sync.status === 'paused')
     notes.push('paused: it sends nothing until resumed; shown as it would send then');
@@ -427,7 +428,11 @@ function previewStream(
     );
   }
   if (lanes > 1)
-    notes.push(`${lanes} lanes: requests of different lanes are sent side by side, in no fixed order`);
+    notes.push(
+      sync.delivery.lanes === 'auto'
+        ? `lanes: auto (1, or ${lanes} under a backlog, shown with ${lanes}): requests of different lanes are sent side by side, in no fixed order`
+        : `${lanes} lanes: requests of different lanes are sent side by side, in no fixed order`,
+    );
   if (log.length === 0) notes.push(`no call of the input reaches source ${sync.source}`);
 
   const baseUrl = trackUrlOf(destination);

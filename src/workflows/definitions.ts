@@ -90,6 +90,10 @@ export interface StreamSyncState {
   cursor: number;
   /** Each lane's cursor, as its last run reported it (the store holds the truth). */
   lanes: number[];
+  /** `lanes: auto`: how many lanes it runs now (1, or AUTO_MAX_LANES while a backlog lasts). */
+  autoLanes?: number;
+  /** `lanes: auto`: when it last grew (workflow time, ms). */
+  autoLanesSince?: number;
   /** Where a sync with no stored progress starts (see `startFrom`). */
   startFrom?: 'beginning' | { time: number };
   paused: boolean;

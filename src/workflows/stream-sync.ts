@@ -18,7 +18,11 @@ import {
 } from '@temporalio/workflow';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
-import { assertStreamSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
+import {
+  AUTO_MAX_LANES,
+  assertStreamSyncSpec,
+  assertSameCredentialHosts,
+} from '../config/spec-validation.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { LaneSummary } from './types.ts';
 import {
@@ -68,6 +72,14 @@ const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivitie
 const LANE_RUN_MS = 10_000;
 /** With several lanes, a lane that found nothing for this long ends, and `dispatchLanes` takes over. */
 const LANE_LINGER_MS = 100;
+/**
+ * `lanes: auto` with one lane: its runs end this often, so a backlog is seen soon. It grows to
+ * AUTO_MAX_LANES when a run ends more than AUTO_GROW_BATCHES full requests behind the log's head.
+ */
+const AUTO_CHECK_MS = 2_000;
+const AUTO_GROW_BATCHES = 4;
+/** `lanes: auto`: back to one lane once every lane is idle, at the same cursor, this long after growing. */
+const AUTO_SHRINK_AFTER_MS = 30_000;
 /** How long idle lanes rest while another lane is busy before they look for records again. */
 const IDLE_LANE_RECHECK_MS = 1_000;
 
@@ -288,7 +300,10 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   for (;;) {
     // One generation: the lanes of the current config and, when they are all idle, one waiter.
     const gen = generation;
-    const count = spec.sync.delivery.lanes;
+    const auto = spec.sync.delivery.lanes === 'auto';
+    const count = auto
+      ? Math.min(AUTO_MAX_LANES, state.autoLanes ?? 1)
+      : (spec.sync.delivery.lanes as number);
     if (state.lanes.length !== count) state.lanes = Array.from({ length: count }, () => state.cursor);
     lanes = Array.from({ length: count }, () => ({ idle: false, failedAttempts: 0 }));
     const current = () => generation === gen && !continueAsNewDue();
@@ -329,7 +344,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
                   startFrom: state.startFrom,
                   ...(failedAttempts && { failedAttempts }),
                   lingerMs: lingerFor(lane),
-                  maxRunMs: LANE_RUN_MS,
+                  maxRunMs: auto && count < AUTO_MAX_LANES ? AUTO_CHECK_MS : LANE_RUN_MS,
                 },
               ],
             ),
@@ -360,6 +375,15 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         health.hold = holdOf(summary.outcome);
         applySummary(state, summary);
         refreshStatus();
+        const backlog = summary.headSeq - summary.cursor;
+        if (auto && count < AUTO_MAX_LANES && backlog > AUTO_GROW_BATCHES * spec.sync.delivery.maxRecords) {
+          // Behind: the next generation splits the log by person into AUTO_MAX_LANES lanes, which
+          // all start at this lane's cursor (nothing is sent twice).
+          state.autoLanes = AUTO_MAX_LANES;
+          state.autoLanesSince = Date.now();
+          generation++;
+          return;
+        }
         if (health.hold) {
           // Wait for the fix: retry periodically, or sooner on resume / new config. The status
           // stays until a delivery gets through.
@@ -378,6 +402,17 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
           await condition(() => !current() || !ready() || allIdle(), IDLE_LANE_RECHECK_MS);
           if (current() && ready() && !allIdle()) for (const lane of lanes) lane.idle = false;
           continue;
+        }
+        if (
+          auto &&
+          count > 1 &&
+          state.lanes.every((cursor) => cursor === state.lanes[0]) &&
+          Date.now() - (state.autoLanesSince ?? 0) >= AUTO_SHRINK_AFTER_MS
+        ) {
+          // Quiet, and every lane at the same place: one lane again, starting there.
+          state.autoLanes = 1;
+          generation++;
+          return;
         }
         // Every lane found nothing: one activity waits on the log and says which lanes have work.
         const scope = new CancellationScope();

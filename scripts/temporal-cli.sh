@@ -21,9 +21,16 @@ or install the Temporal CLI yourself and point TEMPORAL_CLI at the binary.
 MSG
   exit 1
 fi
-echo "building the Temporal CLI $version with go install (several minutes the first time)..." >&2
 mkdir -p "$cache"
-GOBIN="$cache.partial" go install "github.com/temporalio/cli/cmd/temporal@$version" >&2
-mv "$cache.partial/temporal" "$cache/temporal"
-rmdir "$cache.partial" 2>/dev/null || true
+# Two set-ups at once (make start beside make test) build it once: the second waits for the first.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/.build.lock"
+  flock 9
+  if [ -x "$cache/temporal" ]; then echo "$cache/temporal"; exit 0; fi
+fi
+echo "building the Temporal CLI $version with go install (several minutes the first time)..." >&2
+partial="$(mktemp -d "$cache/.partial.XXXXXX")"
+trap 'rm -rf "$partial"' EXIT
+GOBIN="$partial" go install "github.com/temporalio/cli/cmd/temporal@$version" >&2
+mv "$partial/temporal" "$cache/temporal"
 echo "$cache/temporal"

@@ -19,9 +19,10 @@ const Id = z
     'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
   );
 
-/** Lanes per stream sync unless configured (chosen from bench/throughput.ts). */
 /** The lanes an `auto` sync grows to under a backlog (from bench/throughput.ts: 4 lanes 2.5× one). */
 export const AUTO_MAX_LANES = 4;
+/** An `auto` sync grows when a lane's run ends more than this many full requests behind the head. */
+export const AUTO_GROW_BATCHES = 4;
 
 /** The most lanes a sync runs: its fixed count, or AUTO_MAX_LANES for `auto`. */
 export function maxLanesOf(lanes: number | 'auto'): number {

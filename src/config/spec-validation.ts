@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import type { Cadence } from './cadence.ts';
 import {
+  AUTO_GROW_BATCHES,
   AUTO_MAX_LANES,
   maxLanesOf,
   CohortSync,
@@ -13,7 +14,7 @@ import {
 } from './schema.ts';
 
 // For the workflow, which may import only this module of config/.
-export { AUTO_MAX_LANES, maxLanesOf };
+export { AUTO_GROW_BATCHES, AUTO_MAX_LANES, maxLanesOf };
 
 /**
  * Validates the spec a workflow is started or updated with against the config file's own schema.

@@ -337,7 +337,7 @@ syncs:
           'paused: it sends nothing until resumed; shown as it would send then',
           'destination cio is a dry run: the worker records these requests instead of sending them',
           'region: auto: the host (track.customer.io or track-eu.customer.io) is asked of Customer.io at run time',
-          'lanes: auto (1, or 4 under a backlog, shown with 4): requests of different lanes are sent side by side, in no fixed order',
+          'lanes: auto: one lane, as for any log of up to 2000 records (4 full requests)',
         ],
         ['/api/v2/batch'],
       ],
@@ -405,6 +405,43 @@ syncs:
       [5, 0, 4],
       [6, 1, 5],
     ]);
+  });
+
+  it('shows lanes: auto with one lane up to four full requests, and with four lanes beyond', () => {
+    const cfg = parseConfig(
+      `sources:
+  - { id: web, apiKey: '\${K}' }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
+syncs:
+  - { id: s1, type: stream, source: web, destination: cio, delivery: { maxRecords: 2 } }
+`,
+      'cio.yaml',
+    );
+    const calls = (n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        line({ type: 'track', userId: `user-${i}`, event: 'E', messageId: `m${i}` }),
+      );
+    const at = (n: number) =>
+      previewCalls(cfg, parsePreviewInput(calls(n).join('\n'), 'in'), { now: NOW, env: ENV }).syncs[0]!;
+
+    const small = at(8);
+    expect(small.notes).toEqual([
+      'lanes: auto: one lane, as for any log of up to 8 records (4 full requests)',
+    ]);
+    expect(small.requests.map((r) => [r.lane, r.seqs])).toEqual([
+      [0, [1, 2]],
+      [0, [3, 4]],
+      [0, [5, 6]],
+      [0, [7, 8]],
+    ]);
+
+    const big = at(9);
+    expect(big.notes).toEqual([
+      'lanes: auto, shown with 4: over 8 records (4 full requests) it grows to 4 lanes once its first lane finds the backlog, and the requests that lane sent meanwhile are split differently; requests of different lanes are sent side by side, in no fixed order',
+    ]);
+    expect(new Set(big.requests.map((r) => r.lane)).size).toBeGreaterThan(1);
+    expect(big.requests.flatMap((r) => r.seqs).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   it('previews the example config and sample file shipped in examples/', async () => {

@@ -1,4 +1,10 @@
-import { maxLanesOf, type Config, type Destination, type StreamSync } from '../config/schema.ts';
+import {
+  AUTO_GROW_BATCHES,
+  maxLanesOf,
+  type Config,
+  type Destination,
+  type StreamSync,
+} from '../config/schema.ts';
 import { tryResolveEnv } from '../config/env.ts';
 import { REGION_HOSTS } from '../customerio/hosts.ts';
 import { MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';
@@ -408,8 +414,11 @@ function previewStream(
   log: readonly LoggedRecord[],
   refOf: (seq: number) => string,
 ): SyncPreview {
-  // An `auto` sync runs this many under a backlog, which is when lanes change what is sent together.
-  const lanes = maxLanesOf(sync.delivery.lanes);
+  // An `auto` sync keeps one lane over a log it can send in a few requests (the one a preview shows,
+  // most often), and grows when more than AUTO_GROW_BATCHES full requests wait.
+  const growsAt = AUTO_GROW_BATCHES * sync.delivery.maxRecords;
+  const auto = sync.delivery.lanes === 'auto';
+  const lanes = auto && log.length <= growsAt ? 1 : maxLanesOf(sync.delivery.lanes);
   const notes: string[] = [];
   if (sync.status === 'paused')
     notes.push('paused: it sends nothing until resumed; shown as it would send then');
@@ -427,12 +436,16 @@ function previewStream(
       'region: auto: the host (track.customer.io or track-eu.customer.io) is asked of Customer.io at run time',
     );
   }
-  if (lanes > 1)
+  if (auto && lanes > 1)
     notes.push(
-      sync.delivery.lanes === 'auto'
-        ? `lanes: auto (1, or ${lanes} under a backlog, shown with ${lanes}): requests of different lanes are sent side by side, in no fixed order`
-        : `${lanes} lanes: requests of different lanes are sent side by side, in no fixed order`,
+      `lanes: auto, shown with ${lanes}: over ${growsAt} records (${AUTO_GROW_BATCHES} full requests) it grows to ${lanes} lanes once its first lane finds the backlog, and the requests that lane sent meanwhile are split differently; requests of different lanes are sent side by side, in no fixed order`,
     );
+  else if (auto)
+    notes.push(
+      `lanes: auto: one lane, as for any log of up to ${growsAt} records (${AUTO_GROW_BATCHES} full requests)`,
+    );
+  else if (lanes > 1)
+    notes.push(`${lanes} lanes: requests of different lanes are sent side by side, in no fixed order`);
   if (log.length === 0) notes.push(`no call of the input reaches source ${sync.source}`);
 
   const baseUrl = trackUrlOf(destination);

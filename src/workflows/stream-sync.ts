@@ -19,6 +19,7 @@ import {
 
 import type { StreamSyncSpec } from '../config/schema.ts';
 import {
+  AUTO_GROW_BATCHES,
   AUTO_MAX_LANES,
   assertStreamSyncSpec,
   assertSameCredentialHosts,
@@ -77,7 +78,6 @@ const LANE_LINGER_MS = 100;
  * AUTO_MAX_LANES when a run ends more than AUTO_GROW_BATCHES full requests behind the log's head.
  */
 const AUTO_CHECK_MS = 2_000;
-const AUTO_GROW_BATCHES = 4;
 /** `lanes: auto`: back to one lane once every lane is idle, at the same cursor, this long after growing. */
 const AUTO_SHRINK_AFTER_MS = 30_000;
 /** How long idle lanes rest while another lane is busy before they look for records again. */

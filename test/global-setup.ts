@@ -32,21 +32,35 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => {};
   }
   const cli = await findTemporalCli();
-  const [env, code] = await Promise.all([
-    TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: cli },
-        ip: '127.0.0.1',
-        searchAttributes: SEARCH_ATTRIBUTES,
-        extraArgs: ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'],
-      },
-    }),
-    bundleWorkflows(),
-  ]);
+  const [env, code] = await Promise.all([startLocalEnvironment(cli), bundleWorkflows()]);
   const dir = await mkdtemp(join(tmpdir(), 'cio-sync-test-'));
   const bundlePath = join(dir, 'workflow-bundle.js');
   await writeFile(bundlePath, code);
   project.provide('temporalAddress', env.address);
   project.provide('workflowBundlePath', bundlePath);
   return () => env.teardown();
+}
+
+/**
+ * The SDK gives the dev server a few seconds to answer on its port; on a loaded 2-core machine
+ * (the workflow bundle builds at the same time) the first start can miss that, so try again.
+ */
+async function startLocalEnvironment(cli: string, attempts = 3): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createLocal({
+        server: {
+          executable: { type: 'existing-path', path: cli },
+          ip: '127.0.0.1',
+          searchAttributes: SEARCH_ATTRIBUTES,
+          extraArgs: ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'],
+        },
+      });
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      console.warn(
+        `the Temporal dev server did not start (attempt ${attempt} of ${attempts}): ${String(err)}`,
+      );
+    }
+  }
 }

@@ -356,6 +356,10 @@ if (MANY_SYNCS > 0 && PHASES.has('many')) {
     delivered: s.events,
     expected: result.acked * MANY_SYNCS,
     ingestToCioMs: { p50: pct(s.latencies, 0.5), p95: pct(s.latencies, 0.95), p99: pct(s.latencies, 0.99) },
+    requests: s.accepted,
+    requestsPerSecond: Math.round(s.accepted / Math.max(0.001, (s.lastAt - s.firstAt) / 1000)),
+    eventsPerRequest: Math.round((s.events / Math.max(1, s.accepted)) * 10) / 10,
+    rejected429: s.rejected429,
   };
   log(`many syncs: ${JSON.stringify(report.manySyncs)}`);
 }

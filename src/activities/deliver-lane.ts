@@ -24,6 +24,8 @@ const HEARTBEAT_MS = 1000;
  * lane gone quiet soon frees its activity slot and `status` hears where it got to.
  */
 const SETTLED_LINGER_MS = 2_000;
+/** How often a lane given `endWhenBehind` (`lanes: auto`) looks at how far the log's head is ahead. */
+const BEHIND_CHECK_MS = 2_000;
 /** How often a lane at a barrier looks at the other lanes' cursors. */
 const BARRIER_POLL_MS = 20;
 
@@ -93,13 +95,21 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     // that was terminated (or lost with its Temporal database) stops before it sends again.
     const ownerKey = `sync-owner:${syncId}`;
     const runId = ctx.info.workflowExecution?.runId ?? ctx.info.activityId;
-    await deps.store.setState(ownerKey, runId);
+    // Each run of the lane claims it again; a write only when another run held it (most runs follow
+    // one of their own workflow run).
+    if ((await deps.store.getState(ownerKey)) !== runId) await deps.store.setState(ownerKey, runId);
     const ours = async () => (await deps.store.getState(ownerKey)) === runId;
     let pos = cursor;
     summary.cursor = cursor;
     let next: Promise<LaneBatch | undefined> | undefined;
+    let behindCheckedAt = started;
     for (;;) {
       if (stop.aborted || Date.now() - started > input.maxRunMs) break;
+      if (input.endWhenBehind !== undefined && Date.now() - behindCheckedAt >= BEHIND_CHECK_MS) {
+        // Far behind: end the run, so the workflow grows the sync (the summary carries the head).
+        behindCheckedAt = Date.now();
+        if ((await deps.store.headSeq(sync.source)) - pos > input.endWhenBehind) break;
+      }
       let batch = await (next ?? readBatch(deps, spec, lane, lanes, pos, cursor, stop));
       next = undefined;
       let slotTaken = false;

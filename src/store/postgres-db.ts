@@ -8,6 +8,8 @@ export interface PostgresContext {
   pool: pg.Pool;
   now: () => number;
   tx: Transaction;
+  /** A transaction whose commit does not wait for the WAL flush (see inTransaction's `redoable`). */
+  redoableTx: Transaction;
 }
 
 /** Rows per multi-row INSERT of snapshots, dead letters and captures. */
@@ -23,12 +25,21 @@ export const PROGRESS_LOCK = 0x63696f03;
 /**
  * Runs `fn` between BEGIN and COMMIT on a connection of its own, rolling back on error. A
  * connection whose ROLLBACK fails is dropped rather than returned to the pool.
+ *
+ * `redoable`: the commit returns before the WAL is flushed (synchronous_commit off for this
+ * transaction alone), so a database crash can lose it, whole and never in part, and never while a
+ * later commit survives — for writes of work that is simply done again when they are lost, exactly
+ * as after a crash before them (a settled delivery: its batch is re-sent, deduplicated by event id).
  */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  redoable = false,
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query('BEGIN');
+    await client.query(redoable ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -95,6 +95,7 @@ function composePostgresStore(pool: pg.Pool, listener: LogListener, opts: Postgr
     pool,
     now: opts.now ?? Date.now,
     tx: (fn) => inTransaction(pool, fn),
+    redoableTx: (fn) => inTransaction(pool, fn, true),
   };
   const log = new PostgresLog(ctx, listener, {
     pollIntervalMs: opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,

@@ -67,8 +67,9 @@ export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {
     // WAL lets the ingest server append while workers read, and lets readers see each commit at once.
     if (!inMemory) await enableWal(db, busyTimeoutMs);
     // Acknowledged means durable: with WAL, NORMAL survives a process crash but can lose the last
-    // commits on power loss, so every commit is fsynced (FULL) except rate-limit reservations, which
-    // switch to NORMAL for their own transaction (see SqliteRateLimit).
+    // commits on power loss, so every commit is fsynced (FULL) except the redoable ones (settled
+    // deliveries, rate slots: see redoableTransaction). The WAL is written in order, so a lost
+    // commit never leaves a later one standing.
     db.exec('PRAGMA synchronous = FULL');
     applySqliteMigrations(db, opts.migrations ?? sqliteMigrations, now());
   } catch (error) {

@@ -73,11 +73,11 @@ const { redriveDeadLetters } = proxyActivities<ReturnType<typeof createActivitie
 const LANE_RUN_MS = 10_000;
 /** With several lanes, a lane that found nothing for this long ends, and `dispatchLanes` takes over. */
 const LANE_LINGER_MS = 100;
-/**
- * `lanes: auto` with one lane: its runs end this often, so a backlog is seen soon. It grows to
- * AUTO_MAX_LANES when a run ends more than AUTO_GROW_BATCHES full requests behind the log's head.
+/*
+ * `lanes: auto` with one lane: a run ends early once it is more than AUTO_GROW_BATCHES full requests
+ * behind the log's head (the lane looks every BEHIND_CHECK_MS, src/activities/deliver-lane.ts), and
+ * the sync grows to AUTO_MAX_LANES.
  */
-const AUTO_CHECK_MS = 2_000;
 /** `lanes: auto`: back to one lane once every lane is idle, at the same cursor, this long after growing. */
 const AUTO_SHRINK_AFTER_MS = 30_000;
 /** How long idle lanes rest while another lane is busy before they look for records again. */
@@ -344,7 +344,11 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
                   startFrom: state.startFrom,
                   ...(failedAttempts && { failedAttempts }),
                   lingerMs: lingerFor(lane),
-                  maxRunMs: auto && count < AUTO_MAX_LANES ? AUTO_CHECK_MS : LANE_RUN_MS,
+                  maxRunMs: LANE_RUN_MS,
+                  ...(auto &&
+                    count < AUTO_MAX_LANES && {
+                      endWhenBehind: AUTO_GROW_BATCHES * spec.sync.delivery.maxRecords,
+                    }),
                 },
               ],
             ),

@@ -22,6 +22,11 @@ export interface DeliverLaneInput {
   lingerMs: number;
   /** Return after this long even while busy (an audit line in history, room for continue-as-new). */
   maxRunMs: number;
+  /**
+   * `lanes: auto` with fewer lanes than it grows to: return early once the log's head is more than
+   * this many records past the lane's cursor, so the workflow can grow the sync.
+   */
+  endWhenBehind?: number;
 }
 
 /**

@@ -74,7 +74,8 @@ export class PostgresProgress implements ProgressStore {
 
   async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
     const { syncId, cursor, deadLetters = [], userSnapshots, redriven = [] } = settlement;
-    return this.#ctx.tx(async (c) => {
+    // Everything a settlement records is redone when it is lost (see inTransaction's `redoable`).
+    return this.#ctx.redoableTx(async (c) => {
       const at = this.#ctx.now();
       if (cursor) {
         // The row lock makes two settlements of one lane queue up, so the second sees the first's cursor.

@@ -2,7 +2,7 @@ import type { StatementSync } from 'node:sqlite';
 
 import { num } from '../columns.ts';
 import type { SqliteDeadLetters } from '../dead-letters/sqlite.ts';
-import { type SqliteContext, writeTransaction } from '../sqlite-db.ts';
+import { redoableTransaction, type SqliteContext, writeTransaction } from '../sqlite-db.ts';
 import type { SqliteUsers } from '../users/sqlite.ts';
 import { cursorsIfLaidOut, laneCursorsOf, lowestCursor, streamPositionOf } from './rows.ts';
 import type { DeliverySettlement, LaneCursors, ProgressStore, StreamPosition } from './store.ts';
@@ -95,7 +95,8 @@ export class SqliteProgress implements ProgressStore {
   async settleDelivery(settlement: DeliverySettlement): Promise<boolean> {
     const { syncId, cursor, deadLetters = [], userSnapshots, redriven = [] } = settlement;
     const progress = this.#progress();
-    return writeTransaction(this.#ctx.db, () => {
+    // Everything a settlement records is redone when it is lost (see redoableTransaction).
+    return redoableTransaction(this.#ctx.db, () => {
       if (cursor) {
         const row = progress.laneCursor.get(syncId, cursor.lane);
         if (row === undefined || num(row, 'cursor') !== cursor.from) return false;

@@ -52,7 +52,9 @@ export interface ProgressStore {
   prepareLanes(syncId: string, sourceId: string, lanes: number, start: number): Promise<number[]>;
   /**
    * Settles a delivery in one transaction (see DeliverySettlement). Resolves false, having written
-   * nothing, when `cursor.from` is not the lane's stored cursor.
+   * nothing, when `cursor.from` is not the lane's stored cursor. Its commit is not flushed to disk
+   * before it returns: a power cut (or database crash) may lose the last settlements whole, and the
+   * lane then sends those batches again, as after a worker crash before them.
    */
   settleDelivery(settlement: DeliverySettlement): Promise<boolean>;
   /**

@@ -7,6 +7,7 @@ import type { ForgetPeopleInput, UserSnapshot, UserSnapshotEntries, UserStore } 
 export class SqliteUsers implements UserStore {
   readonly #ctx: SqliteContext;
   #snapshotStatements: { get: StatementSync; put: StatementSync } | undefined;
+  #suppressedStatement: StatementSync | undefined;
 
   constructor(ctx: SqliteContext) {
     this.#ctx = ctx;
@@ -84,11 +85,10 @@ export class SqliteUsers implements UserStore {
 
   async getSuppressedUsers(syncId: string, userKeys: readonly string[]): Promise<Set<string>> {
     if (userKeys.length === 0) return new Set();
-    const rows = this.#ctx.db
-      .prepare(
-        'SELECT user_key FROM suppressed_users WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
-      )
-      .all(syncId, JSON.stringify([...new Set(userKeys)]));
-    return userKeysOf(rows);
+    // Asked before every delivery: prepared once (on first use, as the snapshots' statements are).
+    this.#suppressedStatement ??= this.#ctx.db.prepare(
+      'SELECT user_key FROM suppressed_users WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
+    );
+    return userKeysOf(this.#suppressedStatement.all(syncId, JSON.stringify([...new Set(userKeys)])));
   }
 }

@@ -100,10 +100,11 @@ const env = {
   // The stand-in is on loopback: the worker sends credentials to no other host than these.
   CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
 };
+// BENCH_WORKER_NODE_OPTIONS profiles the worker alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
 const worker = await spawnScript(
   'src/worker.ts',
   [],
-  { ...env, LOG_LEVEL: 'info' },
+  { ...env, LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '' },
   /worker started/,
   workerNodeArgs(loadSettings()),
 );

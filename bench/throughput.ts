@@ -4,7 +4,7 @@
  * processes of their own (latency and request limit as parameters), and in the same run a
  * non-durable direct forwarder as the baseline. Loopback only, bounded in time.
  *
- *   node bench/throughput.ts [--seconds 15] [--lanes 4] [--latency 30] [--rps 100]
+ *   node bench/throughput.ts [--seconds 15] [--lanes auto|N] [--latency 30] [--rps 100]
  *     [--budget-rps 20] [--store sqlite|postgres] [--syncs 100] [--phases baseline,max,steady,budget,many]
  *
  * Phases: baseline at full load; cio-sync at full load; cio-sync at a steady 1,000 events/s
@@ -33,7 +33,7 @@ import { ROOT, spawnScript, stop, usage } from './processes.ts';
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '15' },
-    lanes: { type: 'string', default: '4' },
+    lanes: { type: 'string', default: 'auto' },
     latency: { type: 'string', default: '30' },
     rps: { type: 'string', default: '100' },
     'budget-rps': { type: 'string', default: '20' },
@@ -45,7 +45,8 @@ const { values } = parseArgs({
   },
 });
 const SECONDS = Number(values.seconds);
-const LANES = Number(values.lanes);
+/** `delivery.lanes` of the benchmark's syncs: the default (`auto`) unless a count is given. */
+const LANES = values.lanes === 'auto' ? 'auto' : Number(values.lanes);
 const LATENCY = Number(values.latency);
 const RPS = Number(values.rps);
 const BUDGET_RPS = Number(values['budget-rps']);
@@ -238,7 +239,7 @@ await applyConfig(client, await loadConfig(configPath), { taskQueue: 'cio-sync',
 await new Promise((r) => setTimeout(r, 2_000));
 
 if (PHASES.has('max')) {
-  log(`cio-sync (${values.store}, ${LANES} lanes): ${SECONDS} s at full load`);
+  log(`cio-sync (${values.store}, lanes: ${LANES}): ${SECONDS} s at full load`);
   const started = Date.now();
   const result = await load(ingestUrl, 'bench-key', { seconds: SECONDS, prefix: 'max' });
   const s = await delivered(cioUrl, result.acked, 180_000);

@@ -52,8 +52,9 @@ export function isHold(value: unknown): value is Hold {
  * The share of the budget the shared limiter spaces requests at. A request leaves some milliseconds
  * after its slot (timers fire late, a store write holds the event loop), so requests spaced exactly
  * at the limit put one too many into some one-second window, and each of those costs a 429 and a
- * retry. 95 % tolerates about 50 ms of such lateness (measured: at 99 % of 100 requests/s, eight
- * cohort chunks in flight met 19 429s in 1,000 requests).
+ * retry. Within one process admitSend rules that out; between workers sharing a destination, 95 %
+ * tolerates about 50 ms of such lateness (measured: at 99 % of 100 requests/s, eight cohort chunks
+ * in flight met 19 429s in 1,000 requests).
  */
 const PACING = 0.95;
 
@@ -74,41 +75,74 @@ export async function takeRateSlot(store: Store, destination: Destination, api: 
   return wait;
 }
 
+/** A request's place in the destination's budget: its shared slot taken, and the last gate passed. */
+export interface SendSlot {
+  /** How long taking it waited (ms): what arrived meanwhile can go in the same request. */
+  waitedMs: number;
+  /** Call once the request's answer (or failure) is in, or when the slot goes unused. */
+  answered: () => void;
+}
+
+/**
+ * Takes the next request slot (takeRateSlot) and passes the last gate (admitSend). A caller that
+ * takes it before reading what to send (stream lanes) puts everything that arrived during either
+ * wait into the one request: a budget near its limit makes requests fuller rather than queueing.
+ */
+export async function takeSendSlot(store: Store, destination: Destination, api: CioApi): Promise<SendSlot> {
+  const reserved = await takeRateSlot(store, destination, api);
+  const gateAt = Date.now();
+  const answered = await admitSend(`${api}:${destination.id}`, budgetOf(destination, api));
+  return { waitedMs: reserved + (Date.now() - gateAt), answered };
+}
+
 function budgetOf(destination: Destination, api: CioApi): number {
   return api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond;
 }
 
-/** When this process's requests to each destination and API left, over the last second. */
-const recentSends = new Map<string, number[]>();
+/**
+ * This process's requests to each destination and API: when each was let through, and when its
+ * answer came (Infinity while on the wire).
+ */
+const recentSends = new Map<string, Array<{ admittedAt: number; doneAt: number }>>();
 const WINDOW_MS = 1000;
-/** Of a paced slot: the least time between two sends, however late the first one left. */
-const MIN_GAP = 0.75;
+/** A request let through this long ago counts as answered even if nobody said so (a safety net). */
+const MAX_UNANSWERED_MS = 120_000;
+/** How often a gate that is full only of requests still on the wire looks again. */
+const IN_FLIGHT_RECHECK_MS = 5;
 
 /**
- * The last gate before a request leaves. Shared slots space requests when they are reserved, but a
- * request can leave late (its lane read and mapped after the slot, a synchronous store write held
- * the event loop) and land nearer the next one than its slot said; counted in Customer.io's
- * one-second window, that can be one too many. So a request also waits until fewer than the paced
- * budget left this process in the last second, and at least MIN_GAP of a slot after the last one.
+ * The last gate before a request leaves: at most the budget's worth of this process's requests may
+ * be counted at once, each from when it is let through until a second after its answer came.
+ * Customer.io counts a request when it arrives, which is after it was let through and before its
+ * answer, so however late requests leave (a lane reads and maps after its slot, a synchronous
+ * store write holds the event loop), no one-second window there holds more of this process's
+ * requests than the budget: of those arriving within one second, the last one let through saw all
+ * the others still counted. (The shared slots keep the pace below it; this only bounds bunching.)
+ * Returns what to call once the answer (or the failure) is in.
  */
-async function admitSend(key: string, perSecond: number): Promise<void> {
-  const paced = pacedRate(perSecond);
-  const allowed = Math.max(1, Math.floor(paced));
-  const minGapMs = (MIN_GAP * 1000) / paced;
+async function admitSend(key: string, perSecond: number): Promise<() => void> {
+  const allowed = Math.max(1, Math.floor(perSecond));
+  let sends = recentSends.get(key);
+  if (!sends) recentSends.set(key, (sends = []));
   for (;;) {
     const now = Date.now();
-    let sends = recentSends.get(key);
-    if (!sends) recentSends.set(key, (sends = []));
-    while (sends.length > 0 && sends[0]! <= now - WINDOW_MS) sends.shift();
-    const last = sends.at(-1);
-    const wait = Math.max(
-      sends.length < allowed ? 0 : sends[0]! + WINDOW_MS - now + 1,
-      last === undefined ? 0 : Math.ceil(last + minGapMs - now),
-    );
-    if (wait <= 0) {
-      sends.push(now);
-      return;
+    let earliest = Infinity;
+    let kept = 0;
+    for (const send of sends) {
+      if (send.doneAt === Infinity && send.admittedAt + MAX_UNANSWERED_MS <= now) send.doneAt = now;
+      if (send.doneAt + WINDOW_MS <= now) continue;
+      sends[kept++] = send;
+      earliest = Math.min(earliest, send.doneAt);
     }
+    sends.length = kept;
+    if (kept < allowed) {
+      const send = { admittedAt: now, doneAt: Infinity };
+      sends.push(send);
+      return () => {
+        if (send.doneAt === Infinity) send.doneAt = Date.now();
+      };
+    }
+    const wait = earliest === Infinity ? IN_FLIGHT_RECHECK_MS : earliest + WINDOW_MS - now + 1;
     await new Promise((r) => setTimeout(r, wait));
   }
 }
@@ -123,11 +157,17 @@ export async function sendToCustomerIo(
   destination: Destination,
   api: CioApi,
   request: () => Promise<CioCallResult>,
-  opts: { slotTaken?: boolean } = {},
+  /** A slot the caller took already (takeSendSlot); this send answers it. */
+  opts: { slot?: SendSlot } = {},
 ): Promise<SendOutcome> {
-  if (!opts.slotTaken) await takeRateSlot(store, destination, api);
-  await admitSend(`${api}:${destination.id}`, budgetOf(destination, api));
-  const { outcome, durationMs } = await request();
+  const slot = opts.slot ?? (await takeSendSlot(store, destination, api));
+  let result: CioCallResult;
+  try {
+    result = await request();
+  } finally {
+    slot.answered();
+  }
+  const { outcome, durationMs } = result;
   const decision = decide(outcome);
   switch (decision.action) {
     case 'retry':

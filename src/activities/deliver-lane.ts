@@ -8,7 +8,14 @@ import { personKeysOf } from '../mapping/deletions.ts';
 import { BARRIER, laneOf } from '../mapping/lanes.ts';
 import { planBatch, settleUserSnapshots, userKeysOf, type BatchPlan } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { isHold, openDestination, takeRateSlot, type Hold, type OpenDestination } from './customerio-send.ts';
+import {
+  isHold,
+  openDestination,
+  takeSendSlot,
+  type Hold,
+  type OpenDestination,
+  type SendSlot,
+} from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { startSeq } from './progress.ts';
@@ -82,6 +89,8 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     attempt,
   };
   let opened: OpenDestination | undefined;
+  /** A slot taken for a request not sent (yet): answered when it goes unused, so the gate frees it. */
+  let slot: SendSlot | undefined;
   const owns = (record: CanonicalRecord): boolean => {
     const owner = laneOf(record, sync, lanes);
     return owner === lane || owner === BARRIER;
@@ -110,15 +119,15 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         behindCheckedAt = Date.now();
         if ((await deps.store.headSeq(sync.source)) - pos > input.endWhenBehind) break;
       }
+      slot?.answered();
+      slot = undefined;
       let batch = await (next ?? readBatch(deps, spec, lane, lanes, pos, cursor, stop));
       next = undefined;
-      let slotTaken = false;
       if (batch && batch.mine.length > 0 && batch.mine.length < sync.delivery.maxRecords && !dryRun) {
-        // Take the request slot first: what arrives while the lane waits for it goes in the same
-        // request, so a busy budget means fuller requests rather than a queue of small ones.
-        if ((await takeRateSlot(deps.store, destination, 'track')) > 0)
-          batch = (await readBatch(deps, spec, lane, lanes, pos, cursor, stop)) ?? batch;
-        slotTaken = true;
+        // Take the request's place in the budget first: what arrives while the lane waits for it
+        // goes in the same request, so a busy budget means fuller requests rather than a queue.
+        slot = await takeSendSlot(deps.store, destination, 'track');
+        if (slot.waitedMs > 0) batch = (await readBatch(deps, spec, lane, lanes, pos, cursor, stop)) ?? batch;
       }
       if (batch === undefined) {
         // Nothing after the cursor: wait for the log to grow, or end the run. A run that has
@@ -193,8 +202,9 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         syncId,
         ops: plan.ops,
         records: new Map<number, CanonicalRecord>(batch.mine.map((l) => [l.seq, l.record])),
-        slotTaken,
+        ...(slot && { slot }),
       });
+      slot = undefined;
       // Read the next page while this request is on the wire (it does not depend on the answer).
       next = readBatch(deps, spec, lane, lanes, to, cursor, stop);
       next.catch(() => {});
@@ -243,6 +253,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     if (pos > cursor) await settle({ from: cursor, to: pos });
     return await finish();
   } finally {
+    slot?.answered();
     clearInterval(beat);
   }
 

@@ -2,7 +2,7 @@ import type { Destination } from '../config/schema.ts';
 import type { CustomerIoClient } from '../customerio/client.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import type { NewDeadLetter, Store } from '../store/store.ts';
-import { sendToCustomerIo, type Hold } from './customerio-send.ts';
+import { sendToCustomerIo, type Hold, type SendSlot } from './customerio-send.ts';
 
 export interface PlannedOp {
   seq: number;
@@ -34,13 +34,17 @@ export async function sendPlanned(args: {
   syncId: string;
   ops: PlannedOp[];
   records: Map<number, CanonicalRecord>;
-  /** The caller already waited for the rate slot (takeRateSlot). */
-  slotTaken?: boolean;
+  /** A slot the caller took already (takeSendSlot); the send answers it. */
+  slot?: SendSlot;
 }): Promise<SendResult> {
   const { store, client, destination, syncId, ops, records } = args;
-  const sent = await sendToCustomerIo(store, destination, 'track', () => client.batch(ops.map((o) => o.op)), {
-    slotTaken: args.slotTaken,
-  });
+  const sent = await sendToCustomerIo(
+    store,
+    destination,
+    'track',
+    () => client.batch(ops.map((o) => o.op)),
+    args.slot && { slot: args.slot },
+  );
   const allSeqs = new Set(ops.map((o) => o.seq));
   const letter = (seq: number, reason: string, detail?: string): NewDeadLetter => ({
     syncId,

@@ -27,6 +27,9 @@ COPY examples ./examples
 # @temporalio/worker as the one that runs it, which this image guarantees.
 RUN node -e "import('./src/temporal/bundle.ts').then(async (m) => require('node:fs').writeFileSync('workflow-bundle.js', await m.bundleWorkflows()))"
 ENV CIO_SYNC_WORKFLOW_BUNDLE=/app/workflow-bundle.js
+# Fewer glibc malloc arenas: the worker's native threads otherwise keep freed memory each in its own
+# (src/settings.ts WORKER_MALLOC_ARENAS).
+ENV MALLOC_ARENA_MAX=2
 
 # Not root. .data/ is only for the default SQLite store (a single-machine run); compose uses PostgreSQL.
 RUN mkdir -p .data && chown node:node .data

@@ -24,7 +24,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { applyConfig, cohortStatus, runCohortNow } from '../src/control/syncs.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from '../src/customerio/limits.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
-import { loadSettings, workerNodeArgs } from '../src/settings.ts';
+import { loadSettings, workerNodeArgs, workerProcessEnv } from '../src/settings.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
 import { ROOT, spawnScript, stop, usage } from './processes.ts';
 
@@ -104,7 +104,12 @@ const env = {
 const worker = await spawnScript(
   'src/worker.ts',
   [],
-  { ...env, LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '' },
+  workerProcessEnv({
+    ...process.env,
+    ...env,
+    LOG_LEVEL: 'info',
+    NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '',
+  }),
   /worker started/,
   workerNodeArgs(loadSettings()),
 );

@@ -23,7 +23,7 @@ import { Client, Connection } from '@temporalio/client';
 
 import { loadConfig } from '../src/config/load.ts';
 import { applyConfig, streamStatus } from '../src/control/syncs.ts';
-import { loadSettings, workerNodeArgs } from '../src/settings.ts';
+import { loadSettings, workerNodeArgs, workerProcessEnv } from '../src/settings.ts';
 import { openStore } from '../src/store/index.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
@@ -227,9 +227,14 @@ const ingest = await spawnScript(
 const worker = await spawnScript(
   'src/worker.ts',
   [],
-  { ...env, LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '' },
+  workerProcessEnv({
+    ...process.env,
+    ...env,
+    LOG_LEVEL: 'info',
+    NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '',
+  }),
   /worker started/,
-  // As `make start` starts it (CIO_SYNC_WORKER_HEAP_MB).
+  // As `make start` starts it (CIO_SYNC_WORKER_HEAP_MB, MALLOC_ARENA_MAX).
   workerNodeArgs(loadSettings()),
 );
 const ingestUrl = ingest.match[1]!;
@@ -298,6 +303,7 @@ if (PHASES.has('budget')) {
   report.budget = {
     acked: result.acked,
     requestsPerSecondUsed: Math.round(used * 10) / 10,
+    perSecond,
     budgetUsed: Math.round((used / BUDGET_RPS) * 1000) / 10,
     eventsPerRequest: Math.round(s.events / Math.max(1, s.accepted)),
     rejected429: s.rejected429,

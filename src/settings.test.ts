@@ -9,6 +9,8 @@ import {
   settingsReference,
   SettingsError,
   workerNodeArgs,
+  workerProcessEnv,
+  WORKER_MALLOC_ARENAS,
 } from './settings.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -158,5 +160,17 @@ describe('the settings reference', () => {
       expect(text, file).toContain(`${flag}`);
       expect(text.match(/--max-old-space-size=\d+/g), file).toEqual([flag]);
     }
+  });
+
+  it('starts the worker with two malloc arenas unless the environment says otherwise, wherever it is started', async () => {
+    expect(workerProcessEnv({ A: 'b' })).toEqual({ A: 'b', MALLOC_ARENA_MAX: String(WORKER_MALLOC_ARENAS) });
+    expect(workerProcessEnv({ MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX).toBe('8');
+    // compose runs the image, which sets it; npm run worker sets it too.
+    expect(await readFile(join(ROOT, 'Dockerfile'), 'utf8')).toContain(
+      `ENV MALLOC_ARENA_MAX=${WORKER_MALLOC_ARENAS}\n`,
+    );
+    expect(await readFile(join(ROOT, 'package.json'), 'utf8')).toContain(
+      `MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-${WORKER_MALLOC_ARENAS}} node --max-old-space-size=`,
+    );
   });
 });

@@ -10,7 +10,7 @@ import pc from 'picocolors';
 import { loadConfig } from './config/load.ts';
 import { applyConfig } from './control/syncs.ts';
 import { startDevServer } from './temporal/dev-server.ts';
-import { loadSettings, workerNodeArgs } from './settings.ts';
+import { loadSettings, workerNodeArgs, workerProcessEnv } from './settings.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The source key `make start` uses when WEB_API_KEY is unset (development only). */
@@ -73,11 +73,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
-  for (const [name, script, nodeArgs] of [
-    ['worker', 'src/worker.ts', workerNodeArgs(settings)],
-    ['ingest', 'src/ingest/server.ts', []],
+  for (const [name, script, nodeArgs, childEnv] of [
+    ['worker', 'src/worker.ts', workerNodeArgs(settings), workerProcessEnv(env)],
+    ['ingest', 'src/ingest/server.ts', [], env],
   ] as const) {
-    const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, script)], { env, stdio: 'inherit' });
+    const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, script)], {
+      env: childEnv,
+      stdio: 'inherit',
+    });
     child.on('exit', (code, signal) => {
       if (stopping) return;
       log(pc.red(`${name} exited (${signal ?? code}); stopping the rest`));

@@ -32,7 +32,7 @@ const HEARTBEAT_MS = 1000;
  */
 const SETTLED_LINGER_MS = 2_000;
 /** How often a lane given `endWhenBehind` (`lanes: auto`) looks at how far the log's head is ahead. */
-const BEHIND_CHECK_MS = 2_000;
+const BEHIND_CHECK_MS = 250;
 /** How often a lane at a barrier looks at the other lanes' cursors. */
 const BARRIER_POLL_MS = 20;
 

@@ -110,7 +110,7 @@ function composePostgresStore(pool: pg.Pool, listener: LogListener, opts: Postgr
     rateLimit: new PostgresRateLimit(pool, opts.now),
     state: new PostgresState(ctx),
     users: new PostgresUsers(ctx),
-    cohorts: new PostgresCohorts(pool, ctx.now, ctx.tx),
+    cohorts: new PostgresCohorts(pool, ctx.now, ctx.tx, ctx.redoableTx),
     async close() {
       await log.close();
       await pool.end();

@@ -36,11 +36,13 @@ export class PostgresCohorts implements CohortStore {
   readonly #pool: pg.Pool;
   readonly #now: () => number;
   readonly #tx: Transaction;
+  readonly #redoableTx: Transaction;
 
-  constructor(pool: pg.Pool, now: () => number, tx: Transaction) {
+  constructor(pool: pg.Pool, now: () => number, tx: Transaction, redoableTx: Transaction) {
     this.#pool = pool;
     this.#now = now;
     this.#tx = tx;
+    this.#redoableTx = redoableTx;
   }
 
   async beginCohortRun(syncId: string, runId: string): Promise<void> {
@@ -115,9 +117,14 @@ export class PostgresCohorts implements CohortStore {
   }
 
   async saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void> {
-    await this.#pool.query(
-      `UPDATE cohort_runs SET phase = 'applying', progress = $1 WHERE sync_id = $2 AND run_id = $3`,
-      [JSON.stringify(progress), syncId, runId],
+    // Once per chunk; lost to a database crash, the chunks after the last saved one are sent again,
+    // and adds and removes are idempotent (see inTransaction's `redoable`).
+    await this.#redoableTx((c) =>
+      c.query(`UPDATE cohort_runs SET phase = 'applying', progress = $1 WHERE sync_id = $2 AND run_id = $3`, [
+        JSON.stringify(progress),
+        syncId,
+        runId,
+      ]),
     );
   }
 

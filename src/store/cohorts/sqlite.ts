@@ -1,5 +1,6 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 
+import { redoableTransaction } from '../sqlite-db.ts';
 import { type CohortApplyProgress, type CohortRun, type CohortStore, memberUserKeySql } from './store.ts';
 import { cohortRunOf, START } from './rows.ts';
 
@@ -113,7 +114,9 @@ export class SqliteCohorts implements CohortStore {
   }
 
   async saveCohortProgress(syncId: string, runId: string, progress: CohortApplyProgress): Promise<void> {
-    this.#tx(() =>
+    // Once per chunk; lost to a power cut, the chunks after the last saved one are sent again, and
+    // adds and removes are idempotent (see redoableTransaction).
+    redoableTransaction(this.#db, () =>
       this.#db
         .prepare(`UPDATE cohort_runs SET phase = 'applying', progress = ? WHERE sync_id = ? AND run_id = ?`)
         .run(JSON.stringify(progress), syncId, runId),

@@ -151,4 +151,11 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'cohort_members_without_rowid',
+    // SQLite's table layout only: a PostgreSQL table has no rowid. Kept so both backends have the
+    // same versions.
+    sql: 'SELECT 1',
+  },
 ];

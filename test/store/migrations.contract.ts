@@ -62,6 +62,28 @@ export function describeMigrationContract(contract: StoreContract): void {
       expect((await store.getUserSnapshots('s', ['id:u1'])).size).toBe(1);
     });
 
+    it('keeps the cohort members of a store created at version 5 through version 6 (SQLite: a table without rowid)', async () => {
+      const v5 = await backend.open(contract.location, {
+        migrations: backend.migrations.filter((m) => m.version <= 5),
+      });
+      await v5.cohorts.beginCohortRun('sync', 'r1');
+      await v5.cohorts.addCohortMembers('sync', 'r1', ['b', 'a', 'c']);
+      await v5.cohorts.completeCohortSnapshot('sync', 'r1', undefined, 0);
+      await v5.close();
+      const store = await open();
+      expect((await backend.inspect(contract.location)).versions).toEqual(versions);
+      expect(await store.cohorts.cohortDiffPage('sync', 'r1', undefined, undefined, 10)).toEqual([
+        'a',
+        'b',
+        'c',
+      ]);
+      await store.cohorts.beginCohortRun('sync', 'r2');
+      await store.cohorts.addCohortMembers('sync', 'r2', ['c', 'd', 'a', 'd']);
+      const run = await store.cohorts.completeCohortSnapshot('sync', 'r2', 'r1', 0);
+      expect([run.members, run.toAdd, run.toRemove]).toEqual([3, 1, 1]);
+      expect(await store.cohorts.cohortDiffPage('sync', 'r2', 'r1', undefined, 10)).toEqual(['d']);
+    });
+
     it('rolls back a failing migration as a whole', async () => {
       await (await backend.open(contract.location)).close();
       const broken = [

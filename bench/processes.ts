@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,6 +45,13 @@ export async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await once(child, 'exit');
   clearTimeout(timer);
+}
+
+/** Starts a process's peak RSS (VmHWM) over from its current RSS, so the next peak is one phase's. */
+export async function resetPeakRss(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  // "5" resets the peak resident set size (Linux, proc(5)); elsewhere the peak stays the whole run's.
+  await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => {});
 }
 
 /** Peak RSS (MB, VmHWM) and CPU seconds of a live process, from /proc. */

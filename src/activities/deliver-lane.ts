@@ -18,7 +18,7 @@ import {
 } from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
-import { startSeq } from './progress.ts';
+import { laneStart } from './progress.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverLaneInput, LaneSummary } from '../workflows/types.ts';
@@ -96,7 +96,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     return owner === lane || owner === BARRIER;
   };
   try {
-    const start = await startSeq(deps, sync.source, input.startFrom);
+    const start = await laneStart(deps, syncId, sync.source, input.startFrom);
     // `cursor` is the lane's stored cursor, `pos` how far it has looked: passing over other lanes'
     // records is written only when it matters (a barrier, the end of the run), not once per record.
     let cursor = (await deps.store.prepareLanes(syncId, sync.source, lanes, start))[lane]!;

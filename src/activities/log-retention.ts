@@ -4,12 +4,24 @@ import { runningSyncs } from '../temporal/running-syncs.ts';
 import type { ActivityDeps } from './deps.ts';
 
 /** Entries deleted per transaction: small enough that ingest's appends never wait long behind one. */
-export const PRUNE_CHUNK = 5_000;
+export const PRUNE_CHUNK = 1_000;
+/**
+ * After each chunk the prune rests this many times as long as the chunk took: a SQLite deletion
+ * holds the worker's event loop (node:sqlite is synchronous) and the write lock, so a big prune
+ * takes at most a fifth of both and the lanes beside it keep their pace.
+ */
+const PRUNE_REST_FACTOR = 4;
 
 export interface PruneLogInput {
   sourceId: string;
   /** `log.retention`: entries younger than this stay, whoever has passed them. */
   retentionMs: number;
+  /**
+   * Skip the work (listing the running syncs in Temporal, the deletions) when a prune of the
+   * source started less than this long ago: every sync of a source prunes it on its own cadence,
+   * and a hundred syncs of one source then prune it about as often as one.
+   */
+  sharedWithinMs?: number;
 }
 
 export interface PruneLogResult {
@@ -40,9 +52,15 @@ export interface RunningStreamSync {
  */
 export async function pruneLog(
   deps: ActivityDeps & { runningStreamSyncs?: () => Promise<RunningStreamSync[]> },
-  { sourceId, retentionMs }: PruneLogInput,
+  { sourceId, retentionMs, sharedWithinMs }: PruneLogInput,
 ): Promise<PruneLogResult> {
   const ctx = Context.current();
+  if (sharedWithinMs !== undefined) {
+    const startedKey = `log-prune-started-at:${sourceId}`;
+    if (Date.now() - Number((await deps.store.getState(startedKey)) ?? 0) < sharedWithinMs)
+      return { pruned: 0, throughSeq: 0, skipped: 'a prune of the source started moments ago' };
+    await deps.store.setState(startedKey, String(Date.now()));
+  }
   const running = await (deps.runningStreamSyncs ?? (() => listRunningStreamSyncs(ctx)))();
   const positions = await deps.store.streamCursors();
   let throughSeq = Number.POSITIVE_INFINITY;
@@ -62,11 +80,13 @@ export async function pruneLog(
   for (;;) {
     ctx.heartbeat({ pruned });
     if (ctx.cancellationSignal.aborted) break;
+    const chunkStarted = performance.now();
     const n = await deps.store.pruneLog(sourceId, { throughSeq, receivedBefore, limit: PRUNE_CHUNK });
     pruned += n;
     if (n < PRUNE_CHUNK) break;
     // Let ingest's appends and the lanes' reads in between chunks.
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    const took = performance.now() - chunkStarted;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(10, PRUNE_REST_FACTOR * took)));
   }
   return { pruned, throughSeq };
 }

@@ -43,7 +43,7 @@ export async function dispatchLanes(deps: ActivityDeps, input: DispatchLanesInpu
     const stop = deps.shutdownSignal
       ? AbortSignal.any([ctx.cancellationSignal, deps.shutdownSignal])
       : ctx.cancellationSignal;
-    const start = await startSeq(deps, sync.source, input.startFrom);
+    const start = await laneStart(deps, syncId, sync.source, input.startFrom);
     const cursors = await deps.store.prepareLanes(syncId, sync.source, lanes, start);
     const from = Math.min(...cursors);
     if (!(await deps.store.waitForRecords(sync.source, from, input.waitMs, stop))) return [];
@@ -79,6 +79,20 @@ export interface DispatchLanesInput {
   lanes: number;
   startFrom?: 'beginning' | { time: number };
   waitMs: number;
+}
+
+/**
+ * The `start` for prepareLanes: startSeq for a sync with no stored lanes; anything for one that has
+ * them (prepareLanes does not use it then), without finding a time in what may be a long log.
+ */
+export async function laneStart(
+  deps: ActivityDeps,
+  syncId: string,
+  sourceId: string,
+  startFrom: 'beginning' | { time: number } | undefined,
+): Promise<number> {
+  if ((await deps.store.getLaneCursors(syncId)) !== undefined) return 0;
+  return startSeq(deps, sourceId, startFrom);
 }
 
 /** Where a sync with no stored progress starts: the seq its first lane run reads after. */

@@ -85,6 +85,8 @@ const IDLE_LANE_RECHECK_MS = 1_000;
 
 /** How often a sync prunes its source's log (at most; a short retention prunes more often). */
 const PRUNE_EVERY_MS = 10 * 60_000;
+/** A sync skips its prune when another sync of the source started one this recently. */
+const PRUNE_SHARED_MS = 20_000;
 /** `log.retention`'s default, for specs written before the setting existed. */
 const DEFAULT_LOG_RETENTION_MS = 7 * 86_400_000;
 
@@ -456,7 +458,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         if (!current()) return;
         try {
           await pruneLog.executeWithOptions({ summary: activitySummary.pruneLog(spec, retentionMs) }, [
-            { sourceId: spec.sync.source, retentionMs },
+            { sourceId: spec.sync.source, retentionMs, sharedWithinMs: PRUNE_SHARED_MS },
           ]);
         } catch (err) {
           if (!(err instanceof ActivityFailure)) throw err;

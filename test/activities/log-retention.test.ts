@@ -78,6 +78,28 @@ describe('pruneLog', () => {
     expect(await prune([]).result).toEqual({ pruned: 0, throughSeq: 0, skipped: 'no running sync reads it' });
   });
 
+  it('skips the work when a prune of the source started within sharedWithinMs', async () => {
+    await store.append('web', [rec(1), rec(2)]);
+    await store.prepareLanes('a', 'web', 1, 1);
+    const { env } = mockEnvironment();
+    const deps = { ...fx.deps, store, runningStreamSyncs: async () => [{ syncId: 'a' }] };
+    const input = { sourceId: 'web', retentionMs: 0, sharedWithinMs: 60_000 };
+    expect(await env.run(pruneLog, deps, input)).toEqual({ pruned: 1, throughSeq: 1 });
+    await store.setStreamCursor('a', 'web', 2);
+    // Another sync of the source, a moment later: nothing listed, nothing deleted.
+    expect(await env.run(pruneLog, deps, input)).toEqual({
+      pruned: 0,
+      throughSeq: 0,
+      skipped: 'a prune of the source started moments ago',
+    });
+    expect(await store.countAfter('web', 0)).toBe(1);
+    // Without the window (or once it has passed) it prunes.
+    expect(await env.run(pruneLog, deps, { sourceId: 'web', retentionMs: 0 })).toEqual({
+      pruned: 1,
+      throughSeq: 2,
+    });
+  });
+
   it('deletes a chunk per transaction and heartbeats between them', async () => {
     const n = PRUNE_CHUNK * 2 + 10;
     const seqs = await store.append(

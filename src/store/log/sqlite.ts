@@ -2,7 +2,7 @@ import type { StatementSync } from 'node:sqlite';
 
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 import { num, optNum } from '../columns.ts';
-import { type SqliteContext, writeTransaction } from '../sqlite-db.ts';
+import { redoableTransaction, type SqliteContext, writeTransaction } from '../sqlite-db.ts';
 import { loggedRecordOf } from './rows.ts';
 import type { LogStore, PruneRange } from './store.ts';
 
@@ -87,7 +87,8 @@ export class SqliteLog implements LogStore {
   }
 
   async pruneLog(sourceId: string, { throughSeq, receivedBefore, limit }: PruneRange): Promise<number> {
-    return writeTransaction(this.#ctx.db, () =>
+    // A deletion lost to a power cut is made again by the next prune (see redoableTransaction).
+    return redoableTransaction(this.#ctx.db, () =>
       Number(this.#prune.run(sourceId, throughSeq, receivedBefore, limit).changes),
     );
   }

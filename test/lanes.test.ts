@@ -197,4 +197,26 @@ describe('delivery lanes', () => {
     await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === late.at(-1));
     expect(stepsOf(users[0]!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   }, 120_000);
+
+  it('lanes: auto stays at one lane for a quiet source beside a busy one (seqs are numbered across sources)', async () => {
+    const { source, syncId } = await oneSync('auto');
+    const first = await engine.store.append(source, [track(uniqueId('u'), 1)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === first.at(-1));
+    // The next request stays on the wire long enough for the lane to look at the head when it is back.
+    engine.fake.script.delayNext(1, 1_000, { path: '/api/v2/batch' });
+    const user = uniqueId('u');
+    await engine.store.append(source, [track(user, 1)]);
+    await new Promise((r) => setTimeout(r, 300));
+    // Meanwhile another source takes a thousand seqs (fifty full requests of this sync), then this
+    // source gets two more records: two, not a thousand, lie after the lane's cursor.
+    await engine.store.append(
+      uniqueId('busy'),
+      Array.from({ length: 1000 }, (_, i) => track(uniqueId('x'), i)),
+    );
+    const next = await engine.store.append(source, [track(user, 2), track(user, 3)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === next.at(-1));
+    expect(stepsOf(user)).toEqual([1, 2, 3]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await engine.store.getLaneCursors(syncId))?.lanes).toBe(1);
+  }, 60_000);
 });

@@ -99,16 +99,17 @@ function budgetOf(destination: Destination, api: CioApi): number {
   return api === 'track' ? destination.requestsPerSecond : destination.appRequestsPerSecond;
 }
 
-/**
- * This process's requests to each destination and API: when each was let through, and when its
- * answer came (Infinity while on the wire).
- */
-const recentSends = new Map<string, Array<{ admittedAt: number; doneAt: number }>>();
+/** This process's requests to one destination and API, as the last gate counts them. */
+interface SendGate {
+  /** Let through and not answered yet. */
+  inFlight: number;
+  /** When the answered ones were answered, oldest first (answers come in time order). */
+  answeredAt: number[];
+  /** Waiting for an answer because every counted request is still on the wire. */
+  waitingForAnswer: Array<() => void>;
+}
+const gates = new Map<string, SendGate>();
 const WINDOW_MS = 1000;
-/** A request let through this long ago counts as answered even if nobody said so (a safety net). */
-const MAX_UNANSWERED_MS = 120_000;
-/** How often a gate that is full only of requests still on the wire looks again. */
-const IN_FLIGHT_RECHECK_MS = 5;
 
 /**
  * The last gate before a request leaves: at most the budget's worth of this process's requests may
@@ -118,32 +119,34 @@ const IN_FLIGHT_RECHECK_MS = 5;
  * store write holds the event loop), no one-second window there holds more of this process's
  * requests than the budget: of those arriving within one second, the last one let through saw all
  * the others still counted. (The shared slots keep the pace below it; this only bounds bunching.)
- * Returns what to call once the answer (or the failure) is in.
+ * Returns what to call once the answer (or the failure) is in; every caller must call it.
  */
 async function admitSend(key: string, perSecond: number): Promise<() => void> {
   const allowed = Math.max(1, Math.floor(perSecond));
-  let sends = recentSends.get(key);
-  if (!sends) recentSends.set(key, (sends = []));
+  let gate = gates.get(key);
+  if (!gate) gates.set(key, (gate = { inFlight: 0, answeredAt: [], waitingForAnswer: [] }));
+  const { answeredAt } = gate;
   for (;;) {
     const now = Date.now();
-    let earliest = Infinity;
-    let kept = 0;
-    for (const send of sends) {
-      if (send.doneAt === Infinity && send.admittedAt + MAX_UNANSWERED_MS <= now) send.doneAt = now;
-      if (send.doneAt + WINDOW_MS <= now) continue;
-      sends[kept++] = send;
-      earliest = Math.min(earliest, send.doneAt);
-    }
-    sends.length = kept;
-    if (kept < allowed) {
-      const send = { admittedAt: now, doneAt: Infinity };
-      sends.push(send);
+    let expired = 0;
+    while (expired < answeredAt.length && answeredAt[expired]! + WINDOW_MS <= now) expired++;
+    if (expired > 0) answeredAt.splice(0, expired);
+    if (gate.inFlight + answeredAt.length < allowed) {
+      gate.inFlight++;
+      let answered = false;
+      const counted = gate;
       return () => {
-        if (send.doneAt === Infinity) send.doneAt = Date.now();
+        if (answered) return;
+        answered = true;
+        counted.inFlight--;
+        counted.answeredAt.push(Date.now());
+        for (const wake of counted.waitingForAnswer.splice(0)) wake();
       };
     }
-    const wait = earliest === Infinity ? IN_FLIGHT_RECHECK_MS : earliest + WINDOW_MS - now + 1;
-    await new Promise((r) => setTimeout(r, wait));
+    // The next one counted stops counting a second after its answer; with none answered yet, the
+    // first answer says when.
+    if (answeredAt.length > 0) await new Promise((r) => setTimeout(r, answeredAt[0]! + WINDOW_MS - now + 1));
+    else await new Promise<void>((r) => gate.waitingForAnswer.push(r));
   }
 }
 

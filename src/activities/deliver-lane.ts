@@ -117,7 +117,7 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
       if (input.endWhenBehind !== undefined && Date.now() - behindCheckedAt >= BEHIND_CHECK_MS) {
         // Far behind: end the run, so the workflow grows the sync (the summary carries the head).
         behindCheckedAt = Date.now();
-        if ((await deps.store.headSeq(sync.source)) - pos > input.endWhenBehind) break;
+        if (await isBehind(pos, input.endWhenBehind)) break;
       }
       slot?.answered();
       slot = undefined;
@@ -278,7 +278,14 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
   async function finish(): Promise<LaneSummary> {
     summary.cursor = (await deps.store.getLaneCursors(syncId))?.cursors[lane] ?? summary.cursor;
     summary.headSeq = await deps.store.headSeq(sync.source);
+    if (input.endWhenBehind !== undefined)
+      summary.behind = await isBehind(summary.cursor, input.endWhenBehind);
     return report(deps, syncId, summary);
+  }
+
+  /** More than `records` of the source's records after `seq` (a bounded count, not a seq difference). */
+  async function isBehind(seq: number, records: number): Promise<boolean> {
+    return (await deps.store.countAfter(sync.source, seq, records + 1)) > records;
   }
 
   async function held(hold: Hold): Promise<LaneSummary> {

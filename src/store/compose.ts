@@ -32,7 +32,7 @@ export function composeStore(parts: StoreParts): Store {
     append: (sourceId, records) => log.append(sourceId, records),
     readAfter: (sourceId, afterSeq, limit) => log.readAfter(sourceId, afterSeq, limit),
     headSeq: (sourceId) => log.headSeq(sourceId),
-    countAfter: (sourceId, afterSeq) => log.countAfter(sourceId, afterSeq),
+    countAfter: (sourceId, afterSeq, limit) => log.countAfter(sourceId, afterSeq, limit),
     seqAtTime: (sourceId, time) => log.seqAtTime(sourceId, time),
     pruneLog: (sourceId, range) => log.pruneLog(sourceId, range),
     waitForRecords: (sourceId, afterSeq, timeoutMs, signal) =>

@@ -381,8 +381,11 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         health.hold = holdOf(summary.outcome);
         applySummary(state, summary);
         refreshStatus();
-        const backlog = summary.headSeq - summary.cursor;
-        if (auto && count < AUTO_MAX_LANES && backlog > AUTO_GROW_BATCHES * spec.sync.delivery.maxRecords) {
+        // `behind` counts the source's records; summaries of older runs carry only the seqs.
+        const behind =
+          summary.behind ??
+          summary.headSeq - summary.cursor > AUTO_GROW_BATCHES * spec.sync.delivery.maxRecords;
+        if (auto && count < AUTO_MAX_LANES && behind) {
           // Behind: the next generation splits the log by person into AUTO_MAX_LANES lanes, which
           // all start at this lane's cursor (nothing is sent twice).
           state.autoLanes = AUTO_MAX_LANES;

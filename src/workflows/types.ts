@@ -49,6 +49,12 @@ export interface LaneSummary {
   /** The lane's stored cursor when the run ended. */
   cursor: number;
   headSeq: number;
+  /**
+   * Given `endWhenBehind`: whether more than that many records of the source lay after the lane's
+   * cursor when the run ended (counted: seqs are numbered across every source, so headSeq - cursor
+   * is no count). Absent in summaries of runs before it existed.
+   */
+  behind?: boolean;
   /** Customer.io's HTTP status of the last request. */
   status?: number;
   /** Time spent waiting for Customer.io, all requests together. */

@@ -96,6 +96,10 @@ export function describeLogContract(contract: StoreContract): void {
       expect(await store.headSeq('web')).toBe(late[0]);
       expect(await store.countAfter('web', 0)).toBe(3);
       expect(await store.countAfter('web', early[0]!)).toBe(2);
+      // At most `limit`: a bounded count.
+      expect(await store.countAfter('web', 0, 2)).toBe(2);
+      expect(await store.countAfter('web', 0, 5)).toBe(3);
+      expect(await store.countAfter('web', early[0]!, 1)).toBe(1);
       expect(await store.countAfter('web', late[0]!)).toBe(0);
 
       const logged = await store.readAfter('web', 0, 10);

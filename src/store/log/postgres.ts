@@ -1,6 +1,6 @@
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 import { num } from '../columns.ts';
-import { APPEND_LOCK, type PostgresContext } from '../postgres-db.ts';
+import { APPEND_LOCK, limitOf, type PostgresContext } from '../postgres-db.ts';
 import { type LogListener, logChannel } from './postgres-listener.ts';
 import { loggedRecordOf } from './rows.ts';
 import type { LogStore, PruneRange } from './store.ts';
@@ -69,10 +69,10 @@ export class PostgresLog implements LogStore {
     return num(rows[0], 'head');
   }
 
-  async countAfter(sourceId: string, afterSeq: number): Promise<number> {
+  async countAfter(sourceId: string, afterSeq: number, limit?: number): Promise<number> {
     const { rows } = await this.#ctx.pool.query(
-      'SELECT COUNT(*) AS n FROM event_log WHERE source_id = $1 AND seq > $2',
-      [sourceId, afterSeq],
+      'SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_log WHERE source_id = $1 AND seq > $2 LIMIT $3) AS after',
+      [sourceId, afterSeq, limitOf(limit)],
     );
     return num(rows[0], 'n');
   }

@@ -2,7 +2,7 @@ import type { StatementSync } from 'node:sqlite';
 
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 import { num, optNum } from '../columns.ts';
-import { redoableTransaction, type SqliteContext, writeTransaction } from '../sqlite-db.ts';
+import { limitOf, redoableTransaction, type SqliteContext, writeTransaction } from '../sqlite-db.ts';
 import { loggedRecordOf } from './rows.ts';
 import type { LogStore, PruneRange } from './store.ts';
 
@@ -46,7 +46,9 @@ export class SqliteLog implements LogStore {
       'SELECT seq, received_at, record FROM event_log WHERE source_id = ? AND seq > ? ORDER BY seq LIMIT ?',
     );
     this.#headSeq = db.prepare('SELECT COALESCE(MAX(seq), 0) AS head FROM event_log WHERE source_id = ?');
-    this.#countAfter = db.prepare('SELECT COUNT(*) AS n FROM event_log WHERE source_id = ? AND seq > ?');
+    this.#countAfter = db.prepare(
+      'SELECT COUNT(*) AS n FROM (SELECT 1 FROM event_log WHERE source_id = ? AND seq > ? LIMIT ?)',
+    );
     this.#seqAtTime = db.prepare(
       'SELECT MIN(seq) AS seq FROM event_log WHERE source_id = ? AND received_at >= ?',
     );
@@ -82,8 +84,8 @@ export class SqliteLog implements LogStore {
     return num(this.#headSeq.get(sourceId), 'head');
   }
 
-  async countAfter(sourceId: string, afterSeq: number): Promise<number> {
-    return num(this.#countAfter.get(sourceId, afterSeq), 'n');
+  async countAfter(sourceId: string, afterSeq: number, limit?: number): Promise<number> {
+    return num(this.#countAfter.get(sourceId, afterSeq, limitOf(limit)), 'n');
   }
 
   async pruneLog(sourceId: string, { throughSeq, receivedBefore, limit }: PruneRange): Promise<number> {

@@ -24,8 +24,12 @@ export interface LogStore {
   /** The highest seq in a source's log (0 when empty). */
   headSeq(sourceId: string): Promise<number>;
 
-  /** How many records of a source's log have `seq > afterSeq`. */
-  countAfter(sourceId: string, afterSeq: number): Promise<number>;
+  /**
+   * How many records of a source's log have `seq > afterSeq`, or `limit` when there are more (a
+   * bounded index scan). Seqs are numbered across every source, so a difference of seqs is not a
+   * count of one source's records.
+   */
+  countAfter(sourceId: string, afterSeq: number, limit?: number): Promise<number>;
 
   /**
    * Deletes up to `limit` of the oldest entries of a source's log with `seq <= throughSeq` that were

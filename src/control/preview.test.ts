@@ -50,6 +50,20 @@ ${syncs}`,
 
 const line = (value: unknown) => JSON.stringify(value);
 
+/** One stream sync s1 of source web to destination cio, with these `delivery` settings. */
+function oneStreamSync(delivery: string) {
+  return parseConfig(
+    `sources:
+  - { id: web, apiKey: '\${K}' }
+destinations:
+  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
+syncs:
+  - { id: s1, type: stream, source: web, destination: cio, delivery: { ${delivery} } }
+`,
+    'cio.yaml',
+  );
+}
+
 describe('parsePreviewInput', () => {
   it('reads NDJSON line by line, detecting each body on its own, and skips blank lines', () => {
     const text = [
@@ -346,16 +360,7 @@ syncs:
   });
 
   it('splits the records by person into lanes, and sends a merge alone once every lane has passed it', () => {
-    const cfg = parseConfig(
-      `sources:
-  - { id: web, apiKey: '\${K}' }
-destinations:
-  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
-syncs:
-  - { id: s1, type: stream, source: web, destination: cio, delivery: { lanes: 2, maxRecords: 2 } }
-`,
-      'cio.yaml',
-    );
+    const cfg = oneStreamSync('lanes: 2, maxRecords: 2');
     const sync = cfg.syncs[0] as StreamSync;
     // Two people who land in different lanes (laneOf is the delivery's own split).
     const laneOfUser = (userId: string) =>
@@ -408,16 +413,7 @@ syncs:
   });
 
   it('shows lanes: auto with one lane up to four full requests, and with four lanes beyond', () => {
-    const cfg = parseConfig(
-      `sources:
-  - { id: web, apiKey: '\${K}' }
-destinations:
-  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
-syncs:
-  - { id: s1, type: stream, source: web, destination: cio, delivery: { maxRecords: 2 } }
-`,
-      'cio.yaml',
-    );
+    const cfg = oneStreamSync('maxRecords: 2');
     const calls = (n: number) =>
       Array.from({ length: n }, (_, i) =>
         line({ type: 'track', userId: `user-${i}`, event: 'E', messageId: `m${i}` }),

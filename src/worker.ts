@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 
@@ -10,6 +11,7 @@ import { loadSettings, type Settings } from './settings.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { bundleWorkflows } from './temporal/bundle.ts';
+import { recordsArrivedSignal } from './workflows/definitions.ts';
 
 /**
  * The worker entry point (`node src/worker.ts`), and startWorker() for running it in-process.
@@ -67,13 +69,24 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   let created: Worker;
   try {
     connection = await NativeConnection.connect({ address: settings.temporalAddress });
+    // The doorbell's signals go out on the worker's own connection.
+    const client = new Client({ connection, namespace: settings.namespace });
+    const ringWorkflow = (workflowId: string) =>
+      client.workflow.getHandle(workflowId).signal(recordsArrivedSignal);
     created = await Worker.create({
       connection,
       namespace: settings.namespace,
       taskQueue: settings.taskQueue,
       // Bundled here (quietly) unless a pre-built bundle is given.
       workflowBundle: bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() },
-      activities: createActivities({ store, env, metrics, clients, shutdownSignal: shuttingDown.signal }),
+      activities: createActivities({
+        store,
+        env,
+        metrics,
+        clients,
+        shutdownSignal: shuttingDown.signal,
+        ringWorkflow,
+      }),
       // Deliveries are long-polls that wait on the store, not on CPU: leave room for many syncs
       // (and their lanes) per worker.
       maxConcurrentActivityTaskExecutions: 1000,

@@ -9,6 +9,7 @@ import { streamStatus } from '../src/control/syncs.ts';
 import type { StreamSync } from '../src/config/schema.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { laneOf } from '../src/mapping/lanes.ts';
+import { streamSyncWorkflowId } from '../src/workflows/definitions.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
 
 const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
@@ -219,4 +220,28 @@ describe('delivery lanes', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await engine.store.getLaneCursors(syncId))?.lanes).toBe(1);
   }, 60_000);
+
+  it.each([1, 2])(
+    'a quiet sync with %i lane(s) holds no activity, and its next record still arrives at once (the doorbell)',
+    async (lanes) => {
+      const { source, syncId } = await oneSync(lanes);
+      const handle = engine.client.workflow.getHandle(streamSyncWorkflowId(syncId));
+      const pending = async () => (await handle.describe()).raw.pendingActivities ?? [];
+      const first = uniqueId('first');
+      await engine.store.append(source, [track(first, 0)]);
+      await eventually(() => stepsOf(first).length === 1);
+      // waitFor is 1 s: after it, the lane (or the waiter) hands its slot back and the sync sleeps.
+      await eventually(async () => (await pending()).length === 0, 15_000);
+      // Asleep for a while longer, still without an activity.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await pending()).toEqual([]);
+      const later = uniqueId('later');
+      const appendedAt = Date.now();
+      await engine.store.append(source, [track(later, 1)]);
+      await eventually(() => stepsOf(later).length === 1, 15_000);
+      // Woken by the doorbell, not by its fallback timer (60 s).
+      expect(Date.now() - appendedAt).toBeLessThan(15_000);
+      expect(stepsOf(later)).toEqual([1]);
+    },
+  );
 });

@@ -91,6 +91,11 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
   let opened: OpenDestination | undefined;
   /** A slot taken for a request not sent (yet): answered when it goes unused, so the gate frees it. */
   let slot: SendSlot | undefined;
+  const workflowId = ctx.info.workflowExecution?.workflowId;
+  // Awake: a doorbell armed by an earlier run has nothing left to ring for.
+  if (workflowId) deps.doorbell?.disarm(workflowId);
+  /** The run ends because no record of its own came for its linger. */
+  let quiet = false;
   const owns = (record: CanonicalRecord): boolean => {
     const owner = laneOf(record, sync, lanes);
     return owner === lane || owner === BARRIER;
@@ -140,7 +145,10 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
         const has = deps.logTail
           ? await deps.logTail.waitFor(sync.source, pos, (r) => owns(r.record), linger, stop)
           : await deps.store.waitForRecords(sync.source, pos, linger, stop);
-        if (!has) break;
+        if (!has) {
+          quiet = true;
+          break;
+        }
         continue;
       }
       if (batch.mine.length === 0) {
@@ -251,6 +259,24 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
     }
     // Write down how far the lane has looked (refused harmlessly when a replay moved it meanwhile).
     if (pos > cursor) await settle({ from: cursor, to: pos });
+    if (
+      quiet &&
+      summary.outcome === 'idle' &&
+      input.doorbellMs &&
+      deps.doorbell &&
+      workflowId &&
+      !stop.aborted
+    ) {
+      // Quiet: the workflow sleeps without this activity until one of the lane's records arrives.
+      deps.doorbell.arm({
+        workflowId,
+        sourceId: sync.source,
+        afterSeq: pos,
+        wants: (r) => owns(r.record),
+        forMs: input.doorbellMs,
+      });
+      summary.armed = true;
+    }
     return await finish();
   } finally {
     slot?.answered();

@@ -13,8 +13,10 @@ import { pruneLog, type PruneLogInput } from './log-retention.ts';
 import { LogTail } from './log-tail.ts';
 import { dispatchLanes, setStreamCursor, startCohortRun } from './progress.ts';
 import { DestinationClients } from './destinations.ts';
+import { Doorbell, type RingWorkflow } from './doorbell.ts';
 import { redriveDeadLetters } from './redrive.ts';
-import type { DeliverLaneInput, RedriveInput } from '../workflows/types.ts';
+import { checkSyncSpec } from './spec-check.ts';
+import type { CheckSyncSpecInput, DeliverLaneInput, RedriveInput } from '../workflows/types.ts';
 
 /** The activities the worker registers, built from their dependencies (no module-level state). */
 export function createActivities(deps: {
@@ -24,13 +26,18 @@ export function createActivities(deps: {
   /** Pass your own to close them on shutdown; built here otherwise. */
   clients?: DestinationClients;
   shutdownSignal?: AbortSignal;
+  /** Signals a quiet sync's workflow awake; without it quiet syncs keep an activity waiting. */
+  ringWorkflow?: RingWorkflow;
 }) {
+  const logTail = new LogTail(deps.store);
   const full: ActivityDeps = {
     ...deps,
-    logTail: new LogTail(deps.store),
+    logTail,
     clients: deps.clients ?? new DestinationClients(deps.store, deps.env, deps.metrics),
+    ...(deps.ringWorkflow && { doorbell: new Doorbell(logTail, deps.ringWorkflow, deps.shutdownSignal) }),
   };
   return {
+    checkSyncSpec: (input: CheckSyncSpecInput) => checkSyncSpec(input),
     deliverLane: (input: DeliverLaneInput) => deliverLane(full, input),
     dispatchLanes: (input: Parameters<typeof dispatchLanes>[1]) => dispatchLanes(full, input),
     redriveDeadLetters: (input: RedriveInput) => redriveDeadLetters(full, input),

@@ -46,7 +46,19 @@ export async function dispatchLanes(deps: ActivityDeps, input: DispatchLanesInpu
     const start = await laneStart(deps, syncId, sync.source, input.startFrom);
     const cursors = await deps.store.prepareLanes(syncId, sync.source, lanes, start);
     const from = Math.min(...cursors);
-    if (!(await deps.store.waitForRecords(sync.source, from, input.waitMs, stop))) return [];
+    if (!(await deps.store.waitForRecords(sync.source, from, input.waitMs, stop))) {
+      // Quiet: the workflow sleeps without this activity until a record rings the doorbell.
+      const workflowId = ctx.info.workflowExecution?.workflowId;
+      if (input.doorbellMs && deps.doorbell && workflowId && !stop.aborted)
+        deps.doorbell.arm({
+          workflowId,
+          sourceId: sync.source,
+          afterSeq: from,
+          wants: () => true,
+          forMs: input.doorbellMs,
+        });
+      return [];
+    }
     const work = new Set<number>();
     const passed = [...cursors];
     const logged = await (deps.logTail ?? deps.store).readAfter(sync.source, from, DISPATCH_PAGE);
@@ -79,6 +91,8 @@ export interface DispatchLanesInput {
   lanes: number;
   startFrom?: 'beginning' | { time: number };
   waitMs: number;
+  /** Nothing within `waitMs`: arm the doorbell for this long (the workflow then sleeps until it rings). */
+  doorbellMs?: number;
 }
 
 /**

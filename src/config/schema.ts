@@ -7,9 +7,8 @@ import { Duration, HttpUrl, SecretRef } from './fields.ts';
 /**
  * The config file's schema. What it parses to is what the CLI sends to Temporal as a sync's
  * config, so secrets must be `${ENV_VAR}` references: a literal key is rejected here, before it can
- * reach workflow input or history. The workflows validate every spec they are started or updated
- * with against this same schema (spec-validation.ts), so it must stay free of I/O and of modules
- * the workflow sandbox refuses.
+ * reach workflow input or history. Every spec a workflow is started or updated with is checked
+ * against this same schema (spec-validation.ts, in an activity), so it must stay free of I/O.
  */
 
 const Id = z
@@ -18,16 +17,6 @@ const Id = z
     /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
     'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
   );
-
-/** The lanes an `auto` sync grows to under a backlog (from bench/throughput.ts: 4 lanes 2.5× one). */
-export const AUTO_MAX_LANES = 4;
-/** An `auto` sync grows when a lane's run ends more than this many full requests behind the head. */
-export const AUTO_GROW_BATCHES = 4;
-
-/** The most lanes a sync runs: its fixed count, or AUTO_MAX_LANES for `auto`. */
-export function maxLanesOf(lanes: number | 'auto'): number {
-  return lanes === 'auto' ? AUTO_MAX_LANES : lanes;
-}
 
 /** `*` selects every property; a list selects those names; an empty list sends none. */
 export const PropertySelection = z.union([z.literal('*'), z.array(z.string().min(1))]);

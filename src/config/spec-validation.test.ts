@@ -2,12 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { parseConfig } from './load.ts';
 import type { CohortSync, StreamSync } from './schema.ts';
-import {
-  assertCohortSyncSpec,
-  assertSameCredentialHosts,
-  assertStreamSyncSpec,
-  InvalidSpecError,
-} from './spec-validation.ts';
+import { assertSameCredentialHosts, InvalidSpecError } from './spec-rules.ts';
+import { assertCohortSyncSpec, assertStreamSyncSpec } from './spec-validation.ts';
 
 const CONFIG = parseConfig(`
 sources:

@@ -2,9 +2,6 @@ import { z } from 'zod';
 
 import type { Cadence } from './cadence.ts';
 import {
-  AUTO_GROW_BATCHES,
-  AUTO_MAX_LANES,
-  maxLanesOf,
   CohortSync,
   Destination,
   LogSettings,
@@ -13,8 +10,7 @@ import {
   type StreamSyncSpec,
 } from './schema.ts';
 
-// For the workflow, which may import only this module of config/.
-export { AUTO_GROW_BATCHES, AUTO_MAX_LANES, maxLanesOf };
+import { InvalidSpecError } from './spec-rules.ts';
 
 /**
  * Validates the spec a workflow is started or updated with against the config file's own schema.
@@ -22,14 +18,11 @@ export { AUTO_GROW_BATCHES, AUTO_MAX_LANES, maxLanesOf };
  * not trust one: a spec with a `null` list, an unknown field, a literal secret or a
  * `${VAR:-default}` is refused before it is applied, with the same messages a config file gets.
  *
- * Pure (zod only): the workflow bundle imports it (see the eslint override for src/workflows).
+ * Run by the `checkSyncSpec` activity, not in the workflow sandbox: a module the workflow bundle
+ * imports is evaluated again for every workflow, and zod is heavy (spec-rules.ts).
  * A spec is the schema's *output* (defaults applied, durations in ms); re-parsing it gives the
  * same value, except for a cohort's cadence, which is written back to its config form first.
  */
-
-export class InvalidSpecError extends Error {
-  override name = 'InvalidSpecError';
-}
 
 const StreamSpecSchema = z
   .strictObject({ sync: StreamSync, destination: Destination, log: LogSettings.optional() })
@@ -89,36 +82,4 @@ export function assertCohortSyncSpec(spec: unknown): asserts spec is CohortSyncS
   }
   const result = CohortSpecSchema.safeParse(input);
   if (!result.success) throw new InvalidSpecError(describe(result.error));
-}
-
-/** `host:port` of an http(s) URL, lower case (no URL object: this runs in the workflow sandbox). */
-function hostOf(url: string): string {
-  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? url;
-  return authority.slice(authority.lastIndexOf('@') + 1).toLowerCase();
-}
-
-/**
- * An update may not move a live sync's credentials to another host: a `trackUrl`/`appUrl` override
- * whose host differs from the running spec's is refused, so one `updateConfig` cannot point a
- * sync's Basic auth at a listener of the sender's choosing. Going back to the region hosts, fixing
- * the path on the same host, and anything while the sync is a dry run (no credentials in use) are
- * allowed. A new workflow started with an override meets the worker's own check: overrides are
- * used only for hosts in CIO_SYNC_OVERRIDE_HOSTS.
- */
-export function assertSameCredentialHosts(
-  current: { destination: { trackUrl?: string; appUrl?: string; dryRun?: unknown } },
-  next: { destination: { trackUrl?: string; appUrl?: string } },
-): void {
-  if (current.destination.dryRun === true) return;
-  for (const field of ['trackUrl', 'appUrl'] as const) {
-    const to = next.destination[field];
-    if (to === undefined) continue;
-    const from = current.destination[field];
-    if (from !== undefined && hostOf(from) === hostOf(to)) continue;
-    throw new InvalidSpecError(
-      `destination.${field} cannot move a live sync's credentials to another host through ` +
-        `updateConfig: ${JSON.stringify(from === undefined ? 'region host' : hostOf(from))} → ` +
-        `${JSON.stringify(hostOf(to))}; start the sync anew to change it`,
-    );
-  }
 }

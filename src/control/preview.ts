@@ -1,10 +1,5 @@
-import {
-  AUTO_GROW_BATCHES,
-  maxLanesOf,
-  type Config,
-  type Destination,
-  type StreamSync,
-} from '../config/schema.ts';
+import type { Config, Destination, StreamSync } from '../config/schema.ts';
+import { AUTO_GROW_BATCHES, maxLanesOf } from '../config/spec-rules.ts';
 import { tryResolveEnv } from '../config/env.ts';
 import { REGION_HOSTS } from '../customerio/hosts.ts';
 import { MAX_BATCH_BYTES, jsonBytes } from '../customerio/limits.ts';

@@ -12,11 +12,10 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
-  ApplicationFailure,
 } from '@temporalio/workflow';
 
 import type { CohortSyncSpec } from '../config/schema.ts';
-import { assertCohortSyncSpec, assertSameCredentialHosts } from '../config/spec-validation.ts';
+import { INVALID_SYNC_CONFIG, assertSameCredentialHosts } from '../config/spec-rules.ts';
 import type { createActivities } from '../activities/index.ts';
 import {
   SyncStatusAttribute,
@@ -33,6 +32,7 @@ import {
 } from './definitions.ts';
 import { activitySummary, cohortDetails } from './details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
+import { checkSpec } from './spec-check.ts';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -47,7 +47,7 @@ const { snapshotCohort, applyCohortDiff } = proxyActivities<Activities>({
     backoffCoefficient: 2,
     maximumInterval: '2 minutes',
     maximumAttempts: 12,
-    nonRetryableErrorTypes: ['CohortSourcePermanentError', 'InvalidSyncConfig'],
+    nonRetryableErrorTypes: ['CohortSourcePermanentError', INVALID_SYNC_CONFIG],
   },
 });
 
@@ -69,27 +69,22 @@ export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
   };
 }
 
-/** The config file's schema, same sync, same type; throwing rejects the update before it is applied. */
+/**
+ * Same sync, same type, credentials kept on their host; throwing rejects the update before it
+ * reaches history. The config file's schema is checked by the handler (spec-check.ts).
+ */
 function validateNewSpec(current: CohortSyncSpec, next: CohortSyncSpec): void {
-  if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
-  assertCohortSyncSpec(next);
+  if (
+    typeof next?.sync !== 'object' ||
+    typeof next.destination !== 'object' ||
+    !next.sync ||
+    !next.destination
+  )
+    throw new Error('updateConfig needs { sync, destination }');
   assertSameCredentialHosts(current, next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'cohort') throw new Error('a cohort sync cannot become another type');
-}
-
-/**
- * A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against the
- * config file's schema and fails for good, naming the problems, instead of delivering with it.
- */
-function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
-  if (input.state !== undefined) return; // continued as new: already checked when it started
-  try {
-    assertCohortSyncSpec(input.spec);
-  } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSyncConfig');
-  }
 }
 
 /**
@@ -98,7 +93,8 @@ function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
  * history; the run's summary does.
  */
 export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> {
-  validateStartSpec(input);
+  // A fresh start by hand is checked against the config file's schema (continued as new: it was).
+  if (input.state === undefined) await checkSpec('cohort', input.spec);
   let spec = input.spec;
   const state: CohortSyncState = input.state ?? initialCohortState(spec);
   let inFlight: CancellationScope | undefined;
@@ -151,6 +147,7 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
   setHandler(
     updateCohortConfigUpdate,
     async (next) => {
+      await checkSpec('cohort', next);
       spec = next;
       upsertMemo({ name: next.sync.name ?? next.sync.id });
       wake = true;

@@ -134,6 +134,8 @@ export interface StreamSyncStatus {
 
 export const pauseSignal = defineSignal<[]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
+/** The worker's doorbell (src/activities/doorbell.ts): a quiet stream sync's records have arrived. */
+export const recordsArrivedSignal = defineSignal<[]>('recordsArrived');
 export const statusQuery = defineQuery<StreamSyncStatus>('status');
 /** The sync's current config (references only, no secrets). */
 export const configQuery = defineQuery<StreamSyncSpec>('config');

@@ -14,22 +14,22 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
-  ApplicationFailure,
 } from '@temporalio/workflow';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
 import {
   AUTO_GROW_BATCHES,
   AUTO_MAX_LANES,
-  assertStreamSyncSpec,
+  INVALID_SYNC_CONFIG,
   assertSameCredentialHosts,
-} from '../config/spec-validation.ts';
+} from '../config/spec-rules.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { LaneSummary } from './types.ts';
 import {
   SyncStatusAttribute,
   configQuery,
   pauseSignal,
+  recordsArrivedSignal,
   redriveUpdate,
   resumeSignal,
   setCursorUpdate,
@@ -43,6 +43,7 @@ import {
 import { activitySummary, streamDetails } from './details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
 import { holdOf, type HoldReason } from '../customerio/policy.ts';
+import { checkSpec } from './spec-check.ts';
 
 /**
  * Attempts of one delivery before the workflow hears of the failure: it then shows the sync as
@@ -82,6 +83,15 @@ const LANE_LINGER_MS = 100;
 const AUTO_SHRINK_AFTER_MS = 30_000;
 /** How long idle lanes rest while another lane is busy before they look for records again. */
 const IDLE_LANE_RECHECK_MS = 1_000;
+
+/**
+ * A quiet sync holds no activity: once a lane run (or the waiter) finds nothing for its linger it
+ * arms the worker's doorbell and the workflow sleeps until the doorbell rings (a record arrived) or
+ * this long has passed (the doorbell's worker stopped, say): then it looks again, briefly.
+ */
+const IDLE_SLEEP_MS = 60_000;
+/** The doorbell stays armed a little longer than the sleep, so no record falls between them. */
+const DOORBELL_MS = IDLE_SLEEP_MS + 5_000;
 
 /** How often a sync prunes its source's log (at most; a short retention prunes more often). */
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -124,7 +134,7 @@ const { deliverLane } = proxyActivities<ReturnType<typeof createActivities>>({
     // succeed: nothing past the cursor is skipped. Customer.io's Retry-After arrives as the
     // failure's nextRetryDelay.
     maximumAttempts: ATTEMPTS_BEFORE_STALLED,
-    nonRetryableErrorTypes: ['InvalidSyncConfig'],
+    nonRetryableErrorTypes: [INVALID_SYNC_CONFIG],
   },
 });
 
@@ -141,30 +151,23 @@ export function initialStreamState(spec: StreamSyncSpec): StreamSyncState {
 }
 
 /**
- * Validates a replacement config: the config file's schema (no null lists, unknown fields or
- * literal secrets), same sync, same type. Throwing rejects the update before it is applied.
+ * What an update's validator checks of a replacement config before it is accepted: same sync, same
+ * type, credentials kept on their host. Throwing rejects the update before it reaches history; the
+ * config file's schema (no null lists, unknown fields or literal secrets) is checked by the handler.
  */
 function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
-  if (!next?.sync || !next.destination) throw new Error('updateConfig needs { sync, destination }');
-  assertStreamSyncSpec(next);
+  if (
+    typeof next?.sync !== 'object' ||
+    typeof next.destination !== 'object' ||
+    !next.sync ||
+    !next.destination
+  )
+    throw new Error('updateConfig needs { sync, destination }');
   assertSameCredentialHosts(current, next);
   if (next.sync.id !== current.sync.id)
     throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
   if (next.sync.type !== 'stream') throw new Error('a stream sync cannot become another type');
   if (next.sync.destination !== next.destination.id) throw new Error('destination does not match the sync');
-}
-
-/**
- * A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against the
- * config file's schema and fails for good, naming the problems, instead of delivering with it.
- */
-function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
-  if (input.state !== undefined) return; // continued as new: already checked when it started
-  try {
-    assertStreamSyncSpec(input.spec);
-  } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidSyncConfig');
-  }
 }
 
 /**
@@ -174,7 +177,10 @@ function validateStartSpec(input: { spec: unknown; state?: unknown }): void {
  * cursors live in the store; the workflow mirrors them from the lanes' summaries.
  */
 export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> {
-  validateStartSpec(input);
+  // A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against
+  // the config file's schema and fails for good, naming the problems, instead of delivering with
+  // it. Continued as new, it was checked when it started.
+  if (input.state === undefined) await checkSpec('stream', input.spec);
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
   state.lanes ??= [];
@@ -188,6 +194,10 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   let moving = false;
   // Bumped by a new config: the lanes of the old one stop and the new count starts.
   let generation = 0;
+  // The doorbell rang: records arrived while the sync slept without an activity.
+  let rang = false;
+  // The last sleep ended on its timer, not on the doorbell: the next look is brief.
+  let sleptThrough = false;
   let lanes: LaneHealth[] = [];
 
   /** The Web UI's current details: status, cursor, lag, last delivery. */
@@ -224,6 +234,9 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     setStatus('paused');
     interrupt();
   });
+  setHandler(recordsArrivedSignal, () => {
+    rang = true;
+  });
   setHandler(resumeSignal, () => {
     state.paused = false;
     refreshStatus();
@@ -258,7 +271,8 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   });
   setHandler(
     updateConfigUpdate,
-    (next) => {
+    async (next) => {
+      await checkSpec('stream', next);
       spec = next;
       upsertMemo({ name: next.sync.name ?? next.sync.id, source: next.sync.source });
       generation++;
@@ -319,9 +333,20 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
      * (`dispatchLanes`) watches the whole quiet sync instead of every lane holding a slot.
      */
     const lingerFor = (lane: number): number =>
-      count === 1 || lanes.some((l, other) => other !== lane && !l.idle)
+      (count === 1 && !sleptThrough) || lanes.some((l, other) => other !== lane && !l.idle)
         ? Math.min(spec.sync.delivery.waitFor, LANE_RUN_MS)
         : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS);
+    /**
+     * Sleeps without an activity until the doorbell rings, or IDLE_SLEEP_MS; under `lanes: auto`
+     * with several lanes, no longer than until the shrink to one lane is due (the waiter checks it).
+     */
+    const sleep = async (awake: () => boolean): Promise<void> => {
+      const shrinkIn = AUTO_SHRINK_AFTER_MS - (Date.now() - (state.autoLanesSince ?? 0));
+      const forMs =
+        auto && count > 1 ? Math.min(IDLE_SLEEP_MS, Math.max(IDLE_LANE_RECHECK_MS, shrinkIn)) : IDLE_SLEEP_MS;
+      const rung = await condition(() => rang || awake() || !ready() || !current(), forMs);
+      sleptThrough = !rung;
+    };
 
     const runLane = async (lane: number): Promise<void> => {
       const health = lanes[lane]!;
@@ -329,6 +354,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         await condition(() => !current() || (ready() && !allIdle()));
         if (!current()) return;
         wake = false;
+        rang = false;
         const failedAttempts = health.failedAttempts;
         const scope = new CancellationScope();
         inFlight.set(lane, scope);
@@ -347,6 +373,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
                   ...(failedAttempts && { failedAttempts }),
                   lingerMs: lingerFor(lane),
                   maxRunMs: LANE_RUN_MS,
+                  ...(count === 1 && { doorbellMs: DOORBELL_MS }),
                   ...(auto &&
                     count < AUTO_MAX_LANES && {
                       endWhenBehind: AUTO_GROW_BATCHES * spec.sync.delivery.maxRecords,
@@ -397,6 +424,10 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
           // Wait for the fix: retry periodically, or sooner on resume / new config. The status
           // stays until a delivery gets through.
           await condition(() => wake || state.paused || !current(), spec.sync.delivery.credentialsRetry);
+        } else if (summary.armed) {
+          await sleep(() => wake);
+        } else {
+          sleptThrough = false;
         }
       }
     };
@@ -424,6 +455,9 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
           return;
         }
         // Every lane found nothing: one activity waits on the log and says which lanes have work.
+        // Histories from before the doorbell kept that activity waiting for ever.
+        const doorbell = patched('idle-doorbell');
+        rang = false;
         const scope = new CancellationScope();
         inFlight.set(-1, scope);
         let busy: number[];
@@ -435,7 +469,8 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
                 spec,
                 lanes: count,
                 startFrom: state.startFrom,
-                waitMs: spec.sync.delivery.waitFor,
+                waitMs: sleptThrough ? 0 : spec.sync.delivery.waitFor,
+                ...(doorbell && { doorbellMs: DOORBELL_MS }),
               },
             ]),
           );
@@ -447,6 +482,9 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
           inFlight.delete(-1);
         }
         for (const lane of busy) lanes[lane]!.idle = false;
+        // Nothing came: the doorbell is armed, so wait for it without an activity.
+        if (doorbell && busy.length === 0) await sleep(() => lanes.some((l) => !l.idle));
+        else sleptThrough = false;
       }
     };
 

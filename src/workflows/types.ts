@@ -5,6 +5,12 @@
 import type { StreamSyncSpec } from '../config/schema.ts';
 import type { HoldReason } from '../customerio/policy.ts';
 
+export interface CheckSyncSpecInput {
+  type: 'stream' | 'cohort';
+  /** As received: from the CLI, or from whoever started or updated the workflow by hand. */
+  spec: unknown;
+}
+
 export interface DeliverLaneInput {
   syncId: string;
   spec: StreamSyncSpec;
@@ -27,6 +33,12 @@ export interface DeliverLaneInput {
    * this many records past the lane's cursor, so the workflow can grow the sync.
    */
   endWhenBehind?: number;
+  /**
+   * A run that ends because no record came for `lingerMs` arms the worker's doorbell for this long
+   * (src/activities/doorbell.ts) and says so (`armed`): the workflow may then sleep without an
+   * activity until it rings. Absent: the lane does not arm it (several lanes: the waiter does).
+   */
+  doorbellMs?: number;
 }
 
 /**
@@ -65,6 +77,8 @@ export interface LaneSummary {
   error?: string;
   /** Deletes and suppressions Customer.io accepted, by kind (`person_delete`, …); absent when none. */
   deletions?: Record<string, number>;
+  /** The run ended quiet and armed the doorbell: the workflow sleeps until it rings. */
+  armed?: boolean;
 }
 
 export interface RedriveInput {

@@ -230,8 +230,14 @@ describe('delivery lanes', () => {
       const first = uniqueId('first');
       await engine.store.append(source, [track(first, 0)]);
       await eventually(() => stepsOf(first).length === 1);
-      // waitFor is 1 s: after it, the lane (or the waiter) hands its slot back and the sync sleeps.
-      await eventually(async () => (await pending()).length === 0, 15_000);
+      // waitFor is 1 s: six of them without a record, and the lane (or the waiter) hands its slot
+      // back and the sync sleeps.
+      // (Empty for a moment is not asleep: between two lane runs no activity is pending either.)
+      await eventually(async () => {
+        if ((await pending()).length > 0) return false;
+        await new Promise((r) => setTimeout(r, 1_500));
+        return (await pending()).length === 0;
+      }, 25_000);
       // Asleep for a while longer, still without an activity.
       await new Promise((r) => setTimeout(r, 2_000));
       expect(await pending()).toEqual([]);

@@ -92,6 +92,12 @@ const IDLE_LANE_RECHECK_MS = 1_000;
 const IDLE_SLEEP_MS = 60_000;
 /** The doorbell stays armed a little longer than the sleep, so no record falls between them. */
 const DOORBELL_MS = IDLE_SLEEP_MS + 5_000;
+/**
+ * A sync sleeps only after this many `delivery.waitFor`s without a delivery (a minute by default):
+ * waking costs a signal and an activity start per sync, which a hundred syncs woken at once by a
+ * source's first record pay as a second or two of latency. A busy source's syncs never sleep.
+ */
+const QUIET_WAITS_BEFORE_SLEEP = 6;
 
 /** How often a sync prunes its source's log (at most; a short retention prunes more often). */
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -198,6 +204,8 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   let rang = false;
   // The last sleep ended on its timer, not on the doorbell: the next look is brief.
   let sleptThrough = false;
+  // When a lane last delivered (or the run started): the sync sleeps once quiet for long enough.
+  let activeAt = Date.now();
   let lanes: LaneHealth[] = [];
 
   /** The Web UI's current details: status, cursor, lag, last delivery. */
@@ -336,6 +344,8 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
       (count === 1 && !sleptThrough) || lanes.some((l, other) => other !== lane && !l.idle)
         ? Math.min(spec.sync.delivery.waitFor, LANE_RUN_MS)
         : Math.min(spec.sync.delivery.waitFor, LANE_LINGER_MS);
+    /** Quiet long enough to hand the activity slot back and sleep on the doorbell. */
+    const drowsy = () => Date.now() - activeAt >= QUIET_WAITS_BEFORE_SLEEP * spec.sync.delivery.waitFor;
     /**
      * Sleeps without an activity until the doorbell rings, or IDLE_SLEEP_MS; under `lanes: auto`
      * with several lanes, no longer than until the shrink to one lane is due (the waiter checks it).
@@ -373,7 +383,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
                   ...(failedAttempts && { failedAttempts }),
                   lingerMs: lingerFor(lane),
                   maxRunMs: LANE_RUN_MS,
-                  ...(count === 1 && { doorbellMs: DOORBELL_MS }),
+                  ...(count === 1 && drowsy() && { doorbellMs: DOORBELL_MS }),
                   ...(auto &&
                     count < AUTO_MAX_LANES && {
                       endWhenBehind: AUTO_GROW_BATCHES * spec.sync.delivery.maxRecords,
@@ -405,6 +415,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         health.failedAttempts = 0;
         health.failingSince = undefined;
         health.idle = summary.outcome === 'idle';
+        if (!health.idle) activeAt = Date.now();
         health.hold = holdOf(summary.outcome);
         applySummary(state, summary);
         refreshStatus();
@@ -456,7 +467,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
         }
         // Every lane found nothing: one activity waits on the log and says which lanes have work.
         // Histories from before the doorbell kept that activity waiting for ever.
-        const doorbell = patched('idle-doorbell');
+        const doorbell = patched('idle-doorbell') && drowsy();
         rang = false;
         const scope = new CancellationScope();
         inFlight.set(-1, scope);

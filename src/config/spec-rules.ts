@@ -54,3 +54,27 @@ export function assertSameCredentialHosts(
     );
   }
 }
+
+/**
+ * What an update's validator checks of a replacement spec before it is accepted: the
+ * `{ sync, destination }` shape, credentials kept on their host, the same sync id and type.
+ * Throwing rejects the update before it reaches history; the config file's schema (no null lists,
+ * unknown fields or literal secrets) is checked by the handler (`checkSyncSpec`).
+ */
+export function assertUpdateShape(
+  type: 'stream' | 'cohort',
+  current: { sync: { id: string }; destination: { trackUrl?: string; appUrl?: string; dryRun?: unknown } },
+  next: { sync?: { id?: unknown; type?: unknown }; destination?: { trackUrl?: string; appUrl?: string } },
+): void {
+  if (
+    typeof next?.sync !== 'object' ||
+    typeof next.destination !== 'object' ||
+    !next.sync ||
+    !next.destination
+  )
+    throw new Error('updateConfig needs { sync, destination }');
+  assertSameCredentialHosts(current, next);
+  if (next.sync.id !== current.sync.id)
+    throw new Error(`sync id cannot change (${current.sync.id} → ${String(next.sync.id)})`);
+  if (next.sync.type !== type) throw new Error(`a ${type} sync cannot become another type`);
+}

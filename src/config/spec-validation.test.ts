@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { parseConfig } from './load.ts';
 import type { CohortSync, StreamSync } from './schema.ts';
-import { assertSameCredentialHosts, InvalidSpecError } from './spec-rules.ts';
+import { assertSameCredentialHosts, assertUpdateShape, InvalidSpecError } from './spec-rules.ts';
 import { assertCohortSyncSpec, assertStreamSyncSpec } from './spec-validation.ts';
 
 const CONFIG = parseConfig(`
@@ -107,5 +107,29 @@ describe('assertSameCredentialHosts', () => {
     expect(() => assertSameCredentialHosts(at(undefined), at('http://127.0.0.1:9'))).toThrow(
       /"region host" → "127\.0\.0\.1:9"/,
     );
+  });
+});
+
+describe('assertUpdateShape', () => {
+  const current = { sync: { id: 'stream' }, destination: { dryRun: false } };
+  it('accepts the same sync and type, and names what a replacement changes', () => {
+    expect(() =>
+      assertUpdateShape('stream', current, { sync: { id: 'stream', type: 'stream' }, destination: {} }),
+    ).not.toThrow();
+    expect(() => assertUpdateShape('stream', current, { sync: { id: 'stream' } } as never)).toThrow(
+      'updateConfig needs { sync, destination }',
+    );
+    expect(() =>
+      assertUpdateShape('stream', current, { sync: { id: 'other', type: 'stream' }, destination: {} }),
+    ).toThrow('sync id cannot change (stream → other)');
+    expect(() =>
+      assertUpdateShape('cohort', current, { sync: { id: 'stream', type: 'stream' }, destination: {} }),
+    ).toThrow('a cohort sync cannot become another type');
+    expect(() =>
+      assertUpdateShape('stream', current, {
+        sync: { id: 'stream', type: 'stream' },
+        destination: { trackUrl: 'http://evil:1' },
+      }),
+    ).toThrow(InvalidSpecError);
   });
 });

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 
 import type { CohortSyncSpec } from '../config/schema.ts';
-import { INVALID_SYNC_CONFIG, assertSameCredentialHosts } from '../config/spec-rules.ts';
+import { INVALID_SYNC_CONFIG, assertUpdateShape } from '../config/spec-rules.ts';
 import type { createActivities } from '../activities/index.ts';
 import {
   SyncStatusAttribute,
@@ -67,24 +67,6 @@ export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
     runNowRequested: false,
     counters: { runs: 0, added: 0, removed: 0, skipped: 0 },
   };
-}
-
-/**
- * Same sync, same type, credentials kept on their host; throwing rejects the update before it
- * reaches history. The config file's schema is checked by the handler (spec-check.ts).
- */
-function validateNewSpec(current: CohortSyncSpec, next: CohortSyncSpec): void {
-  if (
-    typeof next?.sync !== 'object' ||
-    typeof next.destination !== 'object' ||
-    !next.sync ||
-    !next.destination
-  )
-    throw new Error('updateConfig needs { sync, destination }');
-  assertSameCredentialHosts(current, next);
-  if (next.sync.id !== current.sync.id)
-    throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
-  if (next.sync.type !== 'cohort') throw new Error('a cohort sync cannot become another type');
 }
 
 /**
@@ -160,7 +142,7 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
       if (!state.current && state.lastRun) state.nextRunAt = await nextRunAfter(next, Date.now());
       return { accepted: true as const };
     },
-    { validator: (next) => validateNewSpec(spec, next) },
+    { validator: (next) => assertUpdateShape('cohort', spec, next) },
   );
 
   publish();

@@ -21,7 +21,7 @@ import {
   AUTO_GROW_BATCHES,
   AUTO_MAX_LANES,
   INVALID_SYNC_CONFIG,
-  assertSameCredentialHosts,
+  assertUpdateShape,
 } from '../config/spec-rules.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { LaneSummary } from './types.ts';
@@ -156,23 +156,9 @@ export function initialStreamState(spec: StreamSyncSpec): StreamSyncState {
   };
 }
 
-/**
- * What an update's validator checks of a replacement config before it is accepted: same sync, same
- * type, credentials kept on their host. Throwing rejects the update before it reaches history; the
- * config file's schema (no null lists, unknown fields or literal secrets) is checked by the handler.
- */
+/** An update's check of a replacement config (see assertUpdateShape), and its destination id. */
 function validateNewSpec(current: StreamSyncSpec, next: StreamSyncSpec): void {
-  if (
-    typeof next?.sync !== 'object' ||
-    typeof next.destination !== 'object' ||
-    !next.sync ||
-    !next.destination
-  )
-    throw new Error('updateConfig needs { sync, destination }');
-  assertSameCredentialHosts(current, next);
-  if (next.sync.id !== current.sync.id)
-    throw new Error(`sync id cannot change (${current.sync.id} → ${next.sync.id})`);
-  if (next.sync.type !== 'stream') throw new Error('a stream sync cannot become another type');
+  assertUpdateShape('stream', current, next);
   if (next.sync.destination !== next.destination.id) throw new Error('destination does not match the sync');
 }
 

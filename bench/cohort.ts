@@ -165,7 +165,8 @@ async function runOnce(
     }
     if (s?.lastError) throw new Error(s.lastError.message);
     if (Date.now() > deadline) throw new Error(`run ${runId} of ${syncId} did not finish in 10 min`);
-    await new Promise((r) => setTimeout(r, 100));
+    // The run's end is seen within this much (a status query is a few ms).
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

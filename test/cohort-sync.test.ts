@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { APPLY_WINDOW } from '../src/activities/cohort.ts';
 import { cohortStatus, pauseSync, resumeSync, runCohortNow } from '../src/control/syncs.ts';
-import type { CohortSyncStatus } from '../src/workflows/definitions.ts';
+import { cohortSyncWorkflowId, type CohortSyncStatus } from '../src/workflows/definitions.ts';
 import {
   eventually,
   startEngine,
@@ -342,5 +342,21 @@ describe('a cohort worker killed between chunks', () => {
     expect(new Set(e.fake.segmentMemberValues(segment.id))).toEqual(new Set(members));
     expect(e.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/segments')).toHaveLength(1);
     expect((await e.store.cohorts.lastAppliedCohortRun(syncId))?.runId).toBe('1');
+  });
+});
+
+describe('cohort sync history', () => {
+  it('finds the segment while it reads the snapshot: both activities start in one workflow task', async () => {
+    const syncId = uniqueId('cohort');
+    await start(syncId, cohortSync(syncId, await cohortFile(syncId, ids(uniqueId('m'), 0, 10))));
+    await afterRun(syncId, '1');
+    const { events } = await engine.client.workflow.getHandle(cohortSyncWorkflowId(syncId)).fetchHistory();
+    const scheduled = (type: string) =>
+      (events ?? []).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+        ?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId;
+    const segmentTask = scheduled('ensureCohortSegment');
+    expect(segmentTask).toBeDefined();
+    expect(scheduled('snapshotCohort')?.toString()).toBe(segmentTask?.toString());
+    expect(scheduled('applyCohortDiff')).not.toEqual(segmentTask);
   });
 });

@@ -6,6 +6,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -178,15 +179,23 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     try {
       inFlight = new CancellationScope();
       await inFlight.run(async () => {
-        const segmentId = await ensureCohortSegment.executeWithOptions(
-          { summary: activitySummary.ensureSegment(spec) },
-          [{ syncId: spec.sync.id, spec }],
-        );
-        if (current.stage === 'snapshot') {
-          const snapshot = await snapshotCohort.executeWithOptions(
+        const ensureSegment = () =>
+          ensureCohortSegment.executeWithOptions({ summary: activitySummary.ensureSegment(spec) }, [
+            { syncId: spec.sync.id, spec },
+          ]);
+        const takeSnapshot = () =>
+          snapshotCohort.executeWithOptions(
             { summary: activitySummary.snapshotCohort(spec, current.runId) },
             [{ syncId: spec.sync.id, runId: current.runId, spec }],
           );
+        // The segment is found (on a first run created: App API calls, paced at its budget) while
+        // the snapshot is read, as neither needs the other. Histories from before did one, then the other.
+        const beside = current.stage === 'snapshot' && patched('segment-beside-snapshot');
+        const [segmentId, snapshotBeside] = beside
+          ? await both(ensureSegment(), takeSnapshot())
+          : [await ensureSegment(), undefined];
+        if (current.stage === 'snapshot') {
+          const snapshot = snapshotBeside ?? (await takeSnapshot());
           current.baselineRunId = snapshot.baselineRunId;
           current.stage = 'apply';
           current.toAdd = snapshot.toAdd;
@@ -288,4 +297,16 @@ async function nextRunAfter(spec: CohortSyncSpec, after: number): Promise<number
     { summary: activitySummary.nextCohortRunAt(cadence.expression) },
     [{ expression: cadence.expression, after }],
   );
+}
+
+/**
+ * Both results, once both have settled: a failure of one never leaves the other running behind
+ * the retry (a snapshot begun again while the previous attempt still writes). The first failure
+ * in argument order is thrown.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
 }

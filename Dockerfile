@@ -37,4 +37,4 @@ USER node
 
 # 8788: ingest (and its /metrics); 9464: the worker's /metrics and /health.
 EXPOSE 8788 9464
-CMD ["node", "--max-old-space-size=320", "src/worker.ts"]
+CMD ["node", "--max-old-space-size=320", "--max-semi-space-size=32", "src/worker.ts"]

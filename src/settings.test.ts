@@ -11,6 +11,7 @@ import {
   workerNodeArgs,
   workerProcessEnv,
   WORKER_MALLOC_ARENAS,
+  WORKER_SEMI_SPACE_MB,
 } from './settings.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -151,14 +152,16 @@ describe('the settings reference', () => {
 
   it('gives the worker the same heap limit wherever it is started: make start, npm run worker, the image, compose', async () => {
     const flag = `--max-old-space-size=${DEFAULT_WORKER_HEAP_MB}`;
-    expect(workerNodeArgs(loadSettings({}))).toEqual([flag]);
+    const young = `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`;
+    expect(workerNodeArgs(loadSettings({}))).toEqual([flag, young]);
     expect(workerNodeArgs(loadSettings({ CIO_SYNC_WORKER_HEAP_MB: '512' }))).toEqual([
       '--max-old-space-size=512',
+      young,
     ]);
     for (const file of ['Dockerfile', 'docker-compose.yml', 'package.json']) {
       const text = await readFile(join(ROOT, file), 'utf8');
-      expect(text, file).toContain(`${flag}`);
       expect(text.match(/--max-old-space-size=\d+/g), file).toEqual([flag]);
+      expect(text.match(/--max-semi-space-size=\d+/g), file).toEqual([young]);
     }
   });
 

@@ -65,7 +65,12 @@ describe('docker-compose.yml', () => {
     expect(services.ingest!.deploy?.replicas).toBe(2);
     expect(services.worker!.deploy?.replicas).toBe(2);
     expect(commandOf(services.ingest!)).toEqual(['node', 'src/ingest/server.ts']);
-    expect(commandOf(services.worker!)).toEqual(['node', '--max-old-space-size=320', 'src/worker.ts']);
+    expect(commandOf(services.worker!)).toEqual([
+      'node',
+      '--max-old-space-size=320',
+      '--max-semi-space-size=32',
+      'src/worker.ts',
+    ]);
     for (const file of ['src/ingest/server.ts', 'src/worker.ts', 'bin/cio-sync.js'])
       expect(existsSync(resolve(ROOT, file)), file).toBe(true);
   });
@@ -172,6 +177,8 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends ca-certificates/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/^CMD \["node", "--max-old-space-size=320", "src\/worker\.ts"\]$/m);
+    expect(dockerfile).toMatch(
+      /^CMD \["node", "--max-old-space-size=320", "--max-semi-space-size=32", "src\/worker\.ts"\]$/m,
+    );
   });
 });

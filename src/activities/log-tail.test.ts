@@ -52,6 +52,32 @@ describe('LogTail', () => {
   });
 });
 
+describe('LogTail, idle sources', () => {
+  it('gives back the records of a source nobody has read for a while, and reads the store when asked again', async () => {
+    const store = await openSqliteStore(':memory:');
+    let reads = 0;
+    const counting = Object.assign(Object.create(Object.getPrototypeOf(store)), store, {
+      readAfter: (...args: Parameters<typeof store.readAfter>) => {
+        reads++;
+        return store.readAfter(...args);
+      },
+    }) as typeof store;
+    const tail = new LogTail(counting, 100, 30);
+    await store.append('web', [rec(1), rec(2)]);
+    await store.append('app', [rec(3)]);
+    expect((await tail.readAfter('web', 0, 10)).map((l) => l.seq)).toEqual([1, 2]);
+    await tail.readAfter('web', 0, 10);
+    expect(reads).toBe(1);
+    await new Promise((r) => setTimeout(r, 40));
+    // Another source's reader sweeps: web has been idle for longer than 30 ms.
+    await tail.readAfter('app', 0, 10);
+    expect(reads).toBe(2);
+    expect((await tail.readAfter('web', 0, 10)).map((l) => l.seq)).toEqual([1, 2]);
+    expect(reads).toBe(3);
+    await store.close();
+  });
+});
+
 describe('LogTail.waitFor', () => {
   it('wakes a reader only for a record it wants, and reports false when none came in time', async () => {
     const store = await openSqliteStore(':memory:', { pollIntervalMs: 5 });

@@ -5,6 +5,11 @@ import type { Store } from '../store/store.ts';
 const DEFAULT_CAPACITY = 20_000;
 /** How many new records one refresh reads for every waiting reader. */
 const REFRESH_PAGE = 5_000;
+/**
+ * A source nobody has read for this long gives its records back: a busy source's window is tens
+ * of megabytes of parsed records, which a worker kept for good once the load moved elsewhere.
+ */
+const IDLE_TAIL_MS = 60_000;
 
 interface SourceTail {
   /** The newest records of the source, in seq order, without gaps. */
@@ -15,6 +20,8 @@ interface SourceTail {
   waiters: Set<Waiter>;
   /** Set while one loop watches the store for the waiters. */
   watching?: boolean;
+  /** When a reader last asked (ms). */
+  usedAt: number;
 }
 
 interface Waiter {
@@ -33,11 +40,14 @@ interface Waiter {
 export class LogTail {
   readonly #store: Store;
   readonly #capacity: number;
+  readonly #idleMs: number;
   readonly #sources = new Map<string, SourceTail>();
+  #sweptAt = Date.now();
 
-  constructor(store: Store, capacity = DEFAULT_CAPACITY) {
+  constructor(store: Store, capacity = DEFAULT_CAPACITY, idleMs = IDLE_TAIL_MS) {
     this.#store = store;
     this.#capacity = capacity;
+    this.#idleMs = idleMs;
   }
 
   /** Up to `limit` records of the source with `seq > afterSeq`, in seq order (Store.readAfter). */
@@ -124,12 +134,24 @@ export class LogTail {
   }
 
   #tail(sourceId: string): SourceTail {
+    const now = Date.now();
+    if (now - this.#sweptAt >= this.#idleMs) this.#dropIdle(now);
     let tail = this.#sources.get(sourceId);
     if (!tail) {
-      tail = { records: [], waiters: new Set() };
+      tail = { records: [], waiters: new Set(), usedAt: now };
       this.#sources.set(sourceId, tail);
     }
+    tail.usedAt = now;
     return tail;
+  }
+
+  /** Forgets the sources nobody has read or waited on for `idleMs`; a reader that comes back reads the store. */
+  #dropIdle(now: number): void {
+    this.#sweptAt = now;
+    for (const [sourceId, tail] of this.#sources) {
+      const busy = tail.waiters.size > 0 || tail.watching || tail.refreshing;
+      if (!busy && now - tail.usedAt >= this.#idleMs) this.#sources.delete(sourceId);
+    }
   }
 
   async #refresh(sourceId: string, tail: SourceTail): Promise<void> {

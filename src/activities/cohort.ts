@@ -91,6 +91,7 @@ export async function snapshotCohort(
   await deps.store.cohorts.beginCohortRun(syncId, runId);
   const source = openCohortSource(spec.sync.cohort, deps.env);
   let skipped = 0;
+  let members = 0;
   const alive = keepAlive({ phase: 'requested' });
   try {
     for await (const chunk of source.members({
@@ -103,7 +104,7 @@ export async function snapshotCohort(
         if (bad) skipped++;
         return !bad;
       });
-      await deps.store.cohorts.addCohortMembers(syncId, runId, valid);
+      members += await deps.store.cohorts.addCohortMembers(syncId, runId, valid);
     }
   } catch (err) {
     // Cancelled (a pause, a config change): the source reports the abort as one of its errors, but
@@ -130,7 +131,13 @@ export async function snapshotCohort(
       since: baseline.startedAt,
     });
   }
-  const run = await deps.store.cohorts.completeCohortSnapshot(syncId, runId, baseline?.runId, skipped);
+  const run = await deps.store.cohorts.completeCohortSnapshot(
+    syncId,
+    runId,
+    baseline?.runId,
+    skipped,
+    members,
+  );
   if (run.members === 0 && baseline && baseline.members > 0 && !spec.sync.allowEmpty) {
     throw ApplicationFailure.nonRetryable(
       `${source.description} returned no members (the last applied run had ${baseline.members}); not emptying the ` +

@@ -29,6 +29,22 @@ export function describeCohortContract({ open }: StoreContract): void {
       store = await open({ now: () => 1_000 });
     });
 
+    it('says how many ids were new to the run, and completes with that count as with its own', async () => {
+      await store.cohorts.beginCohortRun('sync', '1');
+      expect(await store.cohorts.addCohortMembers('sync', '1', ['c', 'a', 'b', 'a'])).toBe(3);
+      expect(await store.cohorts.addCohortMembers('sync', '1', ['b', 'd'])).toBe(1);
+      expect(await store.cohorts.addCohortMembers('sync', '1', [])).toBe(0);
+      const counted = await store.cohorts.completeCohortSnapshot('sync', '1', undefined, 0, 4);
+      expect(counted).toMatchObject({ members: 4, toAdd: 4, toRemove: 0 });
+      await store.cohorts.beginCohortRun('sync', '2');
+      expect(await store.cohorts.addCohortMembers('sync', '2', ['a', 'e'])).toBe(2);
+      expect(await store.cohorts.completeCohortSnapshot('sync', '2', '1', 0, 2)).toMatchObject({
+        members: 2,
+        toAdd: 1,
+        toRemove: 3,
+      });
+    });
+
     it('counts a first run as all joiners and pages them in id order', async () => {
       const run = await snapshot('1', ['c', 'a', 'b', 'a']);
       expect(run).toMatchObject({ phase: 'snapshotted', members: 3, toAdd: 3, toRemove: 0 });

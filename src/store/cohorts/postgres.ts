@@ -57,18 +57,21 @@ export class PostgresCohorts implements CohortStore {
     });
   }
 
-  async addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void> {
-    if (memberIds.length === 0) return;
-    await this.#tx(async (c) => {
+  async addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<number> {
+    if (memberIds.length === 0) return 0;
+    return this.#tx(async (c) => {
+      let added = 0;
       for (let i = 0; i < memberIds.length; i += INSERT_CHUNK) {
         // One statement per chunk, the ids bound as one array; a duplicate (in the chunk or already
         // stored) is skipped like SQLite's INSERT OR IGNORE.
-        await c.query(
+        const inserted = await c.query(
           'INSERT INTO cohort_members (sync_id, run_id, member_id) SELECT $1, $2, unnest($3::text[])' +
             ' ON CONFLICT DO NOTHING',
           [syncId, runId, memberIds.slice(i, i + INSERT_CHUNK)],
         );
+        added += inserted.rowCount ?? 0;
       }
+      return added;
     });
   }
 
@@ -77,16 +80,19 @@ export class PostgresCohorts implements CohortStore {
     runId: string,
     baselineRunId: string | undefined,
     skipped: number,
+    counted?: number,
   ): Promise<CohortRun> {
     // The run's rows were just bulk-inserted: without fresh statistics the planner takes both runs
     // for a row each and counts the diff with a nested loop, quadratic in the cohort size.
     await this.#pool.query('ANALYZE cohort_members');
     const count = async (sql: string, params: unknown[]): Promise<number> =>
       Number((await this.#pool.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0);
-    const members = await count(
-      'SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = $1 AND run_id = $2',
-      [syncId, runId],
-    );
+    const members =
+      counted ??
+      (await count('SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = $1 AND run_id = $2', [
+        syncId,
+        runId,
+      ]));
     const toAdd = baselineRunId ? await count(NOT_IN, [syncId, runId, baselineRunId]) : members;
     const toRemove = baselineRunId ? await count(NOT_IN, [syncId, baselineRunId, runId]) : 0;
     await this.#pool.query(

@@ -38,12 +38,12 @@ export class SqliteCohorts implements CohortStore {
     });
   }
 
-  async addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<void> {
-    if (memberIds.length === 0) return;
+  async addCohortMembers(syncId: string, runId: string, memberIds: readonly string[]): Promise<number> {
+    if (memberIds.length === 0) return 0;
     // One statement per chunk, the ids bound as one JSON array (as PostgreSQL's unnest): a million
     // single-row inserts cost 3.3 s, this 1 s. Sorted first, so the index is written in order.
     const ids = JSON.stringify([...memberIds].sort());
-    this.#tx(() => this.#s.insertMembers.run(syncId, runId, ids));
+    return Number(this.#tx(() => this.#s.insertMembers.run(syncId, runId, ids)).changes);
   }
 
   async completeCohortSnapshot(
@@ -51,13 +51,12 @@ export class SqliteCohorts implements CohortStore {
     runId: string,
     baselineRunId: string | undefined,
     skipped: number,
+    counted?: number,
   ): Promise<CohortRun> {
     const count = (sql: string, ...args: string[]) => Number((this.#db.prepare(sql).get(...args) as Row).n);
-    const members = count(
-      'SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = ? AND run_id = ?',
-      syncId,
-      runId,
-    );
+    const members =
+      counted ??
+      count('SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = ? AND run_id = ?', syncId, runId);
     // Joiners and leavers from the members both runs share: one pass over the index, not two.
     let toAdd = members;
     let toRemove = 0;

@@ -7,10 +7,11 @@ import { createActivities } from './activities/index.ts';
 import { createLogger, temporalLevelOf, temporalLogger } from './logging.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 import { WorkerMetrics } from './metrics.ts';
-import { loadSettings, type Settings } from './settings.ts';
+import { loadSettings, WORKFLOW_THREAD_SEMI_SPACE_MB, type Settings } from './settings.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { bundleWorkflows } from './temporal/bundle.ts';
+import { withNewIsolateSemiSpace } from './temporal/workflow-thread.ts';
 import { recordsArrivedSignal } from './workflows/definitions.ts';
 
 /**
@@ -73,26 +74,30 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     const client = new Client({ connection, namespace: settings.namespace });
     const ringWorkflow = (workflowId: string) =>
       client.workflow.getHandle(workflowId).signal(recordsArrivedSignal);
-    created = await Worker.create({
-      connection,
-      namespace: settings.namespace,
-      taskQueue: settings.taskQueue,
-      // Bundled here (quietly) unless a pre-built bundle is given.
-      workflowBundle: bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() },
-      activities: createActivities({
-        store,
-        env,
-        metrics,
-        clients,
-        shutdownSignal: shuttingDown.signal,
-        ringWorkflow,
+    // Bundled here (quietly) unless a pre-built bundle is given.
+    const workflowBundle = bundlePath ? { codePath: bundlePath } : { code: await bundleWorkflows() };
+    // The workflow thread gets a young generation of its own size (see WORKFLOW_THREAD_SEMI_SPACE_MB).
+    created = await withNewIsolateSemiSpace(WORKFLOW_THREAD_SEMI_SPACE_MB, process.env, () =>
+      Worker.create({
+        connection,
+        namespace: settings.namespace,
+        taskQueue: settings.taskQueue,
+        workflowBundle,
+        activities: createActivities({
+          store,
+          env,
+          metrics,
+          clients,
+          shutdownSignal: shuttingDown.signal,
+          ringWorkflow,
+        }),
+        // Deliveries are long-polls that wait on the store, not on CPU: leave room for many syncs
+        // (and their lanes) per worker.
+        maxConcurrentActivityTaskExecutions: 1000,
+        // In-flight deliveries get time to finish their request on SIGTERM before they are cancelled.
+        shutdownGraceTime: SHUTDOWN_GRACE_MS,
       }),
-      // Deliveries are long-polls that wait on the store, not on CPU: leave room for many syncs
-      // (and their lanes) per worker.
-      maxConcurrentActivityTaskExecutions: 1000,
-      // In-flight deliveries get time to finish their request on SIGTERM before they are cancelled.
-      shutdownGraceTime: SHUTDOWN_GRACE_MS,
-    });
+    );
   } catch (err) {
     await connection?.close();
     if (ownStore) await store.close();

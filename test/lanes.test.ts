@@ -221,6 +221,31 @@ describe('delivery lanes', () => {
     expect((await engine.store.getLaneCursors(syncId))?.lanes).toBe(1);
   }, 60_000);
 
+  it('a request carries what arrived while the one before was on the wire, not just what had arrived when it left', async () => {
+    const { source, syncId } = await oneSync(1);
+    const user = uniqueId('u');
+    const batchSizes = () =>
+      engine.fake
+        .requestsTo('/api/v2/batch')
+        .map(
+          (r) =>
+            (r.body as { batch: unknown[] }).batch.filter((op) => JSON.stringify(op).includes(user)).length,
+        )
+        .filter((n) => n > 0);
+    // 25 records: a full request of 20 leaves, and the lane reads the other 5 while it is on the wire.
+    engine.fake.script.delayNext(1, 1_000, { path: '/api/v2/batch' });
+    await engine.store.append(
+      source,
+      Array.from({ length: 25 }, (_, i) => track(user, i)),
+    );
+    await eventually(() => batchSizes().length === 1);
+    // The 26th arrives during that request: it goes with the 5, not in a third request.
+    const last = await engine.store.append(source, [track(user, 25)]);
+    await eventually(async () => (await streamStatus(engine.client, syncId)).cursor === last.at(-1));
+    expect(batchSizes()).toEqual([20, 6]);
+    expect(stepsOf(user)).toEqual(Array.from({ length: 26 }, (_, i) => i));
+  }, 60_000);
+
   it.each([1, 2])(
     'a quiet sync with %i lane(s) holds no activity, and its next record still arrives at once (the doorbell)',
     async (lanes) => {

@@ -126,8 +126,15 @@ export async function deliverLane(deps: ActivityDeps, input: DeliverLaneInput): 
       }
       slot?.answered();
       slot = undefined;
+      const preRead = next !== undefined;
       let batch = await (next ?? readBatch(deps, spec, lane, lanes, pos, cursor, stop));
       next = undefined;
+      if (preRead && batch && !batch.atBarrier && batch.mine.length < sync.delivery.maxRecords) {
+        // Read while the last request was on the wire, the page stops at what had arrived when it
+        // left: read again (the tail is in memory), so what came during the request goes in this
+        // one rather than waiting for the next — at a steady rate, a request's wait instead of two.
+        batch = (await readBatch(deps, spec, lane, lanes, pos, cursor, stop)) ?? batch;
+      }
       if (batch && batch.mine.length > 0 && batch.mine.length < sync.delivery.maxRecords && !dryRun) {
         // Take the request's place in the budget first: what arrives while the lane waits for it
         // goes in the same request, so a busy budget means fuller requests rather than a queue.

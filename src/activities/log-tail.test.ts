@@ -24,7 +24,7 @@ describe('LogTail', () => {
         return store.readAfter(...args);
       },
     }) as typeof store;
-    const tail = new LogTail(counting, 5);
+    const tail = new LogTail(counting, { capacity: 5, freshMs: 60_000 });
     await store.append('web', [rec(1), rec(2), rec(3)]);
     await store.append('app', [rec(100)]);
     const seqsOf = async (after: number, limit = 10) =>
@@ -52,6 +52,38 @@ describe('LogTail', () => {
   });
 });
 
+describe('LogTail, a read that reaches the window’s end', () => {
+  it('finds what the store took since the window was read, unless it was read a moment ago', async () => {
+    const store = await openSqliteStore(':memory:');
+    let reads = 0;
+    const counting = Object.assign(Object.create(Object.getPrototypeOf(store)), store, {
+      readAfter: (...args: Parameters<typeof store.readAfter>) => {
+        reads++;
+        return store.readAfter(...args);
+      },
+    }) as typeof store;
+    const tail = new LogTail(counting, { freshMs: 200 });
+    const seqsOf = async (after: number) => (await tail.readAfter('web', after, 10)).map((l) => l.seq);
+    await store.append('web', [rec(1), rec(2)]);
+    expect(await seqsOf(0)).toEqual([1, 2]);
+    // A lane reads ahead while its request is on the wire; new records come meanwhile.
+    await store.append('web', [rec(3)]);
+    // A moment later the window counts as current: one store read serves readers close together.
+    expect(await seqsOf(0)).toEqual([1, 2]);
+    expect(reads).toBe(1);
+    await new Promise((r) => setTimeout(r, 250));
+    // Back from its request, the lane reads the same page again and gets what arrived too.
+    expect(await seqsOf(0)).toEqual([1, 2, 3]);
+    expect(reads).toBe(2);
+    // A read short of the end stays in memory.
+    await store.append('web', [rec(4)]);
+    await new Promise((r) => setTimeout(r, 250));
+    expect((await tail.readAfter('web', 0, 2)).map((l) => l.seq)).toEqual([1, 2]);
+    expect(reads).toBe(2);
+    await store.close();
+  });
+});
+
 describe('LogTail, idle sources', () => {
   it('gives back the records of a source nobody has read for a while, and reads the store when asked again', async () => {
     const store = await openSqliteStore(':memory:');
@@ -62,7 +94,7 @@ describe('LogTail, idle sources', () => {
         return store.readAfter(...args);
       },
     }) as typeof store;
-    const tail = new LogTail(counting, 100, 30);
+    const tail = new LogTail(counting, { capacity: 100, idleMs: 30, freshMs: 60_000 });
     await store.append('web', [rec(1), rec(2)]);
     await store.append('app', [rec(3)]);
     expect((await tail.readAfter('web', 0, 10)).map((l) => l.seq)).toEqual([1, 2]);

@@ -10,6 +10,11 @@ const REFRESH_PAGE = 5_000;
  * of megabytes of parsed records, which a worker kept for good once the load moved elsewhere.
  */
 const IDLE_TAIL_MS = 60_000;
+/**
+ * How recent a window counts as current for a read that reaches its end (ms): readers a moment
+ * apart (a hundred lanes woken by one record) share one store read instead of one each.
+ */
+const FRESH_MS = 2;
 
 interface SourceTail {
   /** The newest records of the source, in seq order, without gaps. */
@@ -22,6 +27,17 @@ interface SourceTail {
   watching?: boolean;
   /** When a reader last asked (ms). */
   usedAt: number;
+  /** When the last read of the store for this window began (ms). */
+  refreshedAt: number;
+}
+
+export interface LogTailOptions {
+  /** Records kept per source. */
+  capacity?: number;
+  /** A source unread for this long gives its records back (ms). */
+  idleMs?: number;
+  /** A window read this recently counts as current for a read that reaches its end (ms). */
+  freshMs?: number;
 }
 
 interface Waiter {
@@ -41,19 +57,25 @@ export class LogTail {
   readonly #store: Store;
   readonly #capacity: number;
   readonly #idleMs: number;
+  readonly #freshMs: number;
   readonly #sources = new Map<string, SourceTail>();
   #sweptAt = Date.now();
 
-  constructor(store: Store, capacity = DEFAULT_CAPACITY, idleMs = IDLE_TAIL_MS) {
+  constructor(
+    store: Store,
+    { capacity = DEFAULT_CAPACITY, idleMs = IDLE_TAIL_MS, freshMs = FRESH_MS }: LogTailOptions = {},
+  ) {
     this.#store = store;
     this.#capacity = capacity;
     this.#idleMs = idleMs;
+    this.#freshMs = freshMs;
   }
 
   /** Up to `limit` records of the source with `seq > afterSeq`, in seq order (Store.readAfter). */
   async readAfter(sourceId: string, afterSeq: number, limit: number): Promise<LoggedRecord[]> {
     const tail = this.#tail(sourceId);
     if (tail.records.length === 0) {
+      tail.refreshedAt = Date.now();
       const read = await this.#store.readAfter(sourceId, afterSeq, Math.max(limit, REFRESH_PAGE));
       if (tail.records.length === 0) this.#append(tail, read);
       return read.slice(0, limit);
@@ -62,7 +84,10 @@ export class LogTail {
     // Behind the window: the cache cannot say what lies between afterSeq and its first record.
     if (afterSeq < first - 1) return this.#store.readAfter(sourceId, afterSeq, limit);
     let from = indexAfter(tail.records, afterSeq);
-    if (from === tail.records.length) {
+    // A read that reaches the window's end asks the store for newer records first, unless the window
+    // was read a moment ago: a lane back from a request must find what arrived while it was away.
+    const toEnd = from + limit > tail.records.length;
+    if (from === tail.records.length || (toEnd && Date.now() - tail.refreshedAt >= this.#freshMs)) {
       await this.#refresh(sourceId, tail);
       from = indexAfter(tail.records, afterSeq);
     }
@@ -138,7 +163,7 @@ export class LogTail {
     if (now - this.#sweptAt >= this.#idleMs) this.#dropIdle(now);
     let tail = this.#sources.get(sourceId);
     if (!tail) {
-      tail = { records: [], waiters: new Set(), usedAt: now };
+      tail = { records: [], waiters: new Set(), usedAt: now, refreshedAt: 0 };
       this.#sources.set(sourceId, tail);
     }
     tail.usedAt = now;
@@ -156,6 +181,7 @@ export class LogTail {
 
   async #refresh(sourceId: string, tail: SourceTail): Promise<void> {
     tail.refreshing ??= (async () => {
+      tail.refreshedAt = Date.now();
       try {
         const head = tail.records.at(-1)?.seq ?? 0;
         this.#append(tail, await this.#store.readAfter(sourceId, head, REFRESH_PAGE));

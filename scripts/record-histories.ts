@@ -91,7 +91,7 @@ const streamSpec = specFor(config, config.syncs[0]!, env) as StreamSyncSpec;
 const stream = await client.workflow.start('streamSyncWorkflow', {
   workflowId: 'stream-sync/replay-stream',
   taskQueue: TASK_QUEUE,
-  args: [{ spec: streamSpec, continueAsNewAfterEvents: 400 }],
+  args: [{ spec: streamSpec, continueAsNewAfterEvents: 150 }],
 });
 let n = 0;
 const append = (count: number) =>

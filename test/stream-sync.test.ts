@@ -180,6 +180,11 @@ describe('stream sync on a real Temporal dev server', () => {
     const config = testConfig(engine.fake, syncYaml(syncId, 'upd'), { sources: ['upd'] });
     await engine.apply(config);
     const handle = engine.client.workflow.getHandle(streamSyncWorkflowId(syncId));
+    // A fresh sync sets its handlers once its spec check (a local activity) is back: until then an
+    // update finds none. The status query answers from that moment on.
+    await eventually(
+      async () => (await streamStatus(engine.client, syncId).catch(() => undefined)) !== undefined,
+    );
     const spec = { sync: config.syncs[0] as StreamSync, destination: config.destinations[0]! };
     const rejected = await handle
       .executeUpdate(updateConfigUpdate, { args: [{ ...spec, sync: { ...spec.sync, id: 'another-sync' } }] })

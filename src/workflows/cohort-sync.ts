@@ -33,7 +33,7 @@ import {
 } from './definitions.ts';
 import { activitySummary, cohortDetails } from './details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
-import { checkBeforeHandlers, checkSpec } from './spec-check.ts';
+import { checkSpec } from './spec-check.ts';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -77,8 +77,7 @@ export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
  */
 export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> {
   // A fresh start by hand is checked against the config file's schema (continued as new: it was).
-  const checkFirst = input.state === undefined && checkBeforeHandlers(input.spec);
-  if (checkFirst) await checkSpec('cohort', input.spec);
+  if (input.state === undefined) await checkSpec('cohort', input.spec);
   let spec = input.spec;
   const state: CohortSyncState = input.state ?? initialCohortState(spec);
   let inFlight: CancellationScope | undefined;
@@ -147,8 +146,6 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     { validator: (next) => assertUpdateShape('cohort', spec, next) },
   );
 
-  // Handlers set, a fresh start is checked before it does anything (see checkBeforeHandlers).
-  if (input.state === undefined && !checkFirst) await checkSpec('cohort', input.spec);
   publish();
   for (;;) {
     const due = () =>

@@ -22,24 +22,6 @@ const { checkSyncSpec } = proxyLocalActivities<ReturnType<typeof createActivitie
  */
 const CHECK_IN_ACTIVITY = 'spec-check-activity';
 
-/**
- * A fresh start's check is awaited once the workflow's handlers are set. Histories recorded before
- * this patch awaited it first, and a query or update in those first moments found no handler (an
- * update was refused with "No registered handler"); they replay in that order.
- */
-const HANDLERS_BEFORE_CHECK = 'handlers-before-spec-check';
-
-/**
- * Whether a fresh start's check comes before the workflow sets its handlers: in histories from
- * before HANDLERS_BEFORE_CHECK, and for a spec without even the `sync` object the workflow's set-up
- * reads (the check then fails it, naming the problems, rather than the set-up with a TypeError).
- */
-export function checkBeforeHandlers(spec: unknown): boolean {
-  if (!patched(HANDLERS_BEFORE_CHECK)) return true;
-  const sync = typeof spec === 'object' && spec !== null ? (spec as { sync?: unknown }).sync : undefined;
-  return typeof sync !== 'object' || sync === null;
-}
-
 /** Throws the non-retryable `InvalidSyncConfig` failure, naming the problems, for a spec the schema refuses. */
 export async function checkSpec(type: CheckSyncSpecInput['type'], spec: unknown): Promise<void> {
   if (!patched(CHECK_IN_ACTIVITY)) return;

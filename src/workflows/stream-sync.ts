@@ -43,7 +43,7 @@ import {
 import { activitySummary, streamDetails } from './details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
 import { holdOf, type HoldReason } from '../customerio/policy.ts';
-import { checkBeforeHandlers, checkSpec } from './spec-check.ts';
+import { checkSpec } from './spec-check.ts';
 
 /**
  * Attempts of one delivery before the workflow hears of the failure: it then shows the sync as
@@ -172,8 +172,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   // A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against
   // the config file's schema and fails for good, naming the problems, instead of delivering with
   // it. Continued as new, it was checked when it started.
-  const checkFirst = input.state === undefined && checkBeforeHandlers(input.spec);
-  if (checkFirst) await checkSpec('stream', input.spec);
+  if (input.state === undefined) await checkSpec('stream', input.spec);
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
   state.lanes ??= [];
@@ -306,8 +305,6 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     },
   );
 
-  // Handlers set, a fresh start is checked before it does anything (see checkBeforeHandlers).
-  if (input.state === undefined && !checkFirst) await checkSpec('stream', input.spec);
   publish();
   const continueAsNewDue = () => shouldContinueAsNew(input.continueAsNewAfterEvents);
   for (;;) {

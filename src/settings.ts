@@ -485,7 +485,7 @@ export const WORKER_SEMI_SPACE_MB = 32;
  * The semi-spaces of the worker's workflow thread (MB), set apart from the activities' (see
  * src/temporal/workflow-thread.ts). Its activations make little garbage, but with 32 MB its young
  * generation grew to 64 MB while a hundred syncs started and waited, and kept it: the worker's peak
- * with 100 syncs after a full-load run went from 382–416 to 350 MB, at the same throughput and a
+ * with 100 syncs after a full-load run went from 382–416 to 340–376 MB, at the same throughput and a
  * little less worker CPU (bench/throughput.ts --phases max,many --syncs 100).
  */
 export const WORKFLOW_THREAD_SEMI_SPACE_MB = 8;

@@ -94,10 +94,42 @@ describe('CSV', () => {
     expect((await read('id\n', 'csv')).ids).toEqual([]);
   });
 
-  it('broken quoting is a format error', async () => {
+  it('broken quoting is a format error, also after many plain lines', async () => {
     const err = await failure('id\n"unterminated\n', 'csv');
     expect(err.reason).toBe('format');
     expect(err.message).toMatch(/^doc: invalid CSV: /);
+    const late = await failure(`id\n${'plain\n'.repeat(5000)}"unterminated\n`, 'csv');
+    expect(late.message).toMatch(/^doc: invalid CSV: /);
+  });
+
+  it('reads the same ids whether lines are split here or by csv-parse, however the bytes are cut', async () => {
+    // Plain lines first, then a quoted cell, a CR-only document, CRLF cut between its CR and LF,
+    // a last line without a newline, a header only found after blank lines.
+    const docs: Array<[string, string[]]> = [
+      ['x,id\n1,a\n2,b\n3,"c,d"\n4, e \n5,f', ['a', 'b', 'c,d', 'e', 'f']],
+      ['id\ra\rb\r"c"\r', ['a', 'b', 'c']],
+      ['id\r\na\r\nb\r\n\r\nc', ['a', 'b', 'c']],
+      ['\n\nn,user_id\n1,u1\n2\n3,"u3"\n4,u4\n', ['u1', 'u3', 'u4']],
+    ];
+    for (const [doc, expected] of docs) {
+      for (const size of [1, 2, 3, 5, 8, 1000]) {
+        expect(
+          (await read(doc, 'csv', { size })).ids,
+          `${JSON.stringify(doc)} in ${size}-byte chunks`,
+        ).toEqual(expected);
+      }
+    }
+  });
+
+  it('a line longer than a JSON element may be is still read (by csv-parse)', async () => {
+    const wide = `${'c,'.repeat(600_000)}id\n${'x,'.repeat(600_000)}the-id\n`;
+    expect((await read(wide, 'csv', { size: 65536 })).ids).toEqual(['the-id']);
+  });
+
+  it('is UTF-8: ids keep their characters across chunk cuts, and bytes that are not UTF-8 are a format error', async () => {
+    expect((await read('id\nzoë\n日本\n', 'csv', { size: 1 })).ids).toEqual(['zoë', '日本']);
+    const err = await failure(Buffer.from([0x69, 0x64, 0x0a, 0xff, 0xfe, 0x0a]), 'csv');
+    expect(err.message).toBe('doc is not valid UTF-8');
   });
 });
 

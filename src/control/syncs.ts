@@ -5,6 +5,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import { tryResolveEnv } from '../config/env.ts';
 import type { CohortSyncSpec, Config, Destination, StreamSyncSpec, Sync } from '../config/schema.ts';
 import { runningSyncs } from '../temporal/running-syncs.ts';
+import { whenHandled } from './handler-retry.ts';
 import { staticDetailsOf } from './static-details.ts';
 import type { RedriveSummary } from '../workflows/types.ts';
 import {
@@ -121,14 +122,16 @@ export async function applyConfig(
       if (!opts.dryRun) await startSync(client, spec, opts.taskQueue);
     } else {
       const [runningSpec, status] = await Promise.all([
-        current.handle.query(configQuery),
-        current.handle.query<AnySyncStatus>('status'),
+        whenHandled(() => current.handle.query(configQuery)),
+        whenHandled(() => current.handle.query<AnySyncStatus>('status')),
       ]);
       if (!isDeepStrictEqual(runningSpec, spec)) {
         actions.push('update');
         // Both sync types answer the `updateConfig` update; its validator rejects a bad spec.
         if (!opts.dryRun)
-          await current.handle.executeUpdate(updateConfigUpdate, { args: [spec as StreamSyncSpec] });
+          await whenHandled(() =>
+            current.handle.executeUpdate(updateConfigUpdate, { args: [spec as StreamSyncSpec] }),
+          );
       }
       const wantPaused = sync.status === 'paused';
       const isPaused = status.status === 'paused';
@@ -189,15 +192,17 @@ async function requireRunning(client: Client, syncId: string, type?: SyncType): 
 
 export async function syncStatus(client: Client, syncId: string): Promise<AnySyncStatus> {
   const { handle } = await requireRunning(client, syncId);
-  return handle.query<AnySyncStatus>('status');
+  return whenHandled(() => handle.query<AnySyncStatus>('status'));
 }
 
 export async function streamStatus(client: Client, syncId: string): Promise<StreamSyncStatus> {
-  return (await requireRunning(client, syncId, 'stream')).handle.query(statusQuery);
+  const { handle } = await requireRunning(client, syncId, 'stream');
+  return whenHandled(() => handle.query(statusQuery));
 }
 
 export async function cohortStatus(client: Client, syncId: string): Promise<CohortSyncStatus> {
-  return (await requireRunning(client, syncId, 'cohort')).handle.query(cohortStatusQuery);
+  const { handle } = await requireRunning(client, syncId, 'cohort');
+  return whenHandled(() => handle.query(cohortStatusQuery));
 }
 
 /** A row of `list`: live status when a worker answers, else what the Web UI's search attributes say. */
@@ -271,13 +276,11 @@ export async function setCursor(
   syncId: string,
   cursor: number,
 ): Promise<{ previous: number; cursor: number }> {
-  return (await requireRunning(client, syncId, 'stream')).handle.executeUpdate(setCursorUpdate, {
-    args: [cursor],
-  });
+  const { handle } = await requireRunning(client, syncId, 'stream');
+  return whenHandled(() => handle.executeUpdate(setCursorUpdate, { args: [cursor] }));
 }
 
 export async function redrive(client: Client, syncId: string, ids?: number[]): Promise<RedriveSummary> {
-  return (await requireRunning(client, syncId, 'stream')).handle.executeUpdate(redriveUpdate, {
-    args: [{ ids }],
-  });
+  const { handle } = await requireRunning(client, syncId, 'stream');
+  return whenHandled(() => handle.executeUpdate(redriveUpdate, { args: [{ ids }] }));
 }

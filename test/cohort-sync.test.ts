@@ -1,11 +1,18 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { APPLY_WINDOW } from '../src/activities/cohort.ts';
-import { cohortStatus, pauseSync, resumeSync, runCohortNow } from '../src/control/syncs.ts';
-import { cohortSyncWorkflowId, type CohortSyncStatus } from '../src/workflows/definitions.ts';
+import type { CohortSyncSpec } from '../src/config/schema.ts';
+import { cohortStatus, pauseSync, resumeSync, runCohortNow, specFor } from '../src/control/syncs.ts';
+import {
+  cohortConfigQuery,
+  cohortSyncWorkflowId,
+  updateCohortConfigUpdate,
+  type CohortSyncStatus,
+} from '../src/workflows/definitions.ts';
 import {
   eventually,
   startEngine,
@@ -358,5 +365,30 @@ describe('cohort sync history', () => {
     expect(segmentTask).toBeDefined();
     expect(scheduled('snapshotCohort')?.toString()).toBe(segmentTask?.toString());
     expect(scheduled('applyCohortDiff')).not.toEqual(segmentTask);
+  });
+
+  it('takes a config update that reaches it with its start, while its spec check runs', async () => {
+    // Update-with-start puts the update in the sync's first workflow task: before the handlers were
+    // set ahead of the check, it found none ("No registered handler").
+    const syncId = uniqueId('cohort-first-update');
+    const path = await cohortFile(syncId, ids(uniqueId('m'), 0, 3));
+    const config = testConfig(engine.fake, cohortSync(syncId, path, '    status: paused'), { sources: [] });
+    const spec = specFor(config, config.syncs[0]!, engine.env) as CohortSyncSpec;
+    const changed = { ...spec, sync: { ...spec.sync, chunkSize: 2 } };
+    const startOperation = new WithStartWorkflowOperation('cohortSyncWorkflow', {
+      workflowId: cohortSyncWorkflowId(syncId),
+      taskQueue: engine.taskQueue,
+      args: [{ spec }],
+      workflowIdConflictPolicy: 'FAIL',
+    });
+    await expect(
+      engine.client.workflow.executeUpdateWithStart(updateCohortConfigUpdate, {
+        args: [changed],
+        startWorkflowOperation: startOperation,
+      }),
+    ).resolves.toEqual({ accepted: true });
+    const handle = await startOperation.workflowHandle();
+    expect((await handle.query(cohortConfigQuery)).sync.chunkSize).toBe(2);
+    await handle.terminate('test done');
   });
 });

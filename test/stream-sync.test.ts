@@ -1,8 +1,9 @@
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { StreamSync } from '../src/config/schema.ts';
+import type { StreamSync, StreamSyncSpec } from '../src/config/schema.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
-import { pauseSync, resumeSync, streamStatus } from '../src/control/syncs.ts';
+import { pauseSync, resumeSync, specFor, streamStatus } from '../src/control/syncs.ts';
 import {
   SyncIdAttribute,
   configQuery,
@@ -180,11 +181,7 @@ describe('stream sync on a real Temporal dev server', () => {
     const config = testConfig(engine.fake, syncYaml(syncId, 'upd'), { sources: ['upd'] });
     await engine.apply(config);
     const handle = engine.client.workflow.getHandle(streamSyncWorkflowId(syncId));
-    // A fresh sync sets its handlers once its spec check (a local activity) is back: until then an
-    // update finds none. The status query answers from that moment on.
-    await eventually(
-      async () => (await streamStatus(engine.client, syncId).catch(() => undefined)) !== undefined,
-    );
+    // Sent at once: a fresh sync has its update handlers while its spec check runs.
     const spec = { sync: config.syncs[0] as StreamSync, destination: config.destinations[0]! };
     const rejected = await handle
       .executeUpdate(updateConfigUpdate, { args: [{ ...spec, sync: { ...spec.sync, id: 'another-sync' } }] })
@@ -204,5 +201,29 @@ describe('stream sync on a real Temporal dev server', () => {
       accepted: true,
     });
     expect((await handle.query(configQuery)).sync.identifier).toBe('user_properties.email');
+  });
+
+  it('takes a config update that reaches it with its start, while its spec check runs', async () => {
+    // Update-with-start puts the update in the sync's first workflow task: before the handlers were
+    // set ahead of the check, it found none ("No registered handler").
+    const syncId = uniqueId('first-update');
+    const config = testConfig(engine.fake, syncYaml(syncId, 'first'), { sources: ['first'] });
+    const spec = specFor(config, config.syncs[0]!, engine.env) as StreamSyncSpec;
+    const changed = { ...spec, sync: { ...spec.sync, identifier: 'user_properties.email' } };
+    const start = new WithStartWorkflowOperation('streamSyncWorkflow', {
+      workflowId: streamSyncWorkflowId(syncId),
+      taskQueue: engine.taskQueue,
+      args: [{ spec }],
+      workflowIdConflictPolicy: 'FAIL',
+    });
+    await expect(
+      engine.client.workflow.executeUpdateWithStart(updateConfigUpdate, {
+        args: [changed],
+        startWorkflowOperation: start,
+      }),
+    ).resolves.toEqual({ accepted: true });
+    const handle = await start.workflowHandle();
+    expect((await handle.query(configQuery)).sync.identifier).toBe('user_properties.email');
+    await handle.terminate('test done');
   });
 });

@@ -2,12 +2,11 @@ import { QueryNotRegisteredError, WorkflowUpdateFailedError } from '@temporalio/
 import { ApplicationFailure } from '@temporalio/common';
 
 /**
- * A fresh sync sets its query and update handlers once its spec check (a local activity, in its
- * first workflow task) is back, so a status query or a config update in those first moments is
- * refused for want of a handler. Such a refusal leaves nothing in the sync's history, so it is
- * made again until the handlers are there. (Set before the check, the handlers would need no
- * retry, but one of three histories recorded that way failed replay: the check's result and the
- * patch marker after it fell into different workflow tasks. So the order stays as it was.)
+ * A sync started by an earlier version sets its query and update handlers only once its spec
+ * check is back (src/workflows/spec-check.ts), so a status query or a config update in its first
+ * moments is refused for want of a handler; so would be one that reaches a worker still on that
+ * version. Such a refusal leaves nothing in the sync's history, so it is made again until the
+ * handlers are there.
  */
 export async function whenHandled<T>(
   call: () => Promise<T>,

@@ -77,7 +77,8 @@ export function initialCohortState(spec: CohortSyncSpec): CohortSyncState {
  */
 export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> {
   // A fresh start by hand is checked against the config file's schema (continued as new: it was).
-  if (input.state === undefined) await checkSpec('cohort', input.spec);
+  // Awaited once the query and update handlers are set (see below).
+  const specChecked = input.state === undefined ? checkSpec('cohort', input.spec) : undefined;
   let spec = input.spec;
   const state: CohortSyncState = input.state ?? initialCohortState(spec);
   let inFlight: CancellationScope | undefined;
@@ -94,23 +95,6 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     publish();
   };
 
-  setHandler(pauseSignal, () => {
-    state.paused = true;
-    setStatus('paused');
-    inFlight?.cancel();
-  });
-  setHandler(resumeSignal, () => {
-    state.paused = false;
-    setStatus('running');
-    wake = true;
-  });
-  setHandler(runNowSignal, (options) => {
-    state.runNowRequested = true;
-    if (options?.confirm && state.current && state.held?.runId === state.current.runId) {
-      state.current.confirmed = true;
-    }
-    wake = true;
-  });
   setHandler(cohortConfigQuery, () => spec);
   setHandler(cohortStatusQuery, (): CohortSyncStatus => ({
     syncId: spec.sync.id,
@@ -130,6 +114,7 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
   setHandler(
     updateCohortConfigUpdate,
     async (next) => {
+      await specChecked;
       await checkSpec('cohort', next);
       spec = next;
       upsertMemo({ name: next.sync.name ?? next.sync.id });
@@ -145,6 +130,29 @@ export async function cohortSyncWorkflow(input: CohortSyncInput): Promise<void> 
     },
     { validator: (next) => assertUpdateShape('cohort', spec, next) },
   );
+  // Queries and updates have their handlers before the check: one in the sync's first moments (a
+  // status query, a config update right after it was created) would otherwise find none. Nothing
+  // they do before the check passes makes a command (the update handlers wait for it), so
+  // histories replay as they were recorded. Signals are kept by Temporal until their handler is
+  // set, which stays after the check, as it always was: a pause's search attribute goes after it.
+  await specChecked;
+  setHandler(pauseSignal, () => {
+    state.paused = true;
+    setStatus('paused');
+    inFlight?.cancel();
+  });
+  setHandler(resumeSignal, () => {
+    state.paused = false;
+    setStatus('running');
+    wake = true;
+  });
+  setHandler(runNowSignal, (options) => {
+    state.runNowRequested = true;
+    if (options?.confirm && state.current && state.held?.runId === state.current.runId) {
+      state.current.confirmed = true;
+    }
+    wake = true;
+  });
 
   publish();
   for (;;) {

@@ -97,6 +97,7 @@ export const activitySummary = {
   setStreamCursor: (cursor: number) => `move the cursor to #${count(cursor)} (replay / reset)`,
   redrive: (ids: readonly unknown[] | undefined) =>
     `redrive ${ids === undefined ? 'all open dead letters' : plural(ids.length, 'dead letter')} → Customer.io`,
+  checkSpec: (type: string) => `check the ${type} sync's spec against the config schema`,
   startCohortRun: (runNumber: number) => `start cohort run ${runNumber}`,
   ensureSegment: (spec: CohortSyncSpec) =>
     spec.sync.target === 'attribute'

@@ -172,7 +172,8 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   // A spec can reach Temporal without the CLI (a start by hand): a fresh start is checked against
   // the config file's schema and fails for good, naming the problems, instead of delivering with
   // it. Continued as new, it was checked when it started.
-  if (input.state === undefined) await checkSpec('stream', input.spec);
+  // Awaited once the query and update handlers are set (see below).
+  const specChecked = input.state === undefined ? checkSpec('stream', input.spec) : undefined;
   let spec = input.spec;
   const state: StreamSyncState = input.state ?? initialStreamState(spec);
   state.lanes ??= [];
@@ -223,19 +224,6 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     for (const scope of inFlight.values()) scope.cancel();
   };
 
-  setHandler(pauseSignal, () => {
-    state.paused = true;
-    setStatus('paused');
-    interrupt();
-  });
-  setHandler(recordsArrivedSignal, () => {
-    rang = true;
-  });
-  setHandler(resumeSignal, () => {
-    state.paused = false;
-    refreshStatus();
-    wake = true;
-  });
   setHandler(statusQuery, (): StreamSyncStatus => ({
     syncId: spec.sync.id,
     type: 'stream',
@@ -254,6 +242,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   }));
   setHandler(configQuery, () => spec);
   setHandler(redriveUpdate, async ({ ids }) => {
+    await specChecked;
     const summary = await redriveDeadLetters.executeWithOptions({ summary: activitySummary.redrive(ids) }, [
       { syncId: spec.sync.id, spec, ids },
     ]);
@@ -266,6 +255,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
   setHandler(
     updateConfigUpdate,
     async (next) => {
+      await specChecked;
       await checkSpec('stream', next);
       spec = next;
       upsertMemo({ name: next.sync.name ?? next.sync.id, source: next.sync.source });
@@ -280,6 +270,7 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
     async (cursor) => {
       // The store is the system of record: stop every lane, write the new cursor there, then
       // mirror it. A delivery settled meanwhile is overruled, which is what a replay means.
+      await specChecked;
       moving = true;
       try {
         interrupt();
@@ -304,6 +295,25 @@ export async function streamSyncWorkflow(input: StreamSyncInput): Promise<void> 
       },
     },
   );
+  // Queries and updates have their handlers before the check: one in the sync's first moments (a
+  // status query, a config update right after it was created) would otherwise find none. Nothing
+  // they do before the check passes makes a command (the update handlers wait for it), so
+  // histories replay as they were recorded. Signals are kept by Temporal until their handler is
+  // set, which stays after the check, as it always was: a pause's search attribute goes after it.
+  await specChecked;
+  setHandler(pauseSignal, () => {
+    state.paused = true;
+    setStatus('paused');
+    interrupt();
+  });
+  setHandler(recordsArrivedSignal, () => {
+    rang = true;
+  });
+  setHandler(resumeSignal, () => {
+    state.paused = false;
+    refreshStatus();
+    wake = true;
+  });
 
   publish();
   const continueAsNewDue = () => shouldContinueAsNew(input.continueAsNewAfterEvents);

@@ -13,7 +13,12 @@ import type { CohortRunSummary } from '../workflows/types.ts';
 import { holdFailure, isHold, openDestination, sendToCustomerIo } from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 
-const SNAPSHOT_CHUNK = 5000;
+/**
+ * Ids written to the snapshot per transaction. A crash mid-snapshot reads the cohort again from
+ * the start, so commits only bound what a transaction holds: 1M members in chunks of 5,000 took
+ * 0.73 s to insert, of 20,000 0.65 s (each chunk about 1 MB and 15 ms of the event loop).
+ */
+const SNAPSHOT_CHUNK = 20_000;
 const HEARTBEAT_MS = 1000;
 
 /**

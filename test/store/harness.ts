@@ -31,6 +31,8 @@ export interface StoreBackend {
   childOpener: { moduleUrl: string; exportName: string };
   /** The versions recorded and the tables present, read without the store. */
   inspect(location: string): Promise<{ versions: number[]; tables: string[] }>;
+  /** Runs SQL on the store's database without the store (data an earlier schema had). */
+  exec(location: string, sql: string): Promise<void>;
 }
 
 export function rec(n: number, extra: Partial<CanonicalRecord> = {}): CanonicalRecord {

@@ -62,14 +62,21 @@ export function describeMigrationContract(contract: StoreContract): void {
       expect((await store.getUserSnapshots('s', ['id:u1'])).size).toBe(1);
     });
 
-    it('keeps the cohort members of a store created at version 5 through version 6 (SQLite: a table without rowid)', async () => {
-      const v5 = await backend.open(contract.location, {
-        migrations: backend.migrations.filter((m) => m.version <= 5),
-      });
-      await v5.cohorts.beginCohortRun('sync', 'r1');
-      await v5.cohorts.addCohortMembers('sync', 'r1', ['b', 'a', 'c']);
-      await v5.cohorts.completeCohortSnapshot('sync', 'r1', undefined, 0);
-      await v5.close();
+    it('keeps the cohort members of a store created at version 5 through the later steps (v6: SQLite without rowid, v7: members keyed by run number)', async () => {
+      await (
+        await backend.open(contract.location, {
+          migrations: backend.migrations.filter((m) => m.version <= 5),
+        })
+      ).close();
+      // Two syncs' runs as version 5 wrote them (the store's code now writes the later layout).
+      await backend.exec(
+        contract.location,
+        `INSERT INTO cohort_runs (sync_id, run_id, phase, members, progress, started_at) VALUES
+           ('sync', 'r1', 'applied', 3, '{"phase":"done","added":3,"removed":0}', 1),
+           ('other', 'r1', 'snapshotted', 1, '{"phase":"add","added":0,"removed":0}', 2);
+         INSERT INTO cohort_members (sync_id, run_id, member_id) VALUES
+           ('sync', 'r1', 'b'), ('sync', 'r1', 'a'), ('sync', 'r1', 'c'), ('other', 'r1', 'z');`,
+      );
       const store = await open();
       expect((await backend.inspect(contract.location)).versions).toEqual(versions);
       expect(await store.cohorts.cohortDiffPage('sync', 'r1', undefined, undefined, 10)).toEqual([
@@ -77,11 +84,18 @@ export function describeMigrationContract(contract: StoreContract): void {
         'b',
         'c',
       ]);
+      expect(await store.cohorts.cohortDiffPage('other', 'r1', undefined, undefined, 10)).toEqual(['z']);
+      expect((await store.cohorts.lastAppliedCohortRun('sync'))?.members).toBe(3);
+      // A new run gets a number of its own: its members and the diff stay apart from the old runs'.
       await store.cohorts.beginCohortRun('sync', 'r2');
       await store.cohorts.addCohortMembers('sync', 'r2', ['c', 'd', 'a', 'd']);
       const run = await store.cohorts.completeCohortSnapshot('sync', 'r2', 'r1', 0);
       expect([run.members, run.toAdd, run.toRemove]).toEqual([3, 1, 1]);
       expect(await store.cohorts.cohortDiffPage('sync', 'r2', 'r1', undefined, 10)).toEqual(['d']);
+      expect(await store.cohorts.cohortDiffPage('sync', 'r1', 'r2', undefined, 10)).toEqual(['b']);
+      await store.cohorts.completeCohortRun('sync', 'r2');
+      expect(await store.cohorts.cohortDiffPage('sync', 'r1', undefined, undefined, 10)).toEqual([]);
+      expect(await store.cohorts.cohortDiffPage('other', 'r1', undefined, undefined, 10)).toEqual(['z']);
     });
 
     it('rolls back a failing migration as a whole', async () => {

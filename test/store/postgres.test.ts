@@ -90,6 +90,7 @@ describeStoreContract({
     exportName: 'openPostgresStore',
   },
   inspect,
+  exec: (url, sql) => withClient(url, async (client) => void (await client.query(sql))),
 });
 
 describe('PostgreSQL only', () => {

@@ -55,6 +55,14 @@ describeStoreContract({
     exportName: 'openSqliteStore',
   },
   inspect: async (file) => inspect(file),
+  async exec(file, sql) {
+    const db = new DatabaseSync(file);
+    try {
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+  },
 });
 
 describe('SQLite only', () => {

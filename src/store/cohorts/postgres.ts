@@ -12,24 +12,27 @@ const INSERT_CHUNK = 10_000;
 // a scalar subquery rather than NOT EXISTS on purpose: NOT EXISTS becomes an anti join, and the
 // planner, misled by a table still unanalyzed after a bulk insert, may scan or hash the whole other
 // run for every page. member_id is COLLATE "C", so `>` and ORDER BY agree with SQLite's byte order.
+// Members name their run by its run_key; `$1`/`$2` are the sync and run, `$3` the other run.
+const key = (param: string) => `(SELECT run_key FROM cohort_runs WHERE sync_id = $1 AND run_id = ${param})`;
 const notInOther = `(SELECT 1 FROM cohort_members o
-      WHERE o.sync_id = n.sync_id AND o.run_id = $3 AND o.member_id = n.member_id LIMIT 1) IS NULL`;
+      WHERE o.run_key = ${key('$3')} AND o.member_id = n.member_id LIMIT 1) IS NULL`;
 const DIFF_FIRST = `
   SELECT n.member_id AS id FROM cohort_members n
-  WHERE n.sync_id = $1 AND n.run_id = $2 AND ${notInOther}
+  WHERE n.run_key = ${key('$2')} AND ${notInOther}
   ORDER BY n.member_id LIMIT $4`;
 const DIFF_AFTER = `
   SELECT n.member_id AS id FROM cohort_members n
-  WHERE n.sync_id = $1 AND n.run_id = $2 AND n.member_id > $4 AND ${notInOther}
+  WHERE n.run_key = ${key('$2')} AND n.member_id > $4 AND ${notInOther}
   ORDER BY n.member_id LIMIT $5`;
 const ALL_FIRST = `
-  SELECT member_id AS id FROM cohort_members WHERE sync_id = $1 AND run_id = $2 ORDER BY member_id LIMIT $3`;
+  SELECT member_id AS id FROM cohort_members WHERE run_key = ${key('$2')} ORDER BY member_id LIMIT $3`;
 const ALL_AFTER = `
-  SELECT member_id AS id FROM cohort_members WHERE sync_id = $1 AND run_id = $2 AND member_id > $3
+  SELECT member_id AS id FROM cohort_members WHERE run_key = ${key('$2')} AND member_id > $3
   ORDER BY member_id LIMIT $4`;
+const COUNT_RUN = `SELECT COUNT(*) AS n FROM cohort_members WHERE run_key = ${key('$2')}`;
 const NOT_IN = `
-  SELECT COUNT(*) AS n FROM cohort_members n WHERE n.sync_id = $1 AND n.run_id = $2 AND NOT EXISTS (
-    SELECT 1 FROM cohort_members o WHERE o.sync_id = n.sync_id AND o.run_id = $3 AND o.member_id = n.member_id)`;
+  SELECT COUNT(*) AS n FROM cohort_members n WHERE n.run_key = ${key('$2')} AND NOT EXISTS (
+    SELECT 1 FROM cohort_members o WHERE o.run_key = ${key('$3')} AND o.member_id = n.member_id)`;
 
 /** The PostgreSQL side of CohortStore, sharing the store's pool and transaction helper. */
 export class PostgresCohorts implements CohortStore {
@@ -47,13 +50,13 @@ export class PostgresCohorts implements CohortStore {
 
   async beginCohortRun(syncId: string, runId: string): Promise<void> {
     await this.#tx(async (c) => {
-      await c.query('DELETE FROM cohort_members WHERE sync_id = $1 AND run_id = $2', [syncId, runId]);
       await c.query(
         `INSERT INTO cohort_runs (sync_id, run_id, phase, progress, started_at) VALUES ($1, $2, 'snapshotting', $3, $4)
          ON CONFLICT (sync_id, run_id) DO UPDATE SET phase = 'snapshotting', members = 0, skipped = 0,
            to_add = 0, to_remove = 0, progress = excluded.progress, started_at = excluded.started_at, finished_at = NULL`,
         [syncId, runId, JSON.stringify(START), this.#now()],
       );
+      await c.query(`DELETE FROM cohort_members WHERE run_key = ${key('$2')}`, [syncId, runId]);
     });
   }
 
@@ -65,7 +68,7 @@ export class PostgresCohorts implements CohortStore {
         // One statement per chunk, the ids bound as one array; a duplicate (in the chunk or already
         // stored) is skipped like SQLite's INSERT OR IGNORE.
         const inserted = await c.query(
-          'INSERT INTO cohort_members (sync_id, run_id, member_id) SELECT $1, $2, unnest($3::text[])' +
+          `INSERT INTO cohort_members (run_key, member_id) SELECT ${key('$2')}, unnest($3::text[])` +
             ' ON CONFLICT DO NOTHING',
           [syncId, runId, memberIds.slice(i, i + INSERT_CHUNK)],
         );
@@ -87,12 +90,7 @@ export class PostgresCohorts implements CohortStore {
     await this.#pool.query('ANALYZE cohort_members');
     const count = async (sql: string, params: unknown[]): Promise<number> =>
       Number((await this.#pool.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0);
-    const members =
-      counted ??
-      (await count('SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = $1 AND run_id = $2', [
-        syncId,
-        runId,
-      ]));
+    const members = counted ?? (await count(COUNT_RUN, [syncId, runId]));
     const toAdd = baselineRunId ? await count(NOT_IN, [syncId, runId, baselineRunId]) : members;
     const toRemove = baselineRunId ? await count(NOT_IN, [syncId, baselineRunId, runId]) : 0;
     await this.#pool.query(
@@ -141,7 +139,12 @@ export class PostgresCohorts implements CohortStore {
         [this.#now(), syncId, runId],
       );
       // The new baseline is complete: older snapshots are no longer needed.
-      await c.query('DELETE FROM cohort_members WHERE sync_id = $1 AND run_id <> $2', [syncId, runId]);
+      await c.query(
+        // Only runs not yet superseded or failed can still have members.
+        `DELETE FROM cohort_members WHERE run_key IN (SELECT run_key FROM cohort_runs
+           WHERE sync_id = $1 AND run_id <> $2 AND phase NOT IN ('superseded', 'failed'))`,
+        [syncId, runId],
+      );
       // One baseline per sync: the previous one is superseded, unfinished attempts failed.
       await c.query(
         `UPDATE cohort_runs SET phase = CASE phase WHEN 'applied' THEN 'superseded' ELSE 'failed' END
@@ -181,7 +184,7 @@ export class PostgresCohorts implements CohortStore {
     if (any.rowCount === 0) return 0;
     return this.#tx(async (c) => {
       const deleted = await c.query(
-        `DELETE FROM cohort_members WHERE sync_id = $1 AND run_id = $2 AND ${memberUserKeySql(idType, 'member_id')} IN (
+        `DELETE FROM cohort_members WHERE run_key = ${key('$2')} AND ${memberUserKeySql(idType, 'member_id')} IN (
            SELECT user_key FROM forgotten_people WHERE destination_id = $3 AND forgotten_at >= $4)`,
         [syncId, runId, destinationId, since],
       );

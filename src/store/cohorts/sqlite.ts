@@ -25,16 +25,24 @@ export class SqliteCohorts implements CohortStore {
     return this.#prepared;
   }
 
+  /** The number run `runId` of `syncId` goes by in cohort_members (-1, matching no member, for no such run). */
+  #key(syncId: string, runId: string): number {
+    const row = this.#s.runKey.get(syncId, runId) as Row | undefined;
+    return row === undefined ? -1 : Number(row.run_key);
+  }
+
   async beginCohortRun(syncId: string, runId: string): Promise<void> {
     this.#tx(() => {
-      this.#db.prepare('DELETE FROM cohort_members WHERE sync_id = ? AND run_id = ?').run(syncId, runId);
+      // A new run takes the next key (writers take turns in SQLite); one begun again keeps its own.
       this.#db
         .prepare(
-          `INSERT INTO cohort_runs (sync_id, run_id, phase, progress, started_at) VALUES (?, ?, 'snapshotting', ?, ?)
+          `INSERT INTO cohort_runs (sync_id, run_id, phase, progress, started_at, run_key)
+           VALUES (?, ?, 'snapshotting', ?, ?, (SELECT COALESCE(MAX(run_key), 0) + 1 FROM cohort_runs))
            ON CONFLICT (sync_id, run_id) DO UPDATE SET phase = 'snapshotting', members = 0, skipped = 0,
              to_add = 0, to_remove = 0, progress = excluded.progress, started_at = excluded.started_at, finished_at = NULL`,
         )
         .run(syncId, runId, JSON.stringify(START), this.#now());
+      this.#db.prepare('DELETE FROM cohort_members WHERE run_key = ?').run(this.#key(syncId, runId));
     });
   }
 
@@ -43,7 +51,7 @@ export class SqliteCohorts implements CohortStore {
     // One statement per chunk, the ids bound as one JSON array (as PostgreSQL's unnest): a million
     // single-row inserts cost 3.3 s, this 1 s. Sorted first, so the index is written in order.
     const ids = JSON.stringify([...memberIds].sort());
-    return Number(this.#tx(() => this.#s.insertMembers.run(syncId, runId, ids)).changes);
+    return Number(this.#tx(() => this.#s.insertMembers.run(this.#key(syncId, runId), ids)).changes);
   }
 
   async completeCohortSnapshot(
@@ -53,30 +61,25 @@ export class SqliteCohorts implements CohortStore {
     skipped: number,
     counted?: number,
   ): Promise<CohortRun> {
-    const count = (sql: string, ...args: string[]) => Number((this.#db.prepare(sql).get(...args) as Row).n);
-    const members =
-      counted ??
-      count('SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = ? AND run_id = ?', syncId, runId);
+    const count = (sql: string, ...args: number[]) => Number((this.#db.prepare(sql).get(...args) as Row).n);
+    const key = this.#key(syncId, runId);
+    const members = counted ?? count('SELECT COUNT(*) AS n FROM cohort_members WHERE run_key = ?', key);
     // Joiners and leavers from the members both runs share. INTERSECT of two ORDER BY'd index ranges
     // is a merge (one sequential pass over each run), where a join probes the baseline's index once
     // per member: 1M members 0.67 → 0.27 s.
     let toAdd = members;
     let toRemove = 0;
     if (baselineRunId) {
-      const baseline = count(
-        'SELECT COUNT(*) AS n FROM cohort_members WHERE sync_id = ? AND run_id = ?',
-        syncId,
-        baselineRunId,
-      );
+      const baselineKey = this.#key(syncId, baselineRunId);
+      const baseline = count('SELECT COUNT(*) AS n FROM cohort_members WHERE run_key = ?', baselineKey);
       const common = count(
         `SELECT COUNT(*) AS n FROM (
-           SELECT member_id FROM cohort_members WHERE sync_id = ?1 AND run_id = ?2
+           SELECT member_id FROM cohort_members WHERE run_key = ?1
            INTERSECT
-           SELECT member_id FROM cohort_members WHERE sync_id = ?1 AND run_id = ?3
+           SELECT member_id FROM cohort_members WHERE run_key = ?2
            ORDER BY 1)`,
-        syncId,
-        runId,
-        baselineRunId,
+        key,
+        baselineKey,
       );
       toAdd = members - common;
       toRemove = baseline - common;
@@ -99,18 +102,20 @@ export class SqliteCohorts implements CohortStore {
     after: string | undefined,
     limit: number,
   ): Promise<string[]> {
+    const key = this.#key(syncId, runId);
     let rows: Row[];
     if (otherRunId === undefined) {
       rows = (
         after === undefined
-          ? this.#s.diffAllFirst.all(syncId, runId, limit)
-          : this.#s.diffAllAfter.all(syncId, runId, after, limit)
+          ? this.#s.diffAllFirst.all(key, limit)
+          : this.#s.diffAllAfter.all(key, after, limit)
       ) as Row[];
     } else {
+      const other = this.#key(syncId, otherRunId);
       rows = (
         after === undefined
-          ? this.#s.diffFirst.all(syncId, runId, otherRunId, limit)
-          : this.#s.diffAfter.all(syncId, runId, after, otherRunId, limit)
+          ? this.#s.diffFirst.all(key, other, limit)
+          : this.#s.diffAfter.all(key, after, other, limit)
       ) as Row[];
     }
     return rows.map((r) => String(r.id));
@@ -132,7 +137,15 @@ export class SqliteCohorts implements CohortStore {
         .prepare(`UPDATE cohort_runs SET phase = 'applied', finished_at = ? WHERE sync_id = ? AND run_id = ?`)
         .run(this.#now(), syncId, runId);
       // The new baseline is complete: older snapshots are no longer needed.
-      this.#db.prepare('DELETE FROM cohort_members WHERE sync_id = ? AND run_id <> ?').run(syncId, runId);
+      // Only runs not yet superseded or failed can still have members. One range per run: with
+      // `run_key IN (…)` SQLite collects the keys before deleting, 1M members 0.35 → 0.78 s.
+      const older = this.#db
+        .prepare(
+          `SELECT run_key FROM cohort_runs WHERE sync_id = ? AND run_id <> ? AND phase NOT IN ('superseded', 'failed')`,
+        )
+        .all(syncId, runId);
+      const drop = this.#db.prepare('DELETE FROM cohort_members WHERE run_key = ?');
+      for (const row of older) drop.run(Number(row.run_key));
       this.#db
         .prepare(
           // One baseline per sync: the previous one is superseded, unfinished attempts failed.
@@ -171,10 +184,10 @@ export class SqliteCohorts implements CohortStore {
       const removed = Number(
         this.#db
           .prepare(
-            `DELETE FROM cohort_members WHERE sync_id = ? AND run_id = ? AND ${memberUserKeySql(idType, 'member_id')} IN (
+            `DELETE FROM cohort_members WHERE run_key = ? AND ${memberUserKeySql(idType, 'member_id')} IN (
                SELECT user_key FROM forgotten_people WHERE destination_id = ? AND forgotten_at >= ?)`,
           )
-          .run(syncId, runId, destinationId, since).changes,
+          .run(this.#key(syncId, runId), destinationId, since).changes,
       );
       if (removed > 0) {
         this.#db
@@ -192,6 +205,7 @@ interface Statements {
   diffAfter: StatementSync;
   diffAllFirst: StatementSync;
   diffAllAfter: StatementSync;
+  runKey: StatementSync;
   getRun: StatementSync;
 }
 
@@ -199,27 +213,28 @@ function prepare(db: DatabaseSync): Statements {
   // Keyset pages over the primary key. EXCEPT of two index ranges in the same order is a merge that
   // walks both runs side by side from the page's start and stops at the limit, where NOT EXISTS
   // probes the other run's index once per row: 1M members' pages 0.61 → 0.20 s.
-  // Parameters as the callers bind them: sync, run, [after,] other run, limit.
+  // Parameters as the callers bind them: run key, [after,] other run's key, limit.
   const diff = (after: boolean) => {
-    const [from, other, limit] = after ? [' AND member_id > ?3', '?4', '?5'] : ['', '?3', '?4'];
+    const [from, other, limit] = after ? [' AND member_id > ?2', '?3', '?4'] : ['', '?2', '?3'];
     return `
-    SELECT member_id AS id FROM cohort_members WHERE sync_id = ?1 AND run_id = ?2${from}
+    SELECT member_id AS id FROM cohort_members WHERE run_key = ?1${from}
     EXCEPT
-    SELECT member_id FROM cohort_members WHERE sync_id = ?1 AND run_id = ${other}${from}
+    SELECT member_id FROM cohort_members WHERE run_key = ${other}${from}
     ORDER BY 1 LIMIT ${limit}`;
   };
   const all = (after: boolean) => `
     SELECT member_id AS id FROM cohort_members
-    WHERE sync_id = ? AND run_id = ?${after ? ' AND member_id > ?' : ''}
+    WHERE run_key = ?${after ? ' AND member_id > ?' : ''}
     ORDER BY member_id LIMIT ?`;
   return {
     insertMembers: db.prepare(
-      'INSERT OR IGNORE INTO cohort_members (sync_id, run_id, member_id) SELECT ?, ?, value FROM json_each(?)',
+      'INSERT OR IGNORE INTO cohort_members (run_key, member_id) SELECT ?, value FROM json_each(?)',
     ),
     diffFirst: db.prepare(diff(false)),
     diffAfter: db.prepare(diff(true)),
     diffAllFirst: db.prepare(all(false)),
     diffAllAfter: db.prepare(all(true)),
+    runKey: db.prepare('SELECT run_key FROM cohort_runs WHERE sync_id = ? AND run_id = ?'),
     getRun: db.prepare('SELECT * FROM cohort_runs WHERE sync_id = ? AND run_id = ?'),
   };
 }

@@ -158,4 +158,24 @@ export const postgresMigrations: readonly Migration[] = [
     // same versions.
     sql: 'SELECT 1',
   },
+  {
+    version: 7,
+    name: 'cohort_run_keys',
+    sql: `
+      -- Members name their run by a number instead of repeating the sync's and the run's ids
+      -- (SQLite's step of the same name says what it saves). BIGSERIAL numbers the existing runs.
+      ALTER TABLE cohort_runs ADD COLUMN run_key BIGSERIAL;
+      CREATE UNIQUE INDEX cohort_runs_by_key ON cohort_runs (run_key);
+      CREATE TABLE cohort_members_by_run (
+        run_key BIGINT NOT NULL,
+        member_id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (run_key, member_id)
+      );
+      INSERT INTO cohort_members_by_run (run_key, member_id)
+        SELECT r.run_key, m.member_id FROM cohort_members m
+        JOIN cohort_runs r ON r.sync_id = m.sync_id AND r.run_id = m.run_id;
+      DROP TABLE cohort_members;
+      ALTER TABLE cohort_members_by_run RENAME TO cohort_members;
+    `,
+  },
 ];

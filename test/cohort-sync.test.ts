@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { WithStartWorkflowOperation } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { APPLY_WINDOW } from '../src/activities/cohort.ts';
@@ -10,12 +9,12 @@ import { cohortStatus, pauseSync, resumeSync, runCohortNow, specFor } from '../s
 import {
   cohortConfigQuery,
   cohortSyncWorkflowId,
-  updateCohortConfigUpdate,
   type CohortSyncStatus,
 } from '../src/workflows/definitions.ts';
 import {
   eventually,
   startEngine,
+  startWithConfigUpdate,
   testConfig,
   uniqueId,
   WORKER_ENV,
@@ -375,19 +374,8 @@ describe('cohort sync history', () => {
     const config = testConfig(engine.fake, cohortSync(syncId, path, '    status: paused'), { sources: [] });
     const spec = specFor(config, config.syncs[0]!, engine.env) as CohortSyncSpec;
     const changed = { ...spec, sync: { ...spec.sync, chunkSize: 2 } };
-    const startOperation = new WithStartWorkflowOperation('cohortSyncWorkflow', {
-      workflowId: cohortSyncWorkflowId(syncId),
-      taskQueue: engine.taskQueue,
-      args: [{ spec }],
-      workflowIdConflictPolicy: 'FAIL',
-    });
-    await expect(
-      engine.client.workflow.executeUpdateWithStart(updateCohortConfigUpdate, {
-        args: [changed],
-        startWorkflowOperation: startOperation,
-      }),
-    ).resolves.toEqual({ accepted: true });
-    const handle = await startOperation.workflowHandle();
+    const { answer, handle } = await startWithConfigUpdate(engine, spec, changed);
+    expect(answer).toEqual({ accepted: true });
     expect((await handle.query(cohortConfigQuery)).sync.chunkSize).toBe(2);
     await handle.terminate('test done');
   });

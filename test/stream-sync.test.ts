@@ -1,4 +1,3 @@
-import { WithStartWorkflowOperation } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { StreamSync, StreamSyncSpec } from '../src/config/schema.ts';
@@ -10,7 +9,14 @@ import {
   streamSyncWorkflowId,
   updateConfigUpdate,
 } from '../src/workflows/definitions.ts';
-import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
+import {
+  eventually,
+  startEngine,
+  startWithConfigUpdate,
+  testConfig,
+  uniqueId,
+  type TestEngine,
+} from './helpers/engine.ts';
 
 function track(
   userId: string,
@@ -210,19 +216,8 @@ describe('stream sync on a real Temporal dev server', () => {
     const config = testConfig(engine.fake, syncYaml(syncId, 'first'), { sources: ['first'] });
     const spec = specFor(config, config.syncs[0]!, engine.env) as StreamSyncSpec;
     const changed = { ...spec, sync: { ...spec.sync, identifier: 'user_properties.email' } };
-    const start = new WithStartWorkflowOperation('streamSyncWorkflow', {
-      workflowId: streamSyncWorkflowId(syncId),
-      taskQueue: engine.taskQueue,
-      args: [{ spec }],
-      workflowIdConflictPolicy: 'FAIL',
-    });
-    await expect(
-      engine.client.workflow.executeUpdateWithStart(updateConfigUpdate, {
-        args: [changed],
-        startWorkflowOperation: start,
-      }),
-    ).resolves.toEqual({ accepted: true });
-    const handle = await start.workflowHandle();
+    const { answer, handle } = await startWithConfigUpdate(engine, spec, changed);
+    expect(answer).toEqual({ accepted: true });
     expect((await handle.query(configQuery)).sync.identifier).toBe('user_properties.email');
     await handle.terminate('test done');
   });

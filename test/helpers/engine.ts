@@ -3,17 +3,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 
 import { parseConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
-import { applyConfig } from '../../src/control/syncs.ts';
+import type { Config, StreamSyncSpec } from '../../src/config/schema.ts';
+import { applyConfig, workflowIdFor, type SyncSpec } from '../../src/control/syncs.ts';
 import { startIngest, type RunningIngest } from '../../src/ingest/server.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
 import { startWorker, type RunningWorker } from '../../src/worker.ts';
+import { updateConfigUpdate } from '../../src/workflows/definitions.ts';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio/index.ts';
 
 // Keep worker lifecycle INFO lines out of the test output; warnings (failed attempts) stay.
@@ -186,4 +187,28 @@ export function startTestIngest(engine: TestEngine, sources: string[]): Promise<
     env: sourceKeyEnv(sources),
     logger: { level: 'silent' },
   });
+}
+
+/**
+ * Starts the sync of `spec` with a config update (`next`) in its first workflow task
+ * (update-with-start): what a sync meets when an update is sent the moment it was created.
+ * Returns the update's answer and the sync's handle.
+ */
+export async function startWithConfigUpdate(engine: TestEngine, spec: SyncSpec, next: SyncSpec) {
+  const { type, id } = spec.sync;
+  const start = new WithStartWorkflowOperation(
+    type === 'stream' ? 'streamSyncWorkflow' : 'cohortSyncWorkflow',
+    {
+      workflowId: workflowIdFor(type, id),
+      taskQueue: engine.taskQueue,
+      args: [{ spec }],
+      workflowIdConflictPolicy: 'FAIL',
+    },
+  );
+  // Both sync types answer the `updateConfig` update.
+  const answer = await engine.client.workflow.executeUpdateWithStart(updateConfigUpdate, {
+    args: [next as StreamSyncSpec],
+    startWorkflowOperation: start,
+  });
+  return { answer, handle: await start.workflowHandle() };
 }

@@ -27,14 +27,16 @@ export async function renderMetrics(registry: Registry): Promise<{ contentType: 
   return { contentType: registry.contentType, body: await registry.metrics() };
 }
 
-/** Which SDK family a request spoke (the Identify APIs are Amplitude's). */
-export type IngestApi = 'amplitude' | 'segment' | 'other';
+/** Which API a request spoke (the Identify APIs are Amplitude's; webhooks are the platforms' destinations). */
+export type IngestApi = 'amplitude' | 'segment' | 'amplitude_webhook' | 'segment_webhook' | 'other';
 
 export interface IngestMetrics {
   registry: Registry;
   recordsIngested: Counter<'source' | 'api'>;
   requestsAccepted: Counter<'source' | 'api'>;
   requestsRejected: Counter<'reason'>;
+  /** Records a webhook brought again (same insert id already in the log), left out. */
+  recordsDuplicate: Counter<'source' | 'api'>;
   requestDuration: Histogram<'api' | 'status'>;
 }
 
@@ -57,6 +59,12 @@ export function createIngestMetrics(registry: Registry = createMetricsRegistry()
       name: `${METRIC_PREFIX}ingest_requests_rejected_total`,
       help: 'Ingest requests not acknowledged, by reason (invalid_api_key, invalid_events, payload_too_large, store_unavailable, …).',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    recordsDuplicate: new Counter({
+      name: `${METRIC_PREFIX}ingest_duplicate_records_total`,
+      help: "Records a webhook delivered again (their insert id already in the source's log): acknowledged, not appended twice.",
+      labelNames: ['source', 'api'],
       registers: [registry],
     }),
     requestDuration: new Histogram({

@@ -22,6 +22,31 @@ const Id = z
 export const PropertySelection = z.union([z.literal('*'), z.array(z.string().min(1))]);
 export type PropertySelection = z.infer<typeof PropertySelection>;
 
+/** HTTP header names as RFC 9110 allows them (a token), matched without regard to case. */
+const HeaderName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, 'expected an HTTP header name such as X-Webhook-Secret');
+
+/**
+ * Amplitude's Webhook streaming destination: it can only authenticate with a header the user
+ * sets, so the source names the header and the secret its value must equal.
+ */
+export const AmplitudeWebhook = z.strictObject({
+  header: HeaderName.default('X-Webhook-Secret'),
+  secret: SecretRef,
+});
+
+/** Segment's Webhooks destinations sign each request (`X-Signature`) with this shared secret. */
+export const SegmentWebhook = z.strictObject({
+  sharedSecret: SecretRef,
+});
+
+/** The platforms' own outbound destinations that may post to this source (docs/connect-sources.md). */
+export const SourceWebhooks = z.strictObject({
+  amplitude: AmplitudeWebhook.optional(),
+  segment: SegmentWebhook.optional(),
+});
+
 export const Source = z.strictObject({
   id: Id,
   /** What the Amplitude SDK sends as `api_key`, or the Segment write key. */
@@ -33,6 +58,14 @@ export const Source = z.strictObject({
    */
   secretKey: SecretRef.optional(),
   name: z.string().optional(),
+  /** Webhook receivers: `POST /webhooks/amplitude/<id>` and `POST /webhooks/segment/<id>`. */
+  webhooks: SourceWebhooks.optional(),
+  /**
+   * Amplitude's Export API, for `cio-sync backfill`: the project's data region (the API key and
+   * `secretKey` above are its Basic credentials), or `exportUrl` to point it elsewhere.
+   */
+  region: z.enum(['us', 'eu']).default('us'),
+  exportUrl: HttpUrl.optional(),
 });
 export type Source = z.infer<typeof Source>;
 

@@ -141,7 +141,20 @@ export function segmentTime(call: SegmentCall, receivedAt: number): number {
   return sentAt === undefined ? original : receivedAt - (sentAt - original);
 }
 
-export function fromSegment(call: SegmentCall, receivedAt: number): CanonicalRecord {
+/** The event and client times of a call, when the caller knows them better than segmentTime (webhooks). */
+export interface SegmentTimes {
+  time: number;
+  clientTime: number | undefined;
+}
+
+export function fromSegment(
+  call: SegmentCall,
+  receivedAt: number,
+  times: SegmentTimes = {
+    time: segmentTime(call, receivedAt),
+    clientTime: parseTime(call.timestamp ?? call.originalTimestamp),
+  },
+): CanonicalRecord {
   const context: Record<string, unknown> = { ...call.context };
   // `integrations` says which destinations a call is meant for; kept so a mapper can honour it.
   if (call.integrations && Object.keys(call.integrations).length > 0 && context.integrations === undefined) {
@@ -151,7 +164,7 @@ export function fromSegment(call: SegmentCall, receivedAt: number): CanonicalRec
   const record: CanonicalRecord = {
     kind: call.type,
     origin: 'segment',
-    time: segmentTime(call, receivedAt),
+    time: times.time,
     event_properties: {},
     user_properties:
       typeof contextTraits === 'object' && contextTraits !== null && !Array.isArray(contextTraits)
@@ -161,7 +174,7 @@ export function fromSegment(call: SegmentCall, receivedAt: number): CanonicalRec
   };
   withOptional(record, {
     insert_id: call.messageId ?? undefined,
-    client_time: parseTime(call.timestamp ?? call.originalTimestamp),
+    client_time: times.clientTime,
     user_id: call.userId ?? undefined,
     anonymous_id: call.anonymousId ?? undefined,
   });

@@ -50,6 +50,11 @@ export interface CanonicalRecord {
   previous_id?: string;
   /** Device, app, page and library context (Segment `context`; Amplitude device fields). */
   context: Record<string, unknown>;
+  /**
+   * Read from history (an Export API backfill), not received as it happened: user forwarding sends
+   * its person updates with their own time, so Customer.io keeps whatever is newer (docs/sources.md).
+   */
+  historical?: true;
 }
 
 /** A record as stored in a source's log. `seq` orders the log and is what sync cursors point at. */

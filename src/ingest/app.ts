@@ -6,7 +6,13 @@ import { renderMetrics, type IngestMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import { registerAmplitudeDeletionRoutes } from './amplitude-deletions.ts';
 import { registerAmplitudeRoutes } from './amplitude-routes.ts';
-import { DEFAULT_LIMITS, type IngestContext, type IngestLimits, type IngestRouteConfig } from './context.ts';
+import {
+  DEFAULT_LIMITS,
+  type IngestContext,
+  type IngestLimits,
+  type IngestRouteConfig,
+  type WebhookSecrets,
+} from './context.ts';
 import {
   apiOf,
   countRejected,
@@ -25,9 +31,11 @@ import {
   amplitudeErrorResponse,
   plainErrorResponse,
   segmentErrorResponse,
+  webhookErrorResponse,
   type ErrorResponse,
 } from './responses.ts';
 import { registerSegmentRoutes } from './segment-routes.ts';
+import { registerWebhookRoutes } from './webhook-routes.ts';
 
 export type { IngestLimits } from './context.ts';
 export { DEFAULT_LIMITS } from './context.ts';
@@ -40,6 +48,8 @@ export interface IngestSource {
   apiKey: string;
   /** The resolved secret key of Amplitude's deletion API (Basic `apiKey:secretKey`); none: no deletions. */
   secretKey?: string;
+  /** Resolved webhook secrets: /webhooks/<platform>/<id> answers only with its platform's. */
+  webhooks?: WebhookSecrets;
 }
 
 export type IngestLoggerOptions = boolean | (FastifyLoggerOptions & PinoLoggerOptions);
@@ -102,6 +112,7 @@ function familyOf(request: FastifyRequest): ApiFamily {
 function errorResponse(family: ApiFamily, error: IngestError): ErrorResponse {
   if (family === 'amplitude' || family === 'amplitude-identify') return amplitudeErrorResponse(error);
   if (family === 'segment') return segmentErrorResponse(error);
+  if (family === 'amplitude-webhook' || family === 'segment-webhook') return webhookErrorResponse(error);
   return plainErrorResponse(error);
 }
 
@@ -114,6 +125,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
   const ctx: IngestContext = {
     store: options.store,
     sourceByKey: sourceMap(options.sources),
+    webhooks: new Map(options.sources.flatMap((s) => (s.webhooks ? [[s.id, s.webhooks] as const] : []))),
     counters: options.counters ?? createIngestCounters(),
     metrics: options.metrics,
     limits,
@@ -170,6 +182,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
   registerAmplitudeRoutes(app, ctx);
   registerAmplitudeDeletionRoutes(app, ctx, options.sources);
   registerSegmentRoutes(app, ctx);
+  registerWebhookRoutes(app, ctx);
 
   const probeSource = options.sources[0]?.id ?? '__health__';
   const plain: IngestRouteConfig = { family: 'plain' };

@@ -1,4 +1,5 @@
 import type { CanonicalRecord } from '../events/record.ts';
+import { MAX_RECORD_BYTES } from '../events/record-limits.ts';
 import type { IngestApi, IngestMetrics } from '../metrics.ts';
 import { DEFAULT_INGEST_MAX_DECODES, DEFAULT_INGEST_PREAUTH_BYTES } from '../settings.ts';
 import type { Store } from '../store/store.ts';
@@ -37,6 +38,12 @@ export interface IngestLimits {
    * it first); past it without a key, 413, which makes the SDKs split the batch.
    */
   preAuthBytes: number;
+  /** One webhook request body (a Segment Webhooks (Actions) batch holds up to 4,000 payloads). */
+  webhookBytes: number;
+  /** Items of one webhook request. */
+  webhookMaxItems: number;
+  /** One item of an Amplitude webhook request (an export-format row), as compact JSON. */
+  webhookItemBytes: number;
   /** Request bodies decoded and parsed at the same time; the others wait for a slot. */
   maxConcurrentDecodes: number;
   /** How long a request waits for a decode slot before it is answered 503 (retried by clients). */
@@ -53,10 +60,20 @@ export const DEFAULT_LIMITS: IngestLimits = {
   segmentBatchBytes: 500 * 1024,
   segmentItemBytes: 32 * 1024,
   segmentMaxItems: 2500,
+  webhookBytes: 32 * 1024 * 1024,
+  webhookMaxItems: 4000,
+  webhookItemBytes: MAX_RECORD_BYTES,
   preAuthBytes: DEFAULT_INGEST_PREAUTH_BYTES,
   maxConcurrentDecodes: DEFAULT_INGEST_MAX_DECODES,
   decodeWaitMs: 10_000,
 };
+
+export interface WebhookSecrets {
+  /** `header`: the lower-cased name of the header whose value must equal `secret`. */
+  amplitude?: { header: string; secret: string };
+  /** The shared secret Segment signs `X-Signature` with. */
+  segment?: { secret: string };
+}
 
 /** Fastify route `config`: which family's response bodies a route's errors get. */
 export interface IngestRouteConfig {
@@ -67,6 +84,8 @@ export interface IngestContext {
   store: Store;
   /** Resolved key → source id. */
   sourceByKey: ReadonlyMap<string, string>;
+  /** Source id → its resolved webhook secrets (sources without webhooks are absent). */
+  webhooks: ReadonlyMap<string, WebhookSecrets>;
   counters: IngestCounters;
   /** Prometheus metrics, when the app serves GET /metrics. */
   metrics?: IngestMetrics;

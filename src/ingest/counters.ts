@@ -13,6 +13,8 @@ export interface IngestCounters {
   requestsAccepted: Record<string, number>;
   /** Requests not acknowledged, by reason. */
   requestsRejected: Partial<Record<RejectReason, number>>;
+  /** Records a webhook delivered again, acknowledged without a second append, per source. */
+  recordsDuplicate: Record<string, number>;
 }
 
 /** Where a count goes: the plain counters, and the Prometheus metrics when there are any. */
@@ -22,16 +24,28 @@ export interface IngestTally {
 }
 
 export function createIngestCounters(): IngestCounters {
-  return { recordsIngested: {}, requestsAccepted: {}, requestsRejected: {} };
+  return { recordsIngested: {}, requestsAccepted: {}, requestsRejected: {}, recordsDuplicate: {} };
 }
 
 /** Which API a request came in through (a route's `config.family`): its error bodies and metrics label. */
-export type ApiFamily = 'amplitude' | 'amplitude-identify' | 'segment' | 'plain';
+export type ApiFamily =
+  'amplitude' | 'amplitude-identify' | 'segment' | 'amplitude-webhook' | 'segment-webhook' | 'plain';
 
 /** The metrics' `api` label: the Identify APIs count as Amplitude, health and 404s as other. */
 export function apiOf(family: ApiFamily): IngestApi {
-  if (family === 'amplitude' || family === 'amplitude-identify') return 'amplitude';
-  return family === 'segment' ? 'segment' : 'other';
+  switch (family) {
+    case 'amplitude':
+    case 'amplitude-identify':
+      return 'amplitude';
+    case 'segment':
+      return 'segment';
+    case 'amplitude-webhook':
+      return 'amplitude_webhook';
+    case 'segment-webhook':
+      return 'segment_webhook';
+    default:
+      return 'other';
+  }
 }
 
 export function countAccepted(tally: IngestTally, sourceId: string, api: IngestApi, records: number): void {
@@ -40,6 +54,12 @@ export function countAccepted(tally: IngestTally, sourceId: string, api: IngestA
   counters.requestsAccepted[sourceId] = (counters.requestsAccepted[sourceId] ?? 0) + 1;
   metrics?.recordsIngested.inc({ source: sourceId, api }, records);
   metrics?.requestsAccepted.inc({ source: sourceId, api });
+}
+
+export function countDuplicates(tally: IngestTally, sourceId: string, api: IngestApi, records: number): void {
+  if (records === 0) return;
+  tally.counters.recordsDuplicate[sourceId] = (tally.counters.recordsDuplicate[sourceId] ?? 0) + records;
+  tally.metrics?.recordsDuplicate.inc({ source: sourceId, api }, records);
 }
 
 export function countRejected(tally: IngestTally, reason: RejectReason): void {

@@ -102,8 +102,44 @@ export function resolveSources(
       throw err;
     }
     if (apiKey.trim() === '') throw new MissingSourceKeyError(source.id, variable);
-    return { id: source.id, apiKey, ...secretKeyOf(source, env, warn) };
+    const webhooks = webhookSecretsOf(source, env);
+    return { id: source.id, apiKey, ...secretKeyOf(source, env, warn), ...(webhooks && { webhooks }) };
   });
+}
+
+/** A webhook secret, resolved like the key: unset or empty stops ingest, as a route without it would be open. */
+function requiredSecret(sourceId: string, reference: string, field: string, env: NodeJS.ProcessEnv): string {
+  const variable = referencedVariables(reference)[0] ?? reference;
+  let value: string;
+  try {
+    value = resolveEnv(reference, `source ${sourceId} ${field}`, env);
+  } catch (err) {
+    if (err instanceof MissingEnvError) throw new MissingSourceKeyError(sourceId, err.variable);
+    throw err;
+  }
+  if (value.trim() === '') throw new MissingSourceKeyError(sourceId, variable);
+  return value;
+}
+
+function webhookSecretsOf(
+  source: Config['sources'][number],
+  env: NodeJS.ProcessEnv,
+): IngestSource['webhooks'] | undefined {
+  const { amplitude, segment } = source.webhooks ?? {};
+  if (!amplitude && !segment) return undefined;
+  return {
+    ...(amplitude && {
+      amplitude: {
+        header: amplitude.header.toLowerCase(),
+        secret: requiredSecret(source.id, amplitude.secret, 'webhooks.amplitude.secret', env),
+      },
+    }),
+    ...(segment && {
+      segment: {
+        secret: requiredSecret(source.id, segment.sharedSecret, 'webhooks.segment.sharedSecret', env),
+      },
+    }),
+  };
 }
 
 /** The body-decoding limits the settings give. */

@@ -67,7 +67,7 @@ export async function startHarness(
 export function failingStore(store: Store, opts: { reads?: boolean } = {}): Store {
   return new Proxy(store, {
     get(target, property, receiver) {
-      if (property === 'append' || (opts.reads && property === 'headSeq')) {
+      if (property === 'append' || property === 'appendNew' || (opts.reads && property === 'headSeq')) {
         return async () => {
           throw new Error('disk I/O error');
         };

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { createActivities } from '../src/activities/index.ts';
 import { streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
@@ -21,6 +22,8 @@ import {
 import { spawnEntry, spawnWorker, type ChildHandle } from './helpers/processes.ts';
 
 const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
+/** The activity type of a stream sync's lane delivery (a rename fails type checking here). */
+const LANE_ACTIVITY: keyof ReturnType<typeof createActivities> = 'deliverLane';
 
 function track(userId: string, event: string): CanonicalRecord {
   return {
@@ -220,16 +223,25 @@ describe('worker on SIGTERM', () => {
     // A long wait: without the hand-back, shutdown would sit out the 20 s grace time.
     const { source, syncId } = await oneSync('60s');
     const handle = engine.client.workflow.getHandle(`stream-sync/${syncId}`);
+    // Not just any started activity: a fresh sync's first one is its spec check (checkSyncSpec).
+    // Stopped then, the worker finishes the check and leaves the workflow task after it to the next
+    // worker: no delivery is even scheduled, so nothing pending carries the hand-back. Wait for the
+    // lane's delivery itself, running in the worker (it has heartbeated); the log is empty, so it
+    // waits for records.
     await eventually(async () => {
       const { raw } = await handle.describe();
       return raw.pendingActivities?.some(
-        (a) => String(a.state) === '2' || String(a.state) === 'PENDING_ACTIVITY_STATE_STARTED',
+        (a) =>
+          a.activityType?.name === LANE_ACTIVITY &&
+          (String(a.state) === '2' || String(a.state) === 'PENDING_ACTIVITY_STATE_STARTED') &&
+          Boolean(a.lastHeartbeatTime),
       );
     });
     const { code, ms } = await exitOf(worker);
     expect(code, worker.output()).toBe(0);
     expect(ms).toBeLessThan(10_000);
     const [pending] = (await handle.describe()).raw.pendingActivities ?? [];
+    expect(pending?.activityType?.name).toBe(LANE_ACTIVITY);
     expect(pending?.lastFailure?.applicationFailureInfo?.type).toBe('WorkerShuttingDown');
 
     const users = [uniqueId('u'), uniqueId('u')];

@@ -24,6 +24,7 @@ import { checkDestination } from './control/check.ts';
 import { waitForCohortRun } from './control/cohort-progress.ts';
 import { colourStatus, describeCohort, lastErrorLine, stalledNote } from './control/format.ts';
 import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './control/preview.ts';
+import { registerBackfillCommand } from './cli/backfill.ts';
 import { loadSettings, SettingsError, type Settings } from './settings.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
@@ -391,6 +392,13 @@ export function buildCli(): Command {
       });
       if (!result.ok) process.exitCode = EXIT.failure;
     });
+
+  registerBackfillCommand(program, {
+    json: () => Boolean(globals().json),
+    taskQueue: () => settings().taskQueue,
+    withClient: (fn) => withClient(globals(), fn),
+    print: (value, human) => print(globals(), value, human),
+  });
 
   return program;
 }

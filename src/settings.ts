@@ -113,6 +113,8 @@ export const DEFAULT_DESTINATION_VARIABLES = [
 export const DEFAULT_COHORT_VARIABLES = ['AMP_API_KEY', 'AMP_SECRET_KEY', 'CIO_COHORT_*'];
 /** Relative to the worker's working directory. */
 export const DEFAULT_COHORT_DIR = 'cohorts';
+/** Relative to the worker's working directory. */
+export const DEFAULT_BACKFILL_DIR = 'backfills';
 export const DEFAULT_INGEST_TIMEOUTS = { headersMs: 10_000, bodyMs: 30_000, idleMs: 15_000 };
 export const DEFAULT_INGEST_MAX_CONNECTIONS = 512;
 export const DEFAULT_INGEST_MAX_DECODES = 8;
@@ -307,6 +309,14 @@ const SETTINGS = {
     meaning: '`file` cohort sources read only below it',
     schema: text,
     fallback: DEFAULT_COHORT_DIR,
+  }),
+  backfillDir: setting({
+    variable: 'CIO_SYNC_BACKFILL_DIR',
+    shown: `\`${DEFAULT_BACKFILL_DIR}\` (in the working directory)`,
+    readBy: 'worker',
+    meaning: '`cio-sync backfill --file` reads export zips only below it',
+    schema: text,
+    fallback: DEFAULT_BACKFILL_DIR,
   }),
   workerHeapMb: setting({
     variable: 'CIO_SYNC_WORKER_HEAP_MB',

@@ -1,4 +1,6 @@
 import type { Store } from '../store/store.ts';
+import type { BackfillChunkInput } from '../workflows/backfill-definitions.ts';
+import { backfillExport } from './backfill.ts';
 import {
   applyCohortDiff,
   ensureCohortSegment,
@@ -48,5 +50,6 @@ export function createActivities(deps: {
     snapshotCohort: (input: Parameters<typeof snapshotCohort>[1]) => snapshotCohort(full, input),
     applyCohortDiff: (input: Parameters<typeof applyCohortDiff>[1]) => applyCohortDiff(full, input),
     nextCohortRunAt: (input: Parameters<typeof nextCohortRunAt>[1]) => nextCohortRunAt(full, input),
+    backfillExport: (input: BackfillChunkInput) => backfillExport(full, input),
   };
 }

@@ -52,7 +52,9 @@ it('a file path is read below CIO_SYNC_COHORT_DIR only, and never resolves refer
       expect(() => openCohortSource(config({ from: 'file', path }), env)).toThrow(
         expect.objectContaining({
           reason: 'config',
-          message: expect.stringMatching(/is outside .*: file sources read only below CIO_SYNC_COHORT_DIR$/),
+          message: expect.stringMatching(
+            /is outside .*: this worker reads them only below CIO_SYNC_COHORT_DIR$/,
+          ),
         }),
       );
     }

@@ -26,6 +26,7 @@ export const WORKER_ENV_SETTINGS = {
   overrideHosts: variableOf('overrideHosts'),
   cohortUrlHosts: variableOf('cohortUrlHosts'),
   cohortDir: variableOf('cohortDir'),
+  backfillDir: variableOf('backfillDir'),
 } as const;
 
 export interface WorkerEnvPolicy {
@@ -36,6 +37,8 @@ export interface WorkerEnvPolicy {
   cohortUrlHosts: readonly string[];
   /** Absolute. */
   cohortDir: string;
+  /** Absolute: where `backfill --file` zips may be read. */
+  backfillDir: string;
 }
 
 /** The policy part of the settings (src/settings.ts) read from `env`. */
@@ -47,6 +50,7 @@ export function workerEnvPolicy(env: NodeJS.ProcessEnv, cwd = process.cwd()): Wo
     overrideHosts: settings.overrideHosts,
     cohortUrlHosts: settings.cohortUrlHosts,
     cohortDir: resolve(cwd, settings.cohortDir),
+    backfillDir: resolve(cwd, settings.backfillDir),
   };
 }
 
@@ -122,18 +126,24 @@ export function overrideProblem(url: string, what: string, policy: WorkerEnvPoli
   );
 }
 
-/** The absolute path of a cohort file, or a message when it is not below the cohort directory. */
-export function cohortFilePath(
-  path: string,
-  policy: WorkerEnvPolicy,
-): { ok: true; path: string } | { ok: false; message: string } {
-  const absolute = resolve(policy.cohortDir, path);
-  const base = policy.cohortDir.endsWith(sep) ? policy.cohortDir : policy.cohortDir + sep;
+type FilePath = { ok: true; path: string } | { ok: false; message: string };
+
+function pathBelow(path: string, dir: string, what: string, setting: string): FilePath {
+  const absolute = resolve(dir, path);
+  const base = dir.endsWith(sep) ? dir : dir + sep;
   if (absolute.startsWith(base)) return { ok: true, path: absolute };
   return {
     ok: false,
-    message:
-      `cohort file ${JSON.stringify(path)} is outside ${policy.cohortDir}: file sources read only below ` +
-      `${WORKER_ENV_SETTINGS.cohortDir}`,
+    message: `${what} ${JSON.stringify(path)} is outside ${dir}: this worker reads them only below ${setting}`,
   };
+}
+
+/** The absolute path of a cohort file, or a message when it is not below the cohort directory. */
+export function cohortFilePath(path: string, policy: WorkerEnvPolicy): FilePath {
+  return pathBelow(path, policy.cohortDir, 'cohort file', WORKER_ENV_SETTINGS.cohortDir);
+}
+
+/** The absolute path of an export zip to backfill from, or why the worker will not read it. */
+export function backfillFilePath(path: string, policy: WorkerEnvPolicy): FilePath {
+  return pathBelow(path, policy.backfillDir, 'export zip', WORKER_ENV_SETTINGS.backfillDir);
 }

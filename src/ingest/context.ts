@@ -3,7 +3,7 @@ import { MAX_RECORD_BYTES } from '../events/record-limits.ts';
 import type { IngestApi, IngestMetrics } from '../metrics.ts';
 import { DEFAULT_INGEST_MAX_DECODES, DEFAULT_INGEST_PREAUTH_BYTES } from '../settings.ts';
 import type { Store } from '../store/store.ts';
-import { countAccepted, type ApiFamily, type IngestCounters } from './counters.ts';
+import { countAccepted, countDuplicates, type ApiFamily, type IngestCounters } from './counters.ts';
 import type { DecodeSlots } from './decode-slots.ts';
 import { IngestError } from './errors.ts';
 
@@ -99,20 +99,26 @@ export interface IngestContext {
  * Appends one request's records in one transaction and only then lets the route answer 200: an
  * acknowledged record is durable. A store failure becomes 503, which every client retries, so
  * nothing the client still holds is lost; nothing of the request was committed, so the retry does
- * not duplicate either.
+ * not duplicate either. A record whose insert id the source's log already holds (a client retrying a
+ * request whose answer it lost, a webhook copy of an SDK call, a backfill overlapping either) is
+ * acknowledged without a second append: Customer.io then gets it once, not twice with one id.
  */
 export async function commitRecords(
   ctx: IngestContext,
   sourceId: string,
   records: CanonicalRecord[],
   api: IngestApi,
-): Promise<void> {
+): Promise<{ appended: number; duplicates: number }> {
+  let result = { appended: 0, duplicates: 0 };
   if (records.length > 0) {
     try {
-      await ctx.store.append(sourceId, records);
+      const { seqs, skipped } = await ctx.store.appendNew(sourceId, records);
+      result = { appended: seqs.length, duplicates: skipped.length };
     } catch (cause) {
       throw new IngestError('store_unavailable', 'the event log could not be written', {}, { cause });
     }
   }
-  countAccepted(ctx, sourceId, api, records.length);
+  countAccepted(ctx, sourceId, api, result.appended);
+  countDuplicates(ctx, sourceId, api, result.duplicates);
+  return result;
 }

@@ -8,8 +8,7 @@ import { parseSegmentWebhookMessage } from '../events/segment-webhook.ts';
 import { isPlainObject } from '../json-values.ts';
 import type { IngestApi } from '../metrics.ts';
 import { decodeBody, parseJson } from './body.ts';
-import type { IngestContext, IngestRouteConfig } from './context.ts';
-import { countAccepted, countDuplicates } from './counters.ts';
+import { commitRecords, type IngestContext, type IngestRouteConfig } from './context.ts';
 import { IngestError } from './errors.ts';
 import { secretMatches, segmentSignatureMatches } from './webhook-auth.ts';
 
@@ -132,17 +131,8 @@ async function commitAndAnswer(
   read: ReadItems,
 ) {
   if (read.records.length === 0 && read.problems.length > 0) throw refused(read.problems);
-  let appended: { seqs: number[]; skipped: number[] } = { seqs: [], skipped: [] };
-  if (read.records.length > 0) {
-    try {
-      appended = await ctx.store.appendNew(sourceId, read.records);
-    } catch (cause) {
-      throw new IngestError('store_unavailable', 'the event log could not be written', {}, { cause });
-    }
-  }
-  countAccepted(ctx, sourceId, api, appended.seqs.length);
-  countDuplicates(ctx, sourceId, api, appended.skipped.length);
-  const counts = { accepted: appended.seqs.length, duplicates: appended.skipped.length };
+  const { appended, duplicates } = await commitRecords(ctx, sourceId, read.records, api);
+  const counts = { accepted: appended, duplicates };
   if (read.problems.length > 0) {
     return reply
       .code(400)

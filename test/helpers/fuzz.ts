@@ -26,7 +26,14 @@ export interface Endpoint {
   encode: (body: unknown) => string;
 }
 
-const ampEvent = (i = 0) => ({ event_type: 'Fuzzed', user_id: 'user-12345', insert_id: `fz-${i}`, time: 1 });
+/** Insert ids differ between calls: ingest stores an insert id once per source, and each valid body must store. */
+let ampEvents = 0;
+const ampEvent = (i = 0) => ({
+  event_type: 'Fuzzed',
+  user_id: 'user-12345',
+  insert_id: `fz-${i}-${ampEvents++}`,
+  time: 1,
+});
 const segCall = (type: string) => ({
   type,
   userId: 'user-1',

@@ -476,6 +476,7 @@ describe('store failures: 503, nothing acknowledged', () => {
       recordsIngested: {},
       requestsAccepted: {},
       requestsRejected: { store_unavailable: 3 },
+      recordsDuplicate: {},
     });
   });
 

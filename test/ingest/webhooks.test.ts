@@ -276,3 +276,52 @@ describe('Segment webhook receiver', () => {
     expect(await harness.records('mobile')).toEqual([]);
   });
 });
+
+describe('one event, whichever way it came', () => {
+  it('an Amplitude event by the HTTP V2 API and by the webhook is stored once', async () => {
+    harness = await startHarness({ sources: WEBHOOK_SOURCES });
+    const time = Date.UTC(2026, 10, 20, 9, 0, 0, 123);
+    const viaApi = await harness.app.inject({
+      method: 'POST',
+      url: '/2/httpapi',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({
+        api_key: SOURCES[0]!.apiKey,
+        events: [{ event_type: 'Signed Up', user_id: 'user-30', insert_id: 'same-30', time }],
+      }),
+    });
+    expect(viaApi.json()).toMatchObject({ code: 200, events_ingested: 1 });
+    const row = exportEvent({
+      event_type: 'Signed Up',
+      user_id: 'user-30',
+      $insert_id: 'same-30',
+      client_event_time: time,
+    });
+    const viaWebhook = await harness.app.inject({
+      method: 'POST',
+      url: AMPLITUDE,
+      headers: amplitudeHeaders(),
+      payload: JSON.stringify(row),
+    });
+    expect(viaWebhook.json()).toEqual({ success: true, accepted: 0, duplicates: 1 });
+    expect(await harness.records('web')).toHaveLength(1);
+  });
+
+  it('a Segment call by the tracking API and by the webhook is stored once', async () => {
+    harness = await startHarness({ sources: WEBHOOK_SOURCES });
+    const viaApi = await harness.app.inject({
+      method: 'POST',
+      url: '/v1/track',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`${SOURCES[1]!.apiKey}:`).toString('base64')}`,
+      },
+      payload: JSON.stringify({ event: 'Order Completed', userId: 'user-31', messageId: 'msg-31' }),
+    });
+    expect(viaApi.statusCode).toBe(200);
+    const { payload, headers } = segmentRequest(segmentMessage(31));
+    const viaWebhook = await harness.app.inject({ method: 'POST', url: SEGMENT, headers, payload });
+    expect(viaWebhook.json()).toEqual({ success: true, accepted: 0, duplicates: 1 });
+    expect(await harness.records('mobile')).toHaveLength(1);
+  });
+});

@@ -576,3 +576,44 @@ describe("Customer.io's person limits", () => {
     );
   });
 });
+
+describe('history (a backfill) never rolls a person back', () => {
+  const T = 1_700_000_000_000;
+  const historical = (plan: string, time: number) =>
+    amplitudeIdentify({ user_properties: { plan }, time, historical: true });
+  const opsOf = (result: MapResult) => (result.kind === 'send' ? result.ops : []);
+
+  it('sends history to a user the sync has not seen, timed, and marks the snapshot as history', () => {
+    const result = map(historical('free', T), USERS_ON);
+    expect(opsOf(result)).toEqual([
+      {
+        type: 'person',
+        action: 'identify',
+        identifiers: { id: 'u1' },
+        attributes: { plan: 'free' },
+        timestamp: Math.floor(T / 1000),
+      },
+    ]);
+    expect(result.kind === 'send' && result.user?.next.historyTime).toBe(T);
+  });
+
+  it('applies newer history over older history, and never older over newer', () => {
+    const fromHistory: UserSnapshot = { ...inStep({ plan: 'free' }), historyTime: T };
+    expect(opsOf(map(historical('pro', T + 1000), USERS_ON, fromHistory))).toHaveLength(1);
+    expect(map(historical('trial', T - 1000), USERS_ON, fromHistory)).toMatchObject({
+      kind: 'filtered',
+      reason: 'history_older_than_present',
+    });
+  });
+
+  it('leaves a user alone once live traffic was applied, and live traffic clears the mark', () => {
+    expect(map(historical('free', T + 10_000), USERS_ON, inStep({ plan: 'pro' }))).toMatchObject({
+      kind: 'filtered',
+      reason: 'history_older_than_present',
+    });
+    const fromHistory: UserSnapshot = { ...inStep({ plan: 'free' }), historyTime: T };
+    const live = map(amplitudeIdentify({ user_properties: { plan: 'pro' } }), USERS_ON, fromHistory);
+    expect(opsOf(live)[0]).not.toHaveProperty('timestamp');
+    expect(live.kind === 'send' && live.user?.next).not.toHaveProperty('historyTime');
+  });
+});

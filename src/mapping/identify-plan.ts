@@ -13,7 +13,7 @@ import type { CanonicalRecord } from '../events/record.ts';
 import type { UserSnapshot } from '../store/store.ts';
 import { identifierValue } from './person-identifier.ts';
 import type { PersonIdentifiers, PersonIdentifyOp, UserUpdate } from './ops.ts';
-import { toUnixSeconds } from './timestamps.ts';
+import { toUnixSeconds, unixSeconds } from './timestamps.ts';
 import {
   type UserProperties,
   type UserPropertiesMode,
@@ -86,6 +86,22 @@ export function carriesUserProperties(record: CanonicalRecord, sync: StreamSync)
   );
 }
 
+/**
+ * History never rolls a person back. A historical record (a backfill) applies only to a user whose
+ * snapshot holds nothing but history no newer than it; once live traffic was applied, that is the
+ * present. (A backfill overlaps live webhook traffic by design: the export lags two hours.)
+ */
+export function olderThanPresent(record: CanonicalRecord, snapshot: UserSnapshot | undefined): boolean {
+  if (record.historical !== true || snapshot === undefined) return false;
+  return snapshot.historyTime === undefined || record.time < snapshot.historyTime;
+}
+
+/** The snapshot's history mark after this record: kept on a retry, set by history, cleared by live. */
+function historyTimeAfter(record: CanonicalRecord, snapshot: UserSnapshot | undefined, applied: boolean) {
+  if (applied) return snapshot?.historyTime;
+  return record.historical === true ? record.time : undefined;
+}
+
 export function planIdentify(
   record: CanonicalRecord,
   sync: StreamSync,
@@ -94,6 +110,7 @@ export function planIdentify(
 ): IdentifyOutcome {
   const key = userKey(identifiers);
   const snapshot = users.snapshots.get(key);
+  if (olderThanPresent(record, snapshot)) return { filtered: 'history_older_than_present' };
   const segment = record.origin === 'segment';
   const tracked = trackedBy(record, sync, identifiers);
 
@@ -120,9 +137,16 @@ export function planIdentify(
 
   const stateChanged =
     snapshot === undefined ? Object.keys(state).length > 0 : !jsonEqual(state, snapshot.state);
+  const historyTime = historyTimeAfter(record, snapshot, applied);
+  const next = (patch: UserProperties): UserSnapshot => ({
+    attributes: applyPatch(sent, patch),
+    state,
+    seq,
+    ...(historyTime !== undefined && { historyTime }),
+  });
   const settle = (patch: UserProperties, withOp: boolean): UserUpdate | undefined =>
-    withOp || Object.keys(patch).length > 0 || stateChanged
-      ? { key, next: { attributes: applyPatch(sent, patch), state, seq }, patch, withOp }
+    withOp || Object.keys(patch).length > 0 || stateChanged || historyTime !== snapshot?.historyTime
+      ? { key, next: next(patch), patch, withOp }
       : undefined;
 
   if (changed.length === 0 && !create) {
@@ -157,6 +181,9 @@ export function planIdentify(
   for (const name of kept)
     setOwn(attributes, name, formatValue(name, valueIn(state, name) ?? null, sync.users.stringify));
   const op: PersonIdentifyOp = { type: 'person', action: 'identify', identifiers, attributes };
+  // Customer.io drops an attribute update older than the profile's last edit: history keeps its
+  // time so a profile someone else (Amplitude's own destination, before the switch) made newer stays.
+  if (record.historical === true) op.timestamp = unixSeconds(record.time);
   return withUser(deadLetter ? { op, deadLetter } : { op }, settle(patch, true));
 }
 

@@ -43,6 +43,8 @@ export interface PersonIdentifyOp {
   action: 'identify';
   identifiers: PersonIdentifiers;
   attributes: Attributes;
+  /** Unix seconds: only on history (a backfill), so Customer.io keeps a newer profile as it is. */
+  timestamp?: number;
 }
 
 export interface AddDeviceOp {

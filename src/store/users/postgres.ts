@@ -20,10 +20,12 @@ export async function putUserSnapshots(
   }
   for (const part of chunks([...byUser])) {
     await c.query(
-      'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at)' +
-        ' SELECT $1, k, a, s, q, $6 FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS t (k, a, s, q)' +
+      'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at, history_time)' +
+        ' SELECT $1, k, a, s, q, $6, h FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $7::bigint[])' +
+        ' AS t (k, a, s, q, h)' +
         ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
-        ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
+        ' seq = excluded.seq, updated_at = excluded.updated_at, history_time = excluded.history_time' +
+        ' WHERE excluded.seq >= user_snapshots.seq',
       [
         syncId,
         part.map(([userKey]) => userKey),
@@ -31,6 +33,7 @@ export async function putUserSnapshots(
         part.map(([, s]) => JSON.stringify(s.state)),
         part.map(([, s]) => s.seq),
         updatedAt,
+        part.map(([, s]) => s.historyTime ?? null),
       ],
     );
   }
@@ -46,7 +49,8 @@ export class PostgresUsers implements UserStore {
   async getUserSnapshots(syncId: string, userKeys: readonly string[]): Promise<Map<string, UserSnapshot>> {
     if (userKeys.length === 0) return new Map();
     const { rows } = await this.#ctx.pool.query(
-      'SELECT user_key, attributes, state, seq FROM user_snapshots WHERE sync_id = $1 AND user_key = ANY($2::text[])',
+      'SELECT user_key, attributes, state, seq, history_time FROM user_snapshots' +
+        ' WHERE sync_id = $1 AND user_key = ANY($2::text[])',
       [syncId, [...new Set(userKeys)]],
     );
     return userSnapshotsOf(rows);

@@ -1,7 +1,7 @@
-import { json, num, type Row, str } from '../columns.ts';
+import { json, num, optNum, type Row, str } from '../columns.ts';
 import type { UserSnapshot } from './store.ts';
 
-/** Rows of `SELECT user_key, attributes, state, seq FROM user_snapshots`, by user key. */
+/** Rows of `SELECT user_key, attributes, state, seq, history_time FROM user_snapshots`, by user key. */
 export function userSnapshotsOf(rows: readonly Row[]): Map<string, UserSnapshot> {
   const snapshots = new Map<string, UserSnapshot>();
   for (const row of rows) {
@@ -10,6 +10,8 @@ export function userSnapshotsOf(rows: readonly Row[]): Map<string, UserSnapshot>
       state: json<Record<string, unknown>>(row, 'state'),
       seq: num(row, 'seq'),
     });
+    const historyTime = optNum(row, 'history_time');
+    if (historyTime !== undefined) snapshots.get(str(row, 'user_key'))!.historyTime = historyTime;
   }
   return snapshots;
 }

@@ -19,13 +19,15 @@ export class SqliteUsers implements UserStore {
       // The keys travel as one JSON array: one prepared statement for any number of them, and no
       // brush with SQLite's limit on bound parameters.
       get: this.#ctx.db.prepare(
-        'SELECT user_key, attributes, state, seq FROM user_snapshots' +
+        'SELECT user_key, attributes, state, seq, history_time FROM user_snapshots' +
           ' WHERE sync_id = ? AND user_key IN (SELECT value FROM json_each(?))',
       ),
       put: this.#ctx.db.prepare(
-        'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)' +
+        'INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at, history_time)' +
+          ' VALUES (?, ?, ?, ?, ?, ?, ?)' +
           ' ON CONFLICT (sync_id, user_key) DO UPDATE SET attributes = excluded.attributes, state = excluded.state,' +
-          ' seq = excluded.seq, updated_at = excluded.updated_at WHERE excluded.seq >= user_snapshots.seq',
+          ' seq = excluded.seq, updated_at = excluded.updated_at, history_time = excluded.history_time' +
+          ' WHERE excluded.seq >= user_snapshots.seq',
       ),
     };
     return this.#snapshotStatements;
@@ -52,6 +54,7 @@ export class SqliteUsers implements UserStore {
         JSON.stringify(snapshot.state),
         snapshot.seq,
         updatedAt,
+        snapshot.historyTime ?? null,
       );
     }
   }

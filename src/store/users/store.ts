@@ -18,6 +18,12 @@ export interface UserSnapshot {
   state: Record<string, unknown>;
   /** The seq of the last record applied to `state`; a record at or below it is not applied again. */
   seq: number;
+  /**
+   * Set while only history (backfilled records) has been applied: the newest such record's time.
+   * Absent once a live record was applied, or for snapshots older than backfills: then the live
+   * stream holds the user's present and no historical record is applied over it.
+   */
+  historyTime?: number;
 }
 
 export type UserSnapshotEntries = ReadonlyArray<{ userKey: string; snapshot: UserSnapshot }>;

@@ -118,6 +118,16 @@ describe('region and success shapes', () => {
 });
 
 describe('people, events, devices', () => {
+  it("an identify timed before the profile's last update is dropped; a new person takes it", async () => {
+    await batch([person('u1', 'identify', { attributes: { plan: 'pro' } })]);
+    await batch([person('u1', 'identify', { attributes: { plan: 'free' }, timestamp: 1_600_000_000 })]);
+    expect(fake.findPerson('id', 'u1')!.attributes).toEqual({ plan: 'pro' });
+    expect(fake.drops.map((d) => d.reason)).toContain("identify: older than the profile's last update");
+    await batch([person('u2', 'identify', { attributes: { plan: 'basic' }, timestamp: 1_600_000_000 })]);
+    await batch([person('u2', 'identify', { attributes: { plan: 'team' }, timestamp: 1_600_000_100 })]);
+    expect(fake.findPerson('id', 'u2')!.attributes).toEqual({ plan: 'team' });
+  });
+
   it('identify merges attributes across calls and supports cio_id', async () => {
     await batch([person('u1', 'identify', { attributes: { a: 1, b: 2 } })]);
     await call('PUT', '/api/v1/customers/u1', { b: 3, c: 4 });

@@ -272,7 +272,8 @@ export class TrackApi {
         const problem = attributesProblem(this.#limits, stripReserved(attributes));
         if (problem) return { reason: 'invalid', field: 'attributes', message: problem };
         this.#checkTimestamp(rec, `${where}.attributes.created_at`, attributes['created_at']);
-        this.#ws.identify(rec, ident, attributes, attributes['_update'] === true);
+        const timestamp = typeof op['timestamp'] === 'number' ? op['timestamp'] : undefined;
+        this.#ws.identify(rec, ident, attributes, attributes['_update'] === true, timestamp);
         return undefined;
       }
       case 'event':

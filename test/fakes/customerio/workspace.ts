@@ -199,11 +199,16 @@ export class FakeWorkspace {
   }
 
   /** Identify semantics of the Track API: update the match, else create (unless `_update`). */
+  /**
+   * `timestamp` (Unix seconds, v2 identify): Customer.io drops an attribute update older than the
+   * profile's last edit; without one the update is timed at receipt.
+   */
   identify(
     rec: RecordedRequest,
     ident: FakeIdentifier,
     attributes: Record<string, unknown>,
     updateOnly: boolean,
+    timestamp?: number,
   ): void {
     if (this.isSuppressed(ident)) {
       this.drops.push({ requestSeq: rec.seq, reason: 'identify: identifier suppressed' });
@@ -225,6 +230,9 @@ export class FakeWorkspace {
         return;
       }
       person = this.newPerson();
+    } else if (timestamp !== undefined && person.updatedAt > timestamp) {
+      this.drops.push({ requestSeq: rec.seq, reason: "identify: older than the profile's last update" });
+      return;
     }
     if (ident.type === 'id') person.id = ident.value;
     if (ident.type === 'email') person.email = ident.value;
@@ -235,7 +243,7 @@ export class FakeWorkspace {
       if (value === null) delete person.attributes[name];
       else person.attributes[name] = value;
     }
-    person.updatedAt = nowSeconds();
+    person.updatedAt = timestamp ?? nowSeconds();
   }
 
   /** Removes a person and what hangs off them: devices, segment memberships, object relationships. */

@@ -1,3 +1,4 @@
+import type { BackfillStore } from './backfills/store.ts';
 import type { CaptureStore } from './captures/store.ts';
 import type { CohortStore } from './cohorts/store.ts';
 import type { DeadLetterStore } from './dead-letters/store.ts';
@@ -18,18 +19,20 @@ export interface StoreParts {
   state: StateStore;
   users: UserStore;
   cohorts: CohortStore;
+  backfills: BackfillStore;
   /** Called once: closing the store again does nothing. */
   close(): Promise<void>;
 }
 
 /** The one Store callers see, each method handed to the concern that implements it. */
 export function composeStore(parts: StoreParts): Store {
-  const { log, progress, deadLetters, captures, rateLimit, state, users } = parts;
+  const { log, progress, deadLetters, captures, rateLimit, state, users, backfills } = parts;
   let closed = false;
   return {
     cohorts: parts.cohorts,
 
     append: (sourceId, records) => log.append(sourceId, records),
+    appendNew: (sourceId, records) => log.appendNew(sourceId, records),
     readAfter: (sourceId, afterSeq, limit) => log.readAfter(sourceId, afterSeq, limit),
     headSeq: (sourceId) => log.headSeq(sourceId),
     countAfter: (sourceId, afterSeq, limit) => log.countAfter(sourceId, afterSeq, limit),
@@ -64,6 +67,10 @@ export function composeStore(parts: StoreParts): Store {
     putUserSnapshots: (syncId, entries) => users.putUserSnapshots(syncId, entries),
     forgetPeople: (input) => users.forgetPeople(input),
     getSuppressedUsers: (syncId, userKeys) => users.getSuppressedUsers(syncId, userKeys),
+
+    markHourDone: (sourceId, hour, done) => backfills.markHourDone(sourceId, hour, done),
+    doneHours: (sourceId, fromHour, toHour) => backfills.doneHours(sourceId, fromHour, toHour),
+    forgetHours: (sourceId, fromHour, toHour) => backfills.forgetHours(sourceId, fromHour, toHour),
 
     async close() {
       if (closed) return;

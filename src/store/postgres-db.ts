@@ -39,7 +39,11 @@ export async function inTransaction<T>(
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query(redoable ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
+    // READ COMMITTED whatever the database's default: the store's transactions take a lock, then
+    // read what those before them committed (migrations, lane layouts, appendNew's look-up), which
+    // only a snapshot taken per statement shows.
+    const begin = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+    await client.query(redoable ? `${begin}; SET LOCAL synchronous_commit = off` : begin);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

@@ -1,5 +1,6 @@
 import pg from 'pg';
 
+import { PostgresBackfills } from './backfills/postgres.ts';
 import { PostgresCaptures } from './captures/postgres.ts';
 import { PostgresCohorts } from './cohorts/postgres.ts';
 import { composeStore } from './compose.ts';
@@ -111,6 +112,7 @@ function composePostgresStore(pool: pg.Pool, listener: LogListener, opts: Postgr
     state: new PostgresState(ctx),
     users: new PostgresUsers(ctx),
     cohorts: new PostgresCohorts(pool, ctx.now, ctx.tx, ctx.redoableTx),
+    backfills: new PostgresBackfills(ctx),
     async close() {
       await log.close();
       await pool.end();

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
+import { SqliteBackfills } from './backfills/sqlite.ts';
 import { SqliteCaptures } from './captures/sqlite.ts';
 import { SqliteCohorts } from './cohorts/sqlite.ts';
 import { composeStore } from './compose.ts';
@@ -93,6 +94,7 @@ function composeSqliteStore(ctx: SqliteContext, pollIntervalMs: number): Store {
     state: new SqliteState(ctx),
     users,
     cohorts: new SqliteCohorts(ctx.db, ctx.now, (fn) => writeTransaction(ctx.db, fn)),
+    backfills: new SqliteBackfills(ctx),
     async close() {
       log.close();
       ctx.db.close();

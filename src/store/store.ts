@@ -1,3 +1,4 @@
+import type { BackfillStore } from './backfills/store.ts';
 import type { CaptureStore } from './captures/store.ts';
 import type { CohortStore } from './cohorts/store.ts';
 import type { DeadLetterStore } from './dead-letters/store.ts';
@@ -7,8 +8,10 @@ import type { RateLimitStore } from './rate-limit/store.ts';
 import type { StateStore } from './state/store.ts';
 import type { UserStore } from './users/store.ts';
 
+export type { BackfillHour, BackfillHourDone } from './backfills/store.ts';
 export type { CapturedRequest, NewCapturedRequest } from './captures/store.ts';
 export type { DeadLetter, NewDeadLetter } from './dead-letters/store.ts';
+export type { AppendedNew } from './log/store.ts';
 export type { DeliverySettlement, LaneCursors } from './progress/store.ts';
 export type { PersonChange, UserSnapshot } from './users/store.ts';
 
@@ -19,7 +22,15 @@ export type { PersonChange, UserSnapshot } from './users/store.ts';
  * depend on a backend being in-process.
  */
 export interface Store
-  extends LogStore, ProgressStore, DeadLetterStore, CaptureStore, RateLimitStore, StateStore, UserStore {
+  extends
+    LogStore,
+    ProgressStore,
+    DeadLetterStore,
+    CaptureStore,
+    RateLimitStore,
+    StateStore,
+    UserStore,
+    BackfillStore {
   /** Cohort membership snapshots and their diffs (cohort syncs). */
   readonly cohorts: CohortStore;
 

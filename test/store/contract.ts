@@ -3,6 +3,8 @@
  * suite, so the backends cannot drift apart in behaviour. Each concern's part is a file of its own
  * (<concern>.contract.ts), like the concern folders under src/store/.
  */
+import { describeAppendNewContract } from './append-new.contract.ts';
+import { describeBackfillContract } from './backfills.contract.ts';
 import { describeCaptureContract } from './captures.contract.ts';
 import { describeCohortContract } from './cohorts.contract.ts';
 import { describeDeadLetterContract } from './dead-letters.contract.ts';
@@ -20,6 +22,8 @@ export { rec, type StoreBackend } from './harness.ts';
 export function describeStoreContract(backend: StoreBackend): void {
   const contract = useStoreContract(backend);
   describeLogContract(contract);
+  describeAppendNewContract(contract);
+  describeBackfillContract(contract);
   describeDeadLetterContract(contract);
   describeProgressContract(contract);
   describeCaptureContract(contract);

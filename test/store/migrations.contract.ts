@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
+import type { CanonicalRecord } from '../../src/events/record.ts';
 import { rec, type StoreContract } from './harness.ts';
+
+/** SQL that logs `records` the way the steps before event_key did (received at 1). */
+function insertLogged(sourceId: string, records: readonly CanonicalRecord[]): string {
+  const quote = (text: string): string => `'${text.replaceAll("'", "''")}'`;
+  const rows = records.map((r) => `(${quote(sourceId)}, 1, ${quote(JSON.stringify(r))})`);
+  return `INSERT INTO event_log (source_id, received_at, record) VALUES ${rows.join(', ')}`;
+}
 
 /** The Store contract for schema migrations. */
 export function describeMigrationContract(contract: StoreContract): void {
@@ -13,6 +21,7 @@ export function describeMigrationContract(contract: StoreContract): void {
       const first = await backend.inspect(contract.location);
       expect(first.versions).toEqual(versions);
       expect(first.tables).toEqual([
+        'backfill_hours',
         'captured_requests',
         'cohort_members',
         'cohort_runs',
@@ -47,11 +56,13 @@ export function describeMigrationContract(contract: StoreContract): void {
     });
 
     it('adds user_snapshots (version 2) to a store created at version 1, keeping its data', async () => {
-      const v1 = await backend.open(contract.location, {
-        migrations: backend.migrations.filter((m) => m.version === 1),
-      });
-      await v1.append('web', [rec(1)]);
-      await v1.close();
+      await (
+        await backend.open(contract.location, {
+          migrations: backend.migrations.filter((m) => m.version === 1),
+        })
+      ).close();
+      // As version 1 wrote it (the store's code now writes a later layout).
+      await backend.exec(contract.location, insertLogged('web', [rec(1)]));
       expect((await backend.inspect(contract.location)).tables).not.toContain('user_snapshots');
       const store = await open();
       expect((await backend.inspect(contract.location)).versions).toEqual(versions);
@@ -96,6 +107,38 @@ export function describeMigrationContract(contract: StoreContract): void {
       await store.cohorts.completeCohortRun('sync', 'r2');
       expect(await store.cohorts.cohortDiffPage('sync', 'r1', undefined, undefined, 10)).toEqual([]);
       expect(await store.cohorts.cohortDiffPage('other', 'r1', undefined, undefined, 10)).toEqual(['z']);
+    });
+
+    it('keeps the event log of a store created at version 7 through step 8 (event keys); old rows carry no key', async () => {
+      await (
+        await backend.open(contract.location, {
+          migrations: backend.migrations.filter((m) => m.version <= 7),
+        })
+      ).close();
+      const old = [
+        rec(1, { insert_id: 'k1' }),
+        rec(2, { event_properties: { quote: "it's" } }),
+        rec(3, { insert_id: 'k3' }),
+      ];
+      await backend.exec(contract.location, insertLogged('web', old));
+      await backend.exec(contract.location, insertLogged('app', [rec(4, { insert_id: 'k1' })]));
+
+      const store = await open();
+      const after = await backend.inspect(contract.location);
+      expect(after.versions).toEqual(versions);
+      expect(after.tables).toContain('backfill_hours');
+      const logged = await store.readAfter('web', 0, 10);
+      expect(logged.map((r) => r.record)).toEqual(old);
+      expect(logged.map((r) => r.receivedAt)).toEqual([1, 1, 1]);
+      expect(await store.headSeq('app')).toBe(4);
+
+      // Rows logged before step 8 have no key (the step's comment says why): their ids are new to
+      // appendNew, until it has appended them itself.
+      expect(await store.appendNew('web', [rec(5, { insert_id: 'k1' })])).toEqual({ seqs: [5], skipped: [] });
+      const next = await store.appendNew('web', [rec(6, { insert_id: 'k1' }), rec(7, { insert_id: 'k3' })]);
+      expect(next).toEqual({ seqs: [6], skipped: [0] });
+      await store.markHourDone('web', 0, { records: 1, appended: 1, runId: 'r' });
+      expect((await store.doneHours('web', 0, 0)).size).toBe(1);
     });
 
     it('rolls back a failing migration as a whole', async () => {

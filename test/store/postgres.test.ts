@@ -135,6 +135,28 @@ describe('PostgreSQL only', () => {
     expect(pgColumns.filter((c) => !bookkeeping.includes(c)).sort()).toEqual(sqliteColumns.sort());
   });
 
+  it('appendNew appends an insert_id once even where transactions default to repeatable read', async () => {
+    // Its look-up must see what the appends that held the source's lock before it committed, which
+    // only a snapshot taken after the lock does: a database whose default isolation takes one at the
+    // first statement would let racing calls append the same id twice.
+    const url = await freshDatabase();
+    await (await openPostgresStore(url)).close();
+    const name = new URL(url).pathname.slice(1);
+    await admin.query(`ALTER DATABASE ${name} SET default_transaction_isolation = 'repeatable read'`);
+    const writers = await Promise.all(Array.from({ length: 4 }, () => open(url)));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, call) =>
+        writers[call % 4]!.appendNew(
+          'web',
+          Array.from({ length: 10 }, (_, k) => rec(k, { insert_id: `id-${Math.floor(call / 4) + k}` })),
+        ),
+      ),
+    );
+    const keys = (await writers[0]!.readAfter('web', 0, 1_000)).map((r) => r.record.insert_id);
+    expect(keys.length).toBe(new Set(keys).size);
+    expect(keys.length).toBe(19);
+  });
+
   it('wakes a waiter by NOTIFY, without waiting for its poll', async () => {
     const url = await freshDatabase();
     const reader = await open(url, { pollIntervalMs: 60_000, fallbackPollIntervalMs: 60_000 });

@@ -1,15 +1,79 @@
+import type pg from 'pg';
+
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 import { num } from '../columns.ts';
 import { APPEND_LOCK, limitOf, type PostgresContext } from '../postgres-db.ts';
 import { type LogListener, logChannel } from './postgres-listener.ts';
-import { loggedRecordOf } from './rows.ts';
-import type { LogStore, PruneRange } from './store.ts';
+import { eventKeyOf, eventKeysIn, eventKeysOf, loggedRecordOf, splitNew } from './rows.ts';
+import type { AppendedNew, LogStore, PruneRange } from './store.ts';
 
 export interface PostgresLogPolling {
   /** How often a waiter looks at the log while LISTEN works (ms): only a safety net. */
   pollIntervalMs: number;
   /** How often it looks while the LISTEN connection is down (ms). */
   fallbackPollIntervalMs: number;
+}
+
+/** Records as event_log columns, made before the lock is taken: it is held no longer than needed. */
+interface EncodedRecords {
+  texts: string[];
+  keys: (string | null)[];
+}
+
+function encode(records: readonly CanonicalRecord[]): EncodedRecords {
+  return { texts: records.map((record) => JSON.stringify(record)), keys: records.map(eventKeyOf) };
+}
+
+function pick({ texts, keys }: EncodedRecords, indexes: readonly number[]): EncodedRecords {
+  return { texts: indexes.map((i) => texts[i]!), keys: indexes.map((i) => keys[i]!) };
+}
+
+/**
+ * Makes this transaction's appends to the source wait for the source's earlier ones. Appends to one
+ * source queue on this lock before they draw seqs, and it is released only after the commit: a
+ * source's seqs therefore commit in seq order, and a reader that sees seq N can never later see a
+ * smaller one (LogStore.append). The NOTIFY goes out at the commit.
+ */
+async function lockSource(c: pg.PoolClient, sourceId: string): Promise<void> {
+  await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2)), pg_notify($3, $4)', [
+    APPEND_LOCK,
+    sourceId,
+    logChannel(sourceId),
+    '',
+  ]);
+}
+
+/** Inserts records (their JSON texts and keys) inside the caller's locked transaction; their seqs. */
+async function insertRecords(
+  c: pg.PoolClient,
+  sourceId: string,
+  receivedAt: number,
+  { texts, keys }: EncodedRecords,
+): Promise<number[]> {
+  if (texts.length === 0) return [];
+  const { rows } = await c.query<{ seq: string }>(
+    'INSERT INTO event_log (source_id, received_at, record, event_key)' +
+      ' SELECT $1, $2, record, event_key FROM unnest($3::text[], $4::text[])' +
+      ' WITH ORDINALITY AS r (record, event_key, n) ORDER BY n RETURNING seq',
+    [sourceId, receivedAt, texts, keys],
+  );
+  // Seqs are drawn in row order; RETURNING's own order is not promised.
+  return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
+}
+
+/**
+ * Which of `keys` the source's log holds. One probe of the key index per key, whatever the planner
+ * believes: a LATERAL subquery with LIMIT is always a nested loop, whereas `event_key = ANY($2)`
+ * was planned as a scan of the source's whole log while event_key had no statistics yet (a new
+ * column, or a table autovacuum had not analyzed since).
+ */
+async function loggedKeys(c: pg.PoolClient, sourceId: string, keys: readonly string[]): Promise<string[]> {
+  const { rows } = await c.query(
+    'SELECT k.event_key FROM unnest($2::text[]) AS k (event_key), LATERAL (SELECT 1 FROM event_log e' +
+      ' WHERE e.source_id = $1 AND e.event_key = k.event_key LIMIT 1) AS logged',
+    [sourceId, keys],
+  );
+  return eventKeysIn(rows);
 }
 
 /** The PostgreSQL event log. Appends NOTIFY the source's channel; waiters LISTEN on it. */
@@ -30,25 +94,27 @@ export class PostgresLog implements LogStore {
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
     if (records.length === 0) return [];
     const receivedAt = this.#ctx.now();
-    const texts = records.map((record) => JSON.stringify(record));
+    const encoded = encode(records);
     return this.#ctx.tx(async (c) => {
-      // Appends to one source queue on this lock before they draw seqs, and it is released only
-      // after the commit: a source's seqs therefore commit in seq order, and a reader that sees seq
-      // N can never later see a smaller one (Store.append). The NOTIFY goes out at the commit.
-      await c.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2)), pg_notify($3, $4)', [
-        APPEND_LOCK,
-        sourceId,
-        logChannel(sourceId),
-        '',
-      ]);
-      const { rows } = await c.query<{ seq: string }>(
-        'INSERT INTO event_log (source_id, received_at, record)' +
-          ' SELECT $1, $2, record FROM unnest($3::text[]) WITH ORDINALITY AS r (record, n) ORDER BY n' +
-          ' RETURNING seq',
-        [sourceId, receivedAt, texts],
-      );
-      // Seqs are drawn in row order; RETURNING's own order is not promised.
-      return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
+      await lockSource(c, sourceId);
+      return insertRecords(c, sourceId, receivedAt, encoded);
+    });
+  }
+
+  async appendNew(sourceId: string, records: CanonicalRecord[]): Promise<AppendedNew> {
+    if (records.length === 0) return { seqs: [], skipped: [] };
+    const receivedAt = this.#ctx.now();
+    const encoded = encode(records);
+    const keys = eventKeysOf(records);
+    return this.#ctx.tx(async (c) => {
+      // Every append of this source that took the lock before us has committed, and a statement
+      // after the lock's (READ COMMITTED: each statement sees what committed before it started)
+      // sees its keys. Inside the lock's own statement the snapshot would predate the wait. A batch
+      // left out whole still NOTIFYs: a waiter looks once and finds nothing new.
+      await lockSource(c, sourceId);
+      const known = keys.length === 0 ? [] : await loggedKeys(c, sourceId, keys);
+      const { fresh, skipped } = splitNew(records, known);
+      return { seqs: await insertRecords(c, sourceId, receivedAt, pick(encoded, fresh)), skipped };
     });
   }
 

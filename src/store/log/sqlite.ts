@@ -3,8 +3,8 @@ import type { StatementSync } from 'node:sqlite';
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 import { num, optNum } from '../columns.ts';
 import { limitOf, redoableTransaction, type SqliteContext, writeTransaction } from '../sqlite-db.ts';
-import { loggedRecordOf } from './rows.ts';
-import type { LogStore, PruneRange } from './store.ts';
+import { eventKeyOf, eventKeysIn, eventKeysOf, loggedRecordOf, splitNew } from './rows.ts';
+import type { AppendedNew, LogStore, PruneRange } from './store.ts';
 
 interface LogWaiter {
   afterSeq: number;
@@ -27,7 +27,7 @@ export class SqliteLog implements LogStore {
   readonly #watches = new Map<string, SourceWatch>();
   #closed = false;
 
-  readonly #insertRecord: StatementSync;
+  #writeStatements: { insert: StatementSync; logged: StatementSync } | undefined;
   readonly #readAfter: StatementSync;
   readonly #headSeq: StatementSync;
   readonly #countAfter: StatementSync;
@@ -39,9 +39,6 @@ export class SqliteLog implements LogStore {
     this.#ctx = ctx;
     this.#pollIntervalMs = pollIntervalMs;
     const { db } = ctx;
-    this.#insertRecord = db.prepare(
-      'INSERT INTO event_log (source_id, received_at, record) VALUES (?, ?, ?)',
-    );
     this.#readAfter = db.prepare(
       'SELECT seq, received_at, record FROM event_log WHERE source_id = ? AND seq > ? ORDER BY seq LIMIT ?',
     );
@@ -59,13 +56,49 @@ export class SqliteLog implements LogStore {
     );
   }
 
+  /** Prepared on first use: a store opened with an older schema (tests of migrations) has no event_key. */
+  #writes(): { insert: StatementSync; logged: StatementSync } {
+    const { db } = this.#ctx;
+    this.#writeStatements ??= {
+      insert: db.prepare(
+        'INSERT INTO event_log (source_id, received_at, record, event_key) VALUES (?, ?, ?, ?)',
+      ),
+      // The keys travel as one JSON array: one prepared statement for any number of them, and no
+      // brush with SQLite's limit on bound parameters. IN implies NOT NULL: the partial index serves.
+      logged: db.prepare(
+        'SELECT DISTINCT event_key FROM event_log' +
+          ' WHERE source_id = ? AND event_key IN (SELECT value FROM json_each(?))',
+      ),
+    };
+    return this.#writeStatements;
+  }
+
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
     if (records.length === 0) return [];
     const receivedAt = this.#ctx.now();
-    return writeTransaction(this.#ctx.db, () =>
-      records.map((record) =>
-        Number(this.#insertRecord.run(sourceId, receivedAt, JSON.stringify(record)).lastInsertRowid),
-      ),
+    return writeTransaction(this.#ctx.db, () => this.#insert(sourceId, receivedAt, records));
+  }
+
+  async appendNew(sourceId: string, records: CanonicalRecord[]): Promise<AppendedNew> {
+    if (records.length === 0) return { seqs: [], skipped: [] };
+    const receivedAt = this.#ctx.now();
+    const keys = eventKeysOf(records);
+    const { logged } = this.#writes();
+    // Looked up under the write lock: an append of the same key by another connection has either
+    // committed before it or waits until we have.
+    return writeTransaction(this.#ctx.db, () => {
+      const known = keys.length === 0 ? [] : eventKeysIn(logged.all(sourceId, JSON.stringify(keys)));
+      const { fresh, skipped } = splitNew(records, known);
+      const appended = fresh.map((i) => records[i]!);
+      return { seqs: this.#insert(sourceId, receivedAt, appended), skipped };
+    });
+  }
+
+  /** Inserts inside the caller's write transaction; the seqs in the order of `records`. */
+  #insert(sourceId: string, receivedAt: number, records: readonly CanonicalRecord[]): number[] {
+    const { insert } = this.#writes();
+    return records.map((record) =>
+      Number(insert.run(sourceId, receivedAt, JSON.stringify(record), eventKeyOf(record)).lastInsertRowid),
     );
   }
 

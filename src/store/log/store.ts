@@ -1,5 +1,13 @@
 import type { CanonicalRecord, LoggedRecord } from '../../events/record.ts';
 
+/** What appendNew did with the records it was given. */
+export interface AppendedNew {
+  /** The seqs of the records appended, in the order of `records`. */
+  seqs: number[];
+  /** The indexes (into `records`) of the records left out as already logged, ascending. */
+  skipped: number[];
+}
+
 export interface PruneRange {
   throughSeq: number;
   receivedBefore: number;
@@ -17,6 +25,19 @@ export interface LogStore {
    * writer gives this for free; PostgreSQL serializes appends per source with an advisory lock.)
    */
   append(sourceId: string, records: CanonicalRecord[]): Promise<number[]>;
+
+  /**
+   * Appends like `append`, with its guarantees, only the records the source's log does not hold yet:
+   * a record whose `insert_id` (the source's own dedupe key) is in the log, or came earlier in
+   * `records`, is left out; a record without one (or with an empty one) is always appended. For ways one event may arrive
+   * twice: a webhook retry, a backfill overlapping live traffic, an SDK call and its webhook copy.
+   * The look-up and the append are one transaction, serialized per source as appends are, so calls
+   * racing with the same `insert_id` append it once.
+   *
+   * The log knows a key from the record's append (by either method) until pruneLog deletes the
+   * record; records logged before schema step 8 carry no key.
+   */
+  appendNew(sourceId: string, records: CanonicalRecord[]): Promise<AppendedNew>;
 
   /** Reads up to `limit` records of a source's log with `seq > afterSeq`, in seq order. */
   readAfter(sourceId: string, afterSeq: number, limit: number): Promise<LoggedRecord[]>;

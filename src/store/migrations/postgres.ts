@@ -178,4 +178,26 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE cohort_members_by_run RENAME TO cohort_members;
     `,
   },
+  {
+    version: 8,
+    name: 'event_keys_and_backfill_hours',
+    sql: `
+      -- Each record's own dedupe key, for appendNew (SQLite's step of the same name says why it is
+      -- not unique and why older rows keep NULL; here, too, ->> fails on a record holding a NUL).
+      -- COLLATE "C": keys are only ever compared for equality, bytes compare fastest, and SQLite's
+      -- BINARY matches the same keys. Adding a nullable column rewrites no row.
+      ALTER TABLE event_log ADD COLUMN event_key TEXT COLLATE "C";
+      CREATE INDEX event_log_source_key ON event_log (source_id, event_key) WHERE event_key IS NOT NULL;
+
+      CREATE TABLE backfill_hours (
+        source_id TEXT NOT NULL,
+        hour BIGINT NOT NULL,
+        records BIGINT NOT NULL,
+        appended BIGINT NOT NULL,
+        run_id TEXT NOT NULL,
+        done_at BIGINT NOT NULL,
+        PRIMARY KEY (source_id, hour)
+      );
+    `,
+  },
 ];

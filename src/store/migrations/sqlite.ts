@@ -199,4 +199,35 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE cohort_members_by_run RENAME TO cohort_members;
     `,
   },
+  {
+    version: 8,
+    name: 'event_keys_and_backfill_hours',
+    sql: `
+      -- Each record's own dedupe key (its insert_id: Amplitude's insert_id, Segment's messageId), so
+      -- appendNew can leave out an event the source's log already holds: a webhook retry, a backfill
+      -- overlapping live traffic. Not unique: append still keeps whatever it is given (Customer.io
+      -- deduplicates by event id), so a key may be there twice. Partial: keyless records cost the
+      -- index nothing.
+      --
+      -- Rows logged before this step keep NULL, so dedupe covers what is appended from the upgrade
+      -- on. Filling them in would rewrite every row of the log inside this one transaction while
+      -- ingest waits (PostgreSQL's twin could not even read the key of a record holding a NUL), and
+      -- retention prunes the old rows anyway. Adding the column writes no row; building the index
+      -- reads the log once.
+      ALTER TABLE event_log ADD COLUMN event_key TEXT;
+      CREATE INDEX event_log_source_key ON event_log (source_id, event_key) WHERE event_key IS NOT NULL;
+
+      -- Export API hours a backfill appended to a source's log completely, so a run that stopped
+      -- part-way, or is started again, skips them. hour: the UTC hour's start, epoch ms.
+      CREATE TABLE backfill_hours (
+        source_id TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        records INTEGER NOT NULL,
+        appended INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        done_at INTEGER NOT NULL,
+        PRIMARY KEY (source_id, hour)
+      );
+    `,
+  },
 ];

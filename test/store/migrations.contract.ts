@@ -141,6 +141,26 @@ export function describeMigrationContract(contract: StoreContract): void {
       expect((await store.doneHours('web', 0, 0)).size).toBe(1);
     });
 
+    it('keeps the user snapshots of a store created at version 8 through step 9 (history time)', async () => {
+      await (
+        await backend.open(contract.location, {
+          migrations: backend.migrations.filter((m) => m.version <= 8),
+        })
+      ).close();
+      await backend.exec(
+        contract.location,
+        `INSERT INTO user_snapshots (sync_id, user_key, attributes, state, seq, updated_at)
+           VALUES ('s', 'id:u1', '{"plan":"pro"}', '{"plan":"pro"}', 7, 1)`,
+      );
+      const store = await open();
+      // A snapshot from before the step was built from the live stream: no history time.
+      const live = { attributes: { plan: 'pro' }, state: { plan: 'pro' }, seq: 7 };
+      expect((await store.getUserSnapshots('s', ['id:u1'])).get('id:u1')).toEqual(live);
+      const history = { attributes: {}, state: {}, seq: 3, historyTime: 1_700_000_000_000 };
+      await store.putUserSnapshots('s', [{ userKey: 'id:u2', snapshot: history }]);
+      expect((await store.getUserSnapshots('s', ['id:u2'])).get('id:u2')).toEqual(history);
+    });
+
     it('rolls back a failing migration as a whole', async () => {
       await (await backend.open(contract.location)).close();
       const broken = [

@@ -200,4 +200,12 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'user_snapshot_history_time',
+    sql: `
+      -- See SQLite's step of the same name.
+      ALTER TABLE user_snapshots ADD COLUMN history_time BIGINT;
+    `,
+  },
 ];

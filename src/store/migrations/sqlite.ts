@@ -230,4 +230,15 @@ export const sqliteMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'user_snapshot_history_time',
+    sql: `
+      -- While a user's snapshot holds only history (records a backfill read), the newest such
+      -- record's time (epoch ms): history is applied over nothing newer (UserSnapshot.historyTime).
+      -- Existing snapshots keep NULL: they were built from the live stream, which history must never
+      -- roll back.
+      ALTER TABLE user_snapshots ADD COLUMN history_time INTEGER;
+    `,
+  },
 ];

@@ -125,6 +125,8 @@ class HourAppender {
   /** The index after the last row taken, and after the last row whose record is in the log. */
   #taken: number;
   resumeIndex: number;
+  /** The tally as of `resumeIndex`: what a retry starting there has already counted. */
+  resumeTally: BackfillTally;
   #hour: number | undefined;
   #hourCounts = { records: 0, appended: 0 };
 
@@ -135,6 +137,12 @@ class HourAppender {
     this.tally = resume?.tally ?? emptyTally();
     this.#pace = pacer(input.recordsPerSecond);
     this.#taken = this.resumeIndex = resume?.index ?? 0;
+    this.resumeTally = { ...this.tally };
+  }
+
+  #settle(index: number): void {
+    this.resumeIndex = index;
+    this.resumeTally = { ...this.tally };
   }
 
   /** Takes one row; resolves once any full window is in the log. */
@@ -143,7 +151,7 @@ class HourAppender {
     this.#hour = row.hour;
     this.#take(row);
     this.#taken = row.index + 1;
-    if (this.#window.length === 0) this.resumeIndex = this.#taken;
+    if (this.#window.length === 0) this.#settle(this.#taken);
     if (this.#window.length >= WINDOW) await this.flush(signal);
   }
 
@@ -163,10 +171,10 @@ class HourAppender {
     this.#window = [];
     const taken = this.#taken;
     const { seqs, skipped } = await this.#deps.store.appendNew(this.#input.source.sourceId, window);
-    this.resumeIndex = taken;
     this.tally.appended += seqs.length;
     this.tally.duplicates += skipped.length;
     this.#hourCounts.appended += seqs.length;
+    this.#settle(taken);
     await this.#pace(window.length, signal);
   }
 
@@ -185,6 +193,7 @@ class HourAppender {
     });
     this.#done.add(hour);
     this.tally.hours++;
+    this.resumeTally = { ...this.tally };
   }
 }
 
@@ -242,7 +251,7 @@ export async function backfillExport(deps: ActivityDeps, input: BackfillChunkInp
   if (input.range && skippedBefore === hoursOf(input.range).length) return appender.tally;
 
   const heartbeat = () =>
-    ctx.heartbeat({ index: appender.resumeIndex, tally: appender.tally } satisfies Resume);
+    ctx.heartbeat({ index: appender.resumeIndex, tally: appender.resumeTally } satisfies Resume);
   const timer = setInterval(heartbeat, HEARTBEAT_MS);
   const directory = await mkdtemp(join(tmpdir(), 'cio-sync-backfill-'));
   try {

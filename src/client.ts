@@ -25,6 +25,7 @@ import { waitForCohortRun } from './control/cohort-progress.ts';
 import { colourStatus, describeCohort, lastErrorLine, stalledNote } from './control/format.ts';
 import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './control/preview.ts';
 import { registerBackfillCommand } from './cli/backfill.ts';
+import { backfillProgress, backfillSourceOf, describeBackfill } from './control/backfills.ts';
 import { loadSettings, SettingsError, type Settings } from './settings.ts';
 import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
@@ -153,8 +154,14 @@ export function buildCli(): Command {
 
   program
     .command('status <sync>')
-    .description("show a sync's progress, counters and last error")
+    .description("show a sync's progress, counters and last error (or a backfill's: backfill/<source>)")
     .action(async (syncId: string) => {
+      const backfillSource = backfillSourceOf(syncId);
+      if (backfillSource !== undefined) {
+        const progress = await withClient(globals(), (client) => backfillProgress(client, backfillSource));
+        print(globals(), progress, () => describeBackfill(progress));
+        return;
+      }
       const status = await withClient(globals(), (client) => syncStatus(client, syncId));
       if (status.type === 'cohort') {
         print(globals(), status, () => describeCohort(status));

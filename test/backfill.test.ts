@@ -111,6 +111,11 @@ describe('cio-sync backfill', () => {
     expect(await logged(source)).toBe(2 * ROWS_PER_HOUR);
     const status = await runCliProcess(engine, ['backfill', source, '-f', configPath, '--status']);
     expect(status.stdout).toContain(`backfill/${source} completed`);
+    const viaStatus = await runCliProcess(engine, ['status', `backfill/${source}`]);
+    expect(viaStatus.stdout).toContain(`rows ${2 * ROWS_PER_HOUR}: appended ${2 * ROWS_PER_HOUR}`);
+    // Not a sync: `list` (and `apply --prune`) leave it alone.
+    const list = await runCliProcess(engine, ['--json', 'list']);
+    expect(JSON.stringify(JSON.parse(list.stdout))).not.toContain(`backfill/${source}`);
     // A zip outside the worker's backfill directory is not read.
     const outside = await runCliProcess(engine, [
       '--json',

@@ -14,7 +14,7 @@ import {
   type BackfillInput,
   type BackfillProgress,
 } from '../workflows/backfill-definitions.ts';
-import { pauseSignal, resumeSignal, SyncIdAttribute, SyncTypeAttribute } from '../workflows/definitions.ts';
+import { pauseSignal, resumeSignal, SyncTypeAttribute } from '../workflows/definitions.ts';
 import { SyncControlError } from './syncs.ts';
 
 /**
@@ -91,10 +91,9 @@ export async function startBackfill(client: Client, taskQueue: string, input: Ba
       workflowId,
       taskQueue,
       args: [input],
-      searchAttributes: {
-        [SyncIdAttribute.name]: [workflowId],
-        [SyncTypeAttribute.name]: ['backfill'],
-      },
+      // A type to filter on in the Web UI, but no sync id: a backfill is not a sync that `apply
+      // --prune` would stop, nor one `list` shows.
+      searchAttributes: { [SyncTypeAttribute.name]: ['backfill'] },
       staticSummary: input.range
         ? `backfill of ${input.source.sourceId}: ${hoursBetween(input.range.from, input.range.to)} upload hours`
         : `backfill of ${input.source.sourceId} from ${input.file}`,
@@ -107,6 +106,11 @@ export async function startBackfill(client: Client, taskQueue: string, input: Ba
     }
     throw err;
   }
+}
+
+/** `backfill/<source>` (as `cio-sync status` takes it) → the source id; undefined for a sync id. */
+export function backfillSourceOf(id: string): string | undefined {
+  return id.startsWith('backfill/') ? id.slice('backfill/'.length) : undefined;
 }
 
 function handleOf(client: Client, sourceId: string): WorkflowHandle {

@@ -134,9 +134,8 @@ async function commitAndAnswer(
   const { appended, duplicates } = await commitRecords(ctx, sourceId, read.records, api);
   const counts = { accepted: appended, duplicates };
   if (read.problems.length > 0) {
-    return reply
-      .code(400)
-      .send({ success: false, reason: 'invalid_events', ...counts, errors: read.problems });
+    const { reason, message } = refused(read.problems);
+    return reply.code(400).send({ success: false, reason, error: message, ...counts, errors: read.problems });
   }
   return reply.send({ success: true, ...counts });
 }

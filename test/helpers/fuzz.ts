@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 
 import fc from 'fast-check';
@@ -14,7 +15,7 @@ export const RUNS = Number(process.env.CIO_SYNC_FUZZ_RUNS ?? 40);
 export const REQUEST_DEADLINE_MS = 5000;
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
-export type Family = 'amplitude' | 'identify' | 'segment' | 'deletions';
+export type Family = 'amplitude' | 'identify' | 'segment' | 'deletions' | 'webhook';
 export interface Endpoint {
   family: Family;
   method: 'POST' | 'GET';
@@ -24,6 +25,15 @@ export interface Endpoint {
   /** How a valid body is sent (content type, auth). */
   headers: Record<string, string>;
   encode: (body: unknown) => string;
+  /** Headers that depend on the bytes sent (Segment's webhook signature), added to every request. */
+  sign?: (body: Buffer | string) => Record<string, string>;
+}
+
+/** The webhook secrets of the source the fuzzed webhook endpoints belong to. */
+export interface FuzzWebhooks {
+  sourceId: string;
+  amplitudeSecret: string;
+  segmentSecret: string;
 }
 
 /** Insert ids differ between calls: ingest stores an insert id once per source, and each valid body must store. */
@@ -80,8 +90,9 @@ const SEGMENT_PATHS: Array<[string, string]> = [
  * Every ingest endpoint, with valid bodies for the source whose key is `key` (and, for Amplitude's
  * deletion API, whose secret key is `secret`).
  */
-export function ingestEndpoints(key: string, secret?: string): Endpoint[] {
+export function ingestEndpoints(key: string, secret?: string, webhooks?: FuzzWebhooks): Endpoint[] {
   return [
+    ...(webhooks === undefined ? [] : webhookEndpoints(webhooks)),
     ...(secret === undefined
       ? []
       : [
@@ -133,6 +144,54 @@ export function ingestEndpoints(key: string, secret?: string): Endpoint[] {
       encode: asJson,
     })),
   ];
+}
+
+let webhookEvents = 0;
+
+/** The webhook receivers: Amplitude's (header secret) and Segment's (every body signed as sent). */
+function webhookEndpoints({ sourceId, amplitudeSecret, segmentSecret }: FuzzWebhooks): Endpoint[] {
+  const sign = (body: Buffer | string) => {
+    const bytes = Buffer.from(body);
+    const signed = bytes[0] === 0x5b ? (firstElementText(bytes) ?? bytes) : bytes;
+    return { 'x-signature': createHmac('sha1', segmentSecret).update(signed).digest('hex') };
+  };
+  return [
+    {
+      family: 'webhook',
+      method: 'POST',
+      url: `/webhooks/amplitude/${sourceId}`,
+      valid: () => ({
+        event_type: 'Fuzzed',
+        user_id: 'user-12345',
+        $insert_id: `wh-${webhookEvents++}`,
+        client_event_time: '2026-01-15 12:00:00.000000',
+        event_time: '2026-01-15 12:00:00.000000',
+        event_properties: { n: 1 },
+        user_properties: { plan: 'pro' },
+      }),
+      headers: { 'content-type': 'application/json', 'x-webhook-secret': amplitudeSecret },
+      encode: asJson,
+    },
+    {
+      family: 'webhook',
+      method: 'POST',
+      url: `/webhooks/segment/${sourceId}`,
+      valid: () => [0, 1].map(() => ({ ...segCall('track'), messageId: `wh-${webhookEvents++}` })),
+      headers: { 'content-type': 'application/json' },
+      encode: asJson,
+      sign,
+    },
+  ];
+}
+
+/** The bytes of a JSON array's first element, as a signer that trusts its own encoder takes them. */
+function firstElementText(bytes: Buffer): Buffer | undefined {
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as unknown;
+    return Array.isArray(parsed) && parsed.length > 0 ? Buffer.from(JSON.stringify(parsed[0])) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // --- Generators ------------------------------------------------------------------------------------
@@ -371,7 +430,7 @@ export function checkAnswer(endpoint: Endpoint, answer: Answer, label: string): 
     expect(typeof body.error === 'string' && body.error !== '', label).toBe(true);
     return;
   }
-  if (endpoint.family === 'segment') {
+  if (endpoint.family === 'segment' || endpoint.family === 'webhook') {
     expect(body, label).toMatchObject({
       success: false,
       reason: expect.any(String),
@@ -405,5 +464,10 @@ export function requestOf(endpoint: Endpoint, c: Case): InjectOptions {
   if (c.contentEncoding !== undefined) headers['content-encoding'] = c.contentEncoding;
   if (c.authorization !== undefined) headers.authorization = c.authorization;
   if (c.method === 'GET') return { method: 'GET', url: `${endpoint.url}?${c.query ?? ''}`, headers: {} };
-  return { method: 'POST', url: endpoint.url, headers, payload: c.body };
+  return {
+    method: 'POST',
+    url: endpoint.url,
+    headers: { ...headers, ...endpoint.sign?.(c.body) },
+    payload: c.body,
+  };
 }

@@ -24,14 +24,31 @@ import { startHarness, WEB_KEY, type Harness } from './harness.ts';
  */
 
 const WEB_SECRET = 'web-secret-0123456789';
-const ENDPOINTS = ingestEndpoints(WEB_KEY, WEB_SECRET);
+const WEBHOOKS = {
+  sourceId: 'web',
+  amplitudeSecret: 'amp-hook-0123456789',
+  segmentSecret: 'seg-hook-0123456789',
+};
+const ENDPOINTS = ingestEndpoints(WEB_KEY, WEB_SECRET, WEBHOOKS);
 
 // --- The properties ------------------------------------------------------------------------------
 
 describe('fuzzing every ingest endpoint', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ sources: [{ id: 'web', apiKey: WEB_KEY, secretKey: WEB_SECRET }] });
+    h = await startHarness({
+      sources: [
+        {
+          id: 'web',
+          apiKey: WEB_KEY,
+          secretKey: WEB_SECRET,
+          webhooks: {
+            amplitude: { header: 'x-webhook-secret', secret: WEBHOOKS.amplitudeSecret },
+            segment: { secret: WEBHOOKS.segmentSecret },
+          },
+        },
+      ],
+    });
   });
   afterAll(async () => {
     await h.close();
@@ -46,7 +63,7 @@ describe('fuzzing every ingest endpoint', () => {
     };
   }
 
-  it.each(['amplitude', 'identify', 'segment', 'deletions'] as const)(
+  it.each(['amplitude', 'identify', 'segment', 'deletions', 'webhook'] as const)(
     '%s: whatever arrives, no 5xx, no hang, a specific 4xx body',
     async (family) => {
       const endpoints = ENDPOINTS.filter((e) => e.family === family);
@@ -62,12 +79,7 @@ describe('fuzzing every ingest endpoint', () => {
       for (const endpoint of endpoints) {
         const before = (await h.records()).length;
         const response = await answer(
-          {
-            method: 'POST',
-            url: endpoint.url,
-            headers: endpoint.headers,
-            payload: endpoint.encode(endpoint.valid()),
-          },
+          requestOf(endpoint, { endpoint: 0, body: endpoint.encode(endpoint.valid()) }),
           endpoint.url,
         );
         expect(response.status, `${endpoint.url}: ${response.text}`).toBe(200);

@@ -61,6 +61,14 @@ export const Source = z.strictObject({
   /** Webhook receivers: `POST /webhooks/amplitude/<id>` and `POST /webhooks/segment/<id>`. */
   webhooks: SourceWebhooks.optional(),
   /**
+   * Whether every route stores an insert id (`insert_id`, `$insert_id`, `messageId`) once: a record
+   * the log already holds is acknowledged, not appended again. Default: on for a source with
+   * webhooks (one event can arrive by several doors and webhook retries), off otherwise (keying
+   * costs SQLite appends about four times their time; Customer.io still deduplicates by event id).
+   * Backfills always store an insert id once.
+   */
+  dedupe: z.boolean().optional(),
+  /**
    * Amplitude's Export API, for `cio-sync backfill`: the project's data region (the API key and
    * `secretKey` above are its Basic credentials), or `exportUrl` to point it elsewhere.
    */

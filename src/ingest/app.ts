@@ -50,6 +50,8 @@ export interface IngestSource {
   secretKey?: string;
   /** Resolved webhook secrets: /webhooks/<platform>/<id> answers only with its platform's. */
   webhooks?: WebhookSecrets;
+  /** Store each insert id once (appendNew) on every route; default: when the source has webhooks. */
+  dedupe?: boolean;
 }
 
 export type IngestLoggerOptions = boolean | (FastifyLoggerOptions & PinoLoggerOptions);
@@ -126,6 +128,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
     store: options.store,
     sourceByKey: sourceMap(options.sources),
     webhooks: new Map(options.sources.flatMap((s) => (s.webhooks ? [[s.id, s.webhooks] as const] : []))),
+    dedupe: new Set(options.sources.filter((s) => s.dedupe ?? s.webhooks !== undefined).map((s) => s.id)),
     counters: options.counters ?? createIngestCounters(),
     metrics: options.metrics,
     limits,

@@ -86,6 +86,8 @@ export interface IngestContext {
   sourceByKey: ReadonlyMap<string, string>;
   /** Source id → its resolved webhook secrets (sources without webhooks are absent). */
   webhooks: ReadonlyMap<string, WebhookSecrets>;
+  /** Sources whose every route stores an insert id once (appendNew). */
+  dedupe: ReadonlySet<string>;
   counters: IngestCounters;
   /** Prometheus metrics, when the app serves GET /metrics. */
   metrics?: IngestMetrics;
@@ -99,9 +101,10 @@ export interface IngestContext {
  * Appends one request's records in one transaction and only then lets the route answer 200: an
  * acknowledged record is durable. A store failure becomes 503, which every client retries, so
  * nothing the client still holds is lost; nothing of the request was committed, so the retry does
- * not duplicate either. A record whose insert id the source's log already holds (a client retrying a
- * request whose answer it lost, a webhook copy of an SDK call, a backfill overlapping either) is
- * acknowledged without a second append: Customer.io then gets it once, not twice with one id.
+ * not duplicate either. In a source that dedupes (one with webhooks, or `dedupe: true`), a record
+ * whose insert id the log already holds (a client retrying a request whose answer it lost, a
+ * webhook copy of an SDK call, a backfill overlapping either) is acknowledged without a second
+ * append: Customer.io then gets it once, not twice with one id.
  */
 export async function commitRecords(
   ctx: IngestContext,
@@ -112,8 +115,12 @@ export async function commitRecords(
   let result = { appended: 0, duplicates: 0 };
   if (records.length > 0) {
     try {
-      const { seqs, skipped } = await ctx.store.appendNew(sourceId, records);
-      result = { appended: seqs.length, duplicates: skipped.length };
+      if (ctx.dedupe.has(sourceId)) {
+        const { seqs, skipped } = await ctx.store.appendNew(sourceId, records);
+        result = { appended: seqs.length, duplicates: skipped.length };
+      } else {
+        result = { appended: (await ctx.store.append(sourceId, records)).length, duplicates: 0 };
+      }
     } catch (cause) {
       throw new IngestError('store_unavailable', 'the event log could not be written', {}, { cause });
     }

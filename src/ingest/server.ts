@@ -103,7 +103,13 @@ export function resolveSources(
     }
     if (apiKey.trim() === '') throw new MissingSourceKeyError(source.id, variable);
     const webhooks = webhookSecretsOf(source, env);
-    return { id: source.id, apiKey, ...secretKeyOf(source, env, warn), ...(webhooks && { webhooks }) };
+    return {
+      id: source.id,
+      apiKey,
+      ...secretKeyOf(source, env, warn),
+      ...(webhooks && { webhooks }),
+      ...(source.dedupe !== undefined && { dedupe: source.dedupe }),
+    };
   });
 }
 

@@ -20,8 +20,12 @@ interface EncodedRecords {
   keys: (string | null)[];
 }
 
-function encode(records: readonly CanonicalRecord[]): EncodedRecords {
-  return { texts: records.map((record) => JSON.stringify(record)), keys: records.map(eventKeyOf) };
+/** JSON texts and, for appendNew, keys (`append` leaves them NULL: see LogStore.append). */
+function encode(records: readonly CanonicalRecord[], keyed: boolean): EncodedRecords {
+  return {
+    texts: records.map((record) => JSON.stringify(record)),
+    keys: records.map((record) => (keyed ? eventKeyOf(record) : null)),
+  };
 }
 
 function pick({ texts, keys }: EncodedRecords, indexes: readonly number[]): EncodedRecords {
@@ -94,7 +98,7 @@ export class PostgresLog implements LogStore {
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
     if (records.length === 0) return [];
     const receivedAt = this.#ctx.now();
-    const encoded = encode(records);
+    const encoded = encode(records, false);
     return this.#ctx.tx(async (c) => {
       await lockSource(c, sourceId);
       return insertRecords(c, sourceId, receivedAt, encoded);
@@ -104,7 +108,7 @@ export class PostgresLog implements LogStore {
   async appendNew(sourceId: string, records: CanonicalRecord[]): Promise<AppendedNew> {
     if (records.length === 0) return { seqs: [], skipped: [] };
     const receivedAt = this.#ctx.now();
-    const encoded = encode(records);
+    const encoded = encode(records, true);
     const keys = eventKeysOf(records);
     return this.#ctx.tx(async (c) => {
       // Every append of this source that took the lock before us has committed, and a statement

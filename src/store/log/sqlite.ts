@@ -76,7 +76,7 @@ export class SqliteLog implements LogStore {
   async append(sourceId: string, records: CanonicalRecord[]): Promise<number[]> {
     if (records.length === 0) return [];
     const receivedAt = this.#ctx.now();
-    return writeTransaction(this.#ctx.db, () => this.#insert(sourceId, receivedAt, records));
+    return writeTransaction(this.#ctx.db, () => this.#insert(sourceId, receivedAt, records, false));
   }
 
   async appendNew(sourceId: string, records: CanonicalRecord[]): Promise<AppendedNew> {
@@ -90,15 +90,23 @@ export class SqliteLog implements LogStore {
       const known = keys.length === 0 ? [] : eventKeysIn(logged.all(sourceId, JSON.stringify(keys)));
       const { fresh, skipped } = splitNew(records, known);
       const appended = fresh.map((i) => records[i]!);
-      return { seqs: this.#insert(sourceId, receivedAt, appended), skipped };
+      return { seqs: this.#insert(sourceId, receivedAt, appended, true), skipped };
     });
   }
 
-  /** Inserts inside the caller's write transaction; the seqs in the order of `records`. */
-  #insert(sourceId: string, receivedAt: number, records: readonly CanonicalRecord[]): number[] {
+  /** Inserts inside the caller's write transaction, keyed or not; the seqs in the order of `records`. */
+  #insert(
+    sourceId: string,
+    receivedAt: number,
+    records: readonly CanonicalRecord[],
+    keyed: boolean,
+  ): number[] {
     const { insert } = this.#writes();
     return records.map((record) =>
-      Number(insert.run(sourceId, receivedAt, JSON.stringify(record), eventKeyOf(record)).lastInsertRowid),
+      Number(
+        insert.run(sourceId, receivedAt, JSON.stringify(record), keyed ? eventKeyOf(record) : null)
+          .lastInsertRowid,
+      ),
     );
   }
 

@@ -27,6 +27,7 @@ import {
 } from './connection-limits.ts';
 import { DecodeSlots } from './decode-slots.ts';
 import { IngestError, toIngestError } from './errors.ts';
+import { GroupCommit } from './group-commit.ts';
 import {
   amplitudeErrorResponse,
   plainErrorResponse,
@@ -129,6 +130,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
     sourceByKey: sourceMap(options.sources),
     webhooks: new Map(options.sources.flatMap((s) => (s.webhooks ? [[s.id, s.webhooks] as const] : []))),
     dedupe: new Set(options.sources.filter((s) => s.dedupe ?? s.webhooks !== undefined).map((s) => s.id)),
+    commits: new GroupCommit(options.store),
     counters: options.counters ?? createIngestCounters(),
     metrics: options.metrics,
     limits,

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.ts';
 import { countAccepted, countDuplicates, type ApiFamily, type IngestCounters } from './counters.ts';
 import type { DecodeSlots } from './decode-slots.ts';
 import { IngestError } from './errors.ts';
+import type { GroupCommit } from './group-commit.ts';
 
 /**
  * What every ingest route shares, and the one place records are committed.
@@ -88,6 +89,8 @@ export interface IngestContext {
   webhooks: ReadonlyMap<string, WebhookSecrets>;
   /** Sources whose every route stores an insert id once (appendNew). */
   dedupe: ReadonlySet<string>;
+  /** Appends to the store, the requests of one moment in one transaction per source. */
+  commits: GroupCommit;
   counters: IngestCounters;
   /** Prometheus metrics, when the app serves GET /metrics. */
   metrics?: IngestMetrics;
@@ -115,12 +118,7 @@ export async function commitRecords(
   let result = { appended: 0, duplicates: 0 };
   if (records.length > 0) {
     try {
-      if (ctx.dedupe.has(sourceId)) {
-        const { seqs, skipped } = await ctx.store.appendNew(sourceId, records);
-        result = { appended: seqs.length, duplicates: skipped.length };
-      } else {
-        result = { appended: (await ctx.store.append(sourceId, records)).length, duplicates: 0 };
-      }
+      result = await ctx.commits.append(sourceId, records, ctx.dedupe.has(sourceId));
     } catch (cause) {
       throw new IngestError('store_unavailable', 'the event log could not be written', {}, { cause });
     }

@@ -18,7 +18,7 @@ import {
 } from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
-import { laneStart } from './progress.ts';
+import { laneStart } from './lane-cursors.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
 import type { DeliverLaneInput, LaneSummary } from '../workflows/types.ts';

@@ -13,11 +13,13 @@ import type { DeliveryMetrics } from './delivery-metrics.ts';
 import type { ActivityDeps } from './deps.ts';
 import { pruneLog, type PruneLogInput } from './log-retention.ts';
 import { LogTail } from './log-tail.ts';
-import { dispatchLanes, setStreamCursor, startCohortRun } from './progress.ts';
+import { startCohortRun } from './cohort-run-id.ts';
+import { setStreamCursor } from './lane-cursors.ts';
+import { dispatchLanes } from './lane-dispatch.ts';
 import { DestinationClients } from './destinations.ts';
 import { Doorbell, type RingWorkflow } from './doorbell.ts';
 import { redriveDeadLetters } from './redrive.ts';
-import { checkSyncSpec } from './spec-check.ts';
+import { checkSyncSpec } from './check-sync-spec.ts';
 import type { CheckSyncSpecInput, DeliverLaneInput, RedriveInput } from '../workflows/types.ts';
 
 /** The activities the worker registers, built from their dependencies (no module-level state). */

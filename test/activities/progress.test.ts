@@ -5,7 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { dispatchLanes, setStreamCursor, startCohortRun } from '../../src/activities/progress.ts';
+import { startCohortRun } from '../../src/activities/cohort-run-id.ts';
+import { setStreamCursor } from '../../src/activities/lane-cursors.ts';
+import { dispatchLanes } from '../../src/activities/lane-dispatch.ts';
 import { Destination, StreamSync } from '../../src/config/schema.ts';
 import { laneOf } from '../../src/mapping/lanes.ts';
 import { activityFixture, mockEnvironment, type ActivityFixture } from './fixture.ts';

@@ -12,11 +12,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import {
   APPLY_WINDOW,
-  CHUNK_RATE_LIMIT_RETRIES,
   applyCohortDiff,
   ensureCohortSegment,
   snapshotCohort,
 } from '../../src/activities/cohort.ts';
+import { CHUNK_RATE_LIMIT_RETRIES } from '../../src/activities/cohort-customerio.ts';
 import { FAILURE_TYPES } from '../../src/customerio/policy.ts';
 import type { CohortSyncSpec } from '../../src/config/schema.ts';
 import { activityFixture, failureOf, mockEnvironment, type ActivityFixture } from './fixture.ts';

@@ -81,7 +81,7 @@ export function openCohortSource(
       }
       const file = cohortFilePath(config.path, policy);
       if (!file.ok) return refuse(file.message);
-      return fileCohortSource({ ...config, path: file.path }, { baseDir: policy.cohortDir });
+      return fileCohortSource({ ...config, path: file.path }, { baseDir: file.base });
     }
     case 'url': {
       const url = resolve(config.url, 'cohort.url');

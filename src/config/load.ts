@@ -76,6 +76,18 @@ function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message:
   return { path: [...issue.path], message: issue.message, keyOnly: false };
 }
 
+/** Where each field of a config text is: line and column of the closest node along a field path. */
+export function configPositions(
+  text: string,
+): (path: readonly PropertyKey[]) => { line: number; column: number } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  return (path) => {
+    const { line, col } = lineCounter.linePos(nodeAt(doc.contents, path, false)?.range?.[0] ?? 0);
+    return { line, column: col };
+  };
+}
+
 /** Parses and validates config text. Throws ConfigError with a file line for every problem. */
 export function parseConfig(text: string, file = '<config>'): Config {
   const lineCounter = new LineCounter();

@@ -1,4 +1,4 @@
-import { resolve, sep } from 'node:path';
+import { delimiter, dirname, resolve, sep } from 'node:path';
 
 import { loadSettings, variableOf } from '../settings.ts';
 import { MissingEnvError, referencedVariables, resolveEnv } from './env.ts';
@@ -15,7 +15,10 @@ import { MissingEnvError, referencedVariables, resolveEnv } from './env.ts';
  * - Customer.io (and Amplitude) hosts are the region hosts; a `trackUrl`/`appUrl`/`url` override
  *   is used only when its host is in CIO_SYNC_OVERRIDE_HOSTS, and a URL cohort source resolves
  *   references only for hosts in CIO_SYNC_COHORT_URL_HOSTS;
- * - `file` cohort sources read only below CIO_SYNC_COHORT_DIR.
+ * - `file` cohort sources read only below CIO_SYNC_COHORT_DIR. Its first entry is the directory
+ *   relative paths are read from; further entries (separated like PATH's, `:` on POSIX) are more
+ *   directories or single files a cohort may read: `make start` (src/start.ts) lists there the
+ *   files its config names outside the directory (docs/config-checks.md).
  *
  * Lists are comma-separated; a name ending in `*` is a prefix. Defaults are in src/settings.ts.
  */
@@ -35,8 +38,10 @@ export interface WorkerEnvPolicy {
   /** `host` or `host:port` entries (lower case). */
   overrideHosts: readonly string[];
   cohortUrlHosts: readonly string[];
-  /** Absolute. */
+  /** Absolute: where relative cohort paths are read from. */
   cohortDir: string;
+  /** Absolute: further directories, or single files, that cohort files may be (CIO_SYNC_COHORT_DIR's later entries). */
+  cohortPaths: readonly string[];
   /** Absolute: where `backfill --file` zips may be read. */
   backfillDir: string;
 }
@@ -44,12 +49,16 @@ export interface WorkerEnvPolicy {
 /** The policy part of the settings (src/settings.ts) read from `env`. */
 export function workerEnvPolicy(env: NodeJS.ProcessEnv, cwd = process.cwd()): WorkerEnvPolicy {
   const settings = loadSettings(env);
+  const [cohortDir = settings.cohortDir, ...cohortPaths] = settings.cohortDir
+    .split(delimiter)
+    .filter((entry) => entry !== '');
   return {
     destinationVariables: settings.destinationVariables,
     cohortVariables: settings.cohortVariables,
     overrideHosts: settings.overrideHosts,
     cohortUrlHosts: settings.cohortUrlHosts,
-    cohortDir: resolve(cwd, settings.cohortDir),
+    cohortDir: resolve(cwd, cohortDir),
+    cohortPaths: cohortPaths.map((entry) => resolve(cwd, entry)),
     backfillDir: resolve(cwd, settings.backfillDir),
   };
 }
@@ -126,21 +135,40 @@ export function overrideProblem(url: string, what: string, policy: WorkerEnvPoli
   );
 }
 
-type FilePath = { ok: true; path: string } | { ok: false; message: string };
+/**
+ * `ok`: the absolute path, and the directory it must stay below once links are followed. Else why
+ * not, with the absolute path the worker would have read.
+ */
+type FilePath = { ok: true; path: string; base: string } | { ok: false; path: string; message: string };
 
-function pathBelow(path: string, dir: string, what: string, setting: string): FilePath {
+function isBelow(path: string, dir: string): boolean {
+  return path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+/** `path` (relative to `dir`) below `dir`, below one of `more` directories, or one of `more` files. */
+function pathBelow(
+  path: string,
+  dir: string,
+  what: string,
+  setting: string,
+  more: readonly string[] = [],
+): FilePath {
   const absolute = resolve(dir, path);
-  const base = dir.endsWith(sep) ? dir : dir + sep;
-  if (absolute.startsWith(base)) return { ok: true, path: absolute };
+  if (isBelow(absolute, dir)) return { ok: true, path: absolute, base: dir };
+  for (const entry of more) {
+    if (isBelow(absolute, entry)) return { ok: true, path: absolute, base: entry };
+    if (absolute === entry) return { ok: true, path: absolute, base: dirname(entry) };
+  }
   return {
     ok: false,
+    path: absolute,
     message: `${what} ${JSON.stringify(path)} is outside ${dir}: this worker reads them only below ${setting}`,
   };
 }
 
-/** The absolute path of a cohort file, or a message when it is not below the cohort directory. */
+/** The absolute path of a cohort file, or a message when CIO_SYNC_COHORT_DIR does not allow it. */
 export function cohortFilePath(path: string, policy: WorkerEnvPolicy): FilePath {
-  return pathBelow(path, policy.cohortDir, 'cohort file', WORKER_ENV_SETTINGS.cohortDir);
+  return pathBelow(path, policy.cohortDir, 'cohort file', WORKER_ENV_SETTINGS.cohortDir, policy.cohortPaths);
 }
 
 /** The absolute path of an export zip to backfill from, or why the worker will not read it. */

@@ -43,7 +43,7 @@ describe('scaled: two ingests and two workers on one PostgreSQL store', () => {
     const address = inject('temporalAddress');
     if (!address) throw new Error('this test needs the Temporal dev server (unset CIO_SYNC_NO_TEMPORAL)');
     [postgres, fake, dir] = await Promise.all([
-      startTestPostgres(),
+      startTestPostgres({ migrated: true }),
       startFakeCustomerIo(CREDENTIALS),
       mkdtemp(join(tmpdir(), 'cio-sync-scaled-')),
     ]);

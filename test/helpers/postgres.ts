@@ -1,8 +1,13 @@
 /**
- * A throwaway PostgreSQL server for tests: initdb into a temp dir, `postgres` on a free loopback port
- * with its unix socket in the same dir, trust auth, no fsync. Debian's `postgresql` package provides
- * the binaries (scripts/setup.sh installs it on CI). PostgreSQL refuses to run as root, so when the
- * tests do, it runs as the `postgres` system user through `runuser`.
+ * PostgreSQL for tests. A vitest run starts one server (test/global-setup.ts, through
+ * startPostgresServer) and every test that asks for PostgreSQL gets a database of its own on it
+ * (startTestPostgres), cloned from a template: an empty one, or one the store's migrations have
+ * already run on. Outside vitest (the benchmarks) startTestPostgres starts a throwaway server.
+ *
+ * A throwaway server: initdb into a temp dir, `postgres` on a free loopback port with its unix
+ * socket in the same dir, trust auth, no fsync. Debian's `postgresql` package provides the binaries
+ * (scripts/setup.sh installs it on CI). PostgreSQL refuses to run as root, so when the tests do, it
+ * runs as the `postgres` system user through `runuser`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -14,12 +19,100 @@ import { join } from 'node:path';
 import pg from 'pg';
 
 export interface TestPostgres {
-  /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust auth: no password). */
+  /**
+   * `postgres://postgres@127.0.0.1:<port>/<database>` (trust auth: no password): `postgres` on a
+   * throwaway server, a database of the test's own on the run's shared server.
+   */
   connectionString: string;
   port: number;
+  /** The server's directory (its data and unix socket). */
   dir: string;
-  /** Stops the server and deletes its files. */
+  /** A throwaway server: stops it and deletes its files. A database on the shared one: drops it. */
   stop(): Promise<void>;
+}
+
+/** The template databases the run's shared server holds (test/global-setup.ts creates them). */
+export const EMPTY_TEMPLATE = 'cio_sync_empty';
+export const MIGRATED_TEMPLATE = 'cio_sync_migrated';
+
+export interface TestDatabaseOptions {
+  /** Clone the template the store's migrations have run on (a store opens it without migrating). */
+  migrated?: boolean;
+}
+
+/** The shared server's admin URL when vitest's global setup provides one; '' otherwise. */
+async function sharedServer(): Promise<{ url: string; dir: string }> {
+  if (!process.env.VITEST) return { url: '', dir: '' };
+  const { inject } = await import('vitest');
+  return { url: inject('postgresUrl') ?? '', dir: inject('postgresDir') ?? '' };
+}
+
+let databases = 0;
+
+/**
+ * PostgreSQL for a test: under vitest a new database on the run's shared server, cloned from a
+ * template (in milliseconds, where initdb and a server start take seconds); elsewhere a throwaway
+ * server of its own.
+ */
+export async function startTestPostgres(options: TestDatabaseOptions = {}): Promise<TestPostgres> {
+  const shared = await sharedServer();
+  if (!shared.url) return startPostgresServer();
+  return createTestDatabase(shared.url, shared.dir, options);
+}
+
+/** A new database on a running server, cloned from one of its templates; stop() drops it. */
+export async function createTestDatabase(
+  adminUrl: string,
+  dir: string,
+  options: TestDatabaseOptions = {},
+): Promise<TestPostgres> {
+  const name = `test_${process.pid}_${Date.now().toString(36)}_${++databases}`;
+  const template = options.migrated ? MIGRATED_TEMPLATE : EMPTY_TEMPLATE;
+  await withAdmin(adminUrl, (admin) => admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    connectionString: url.href,
+    port: Number(url.port),
+    dir,
+    async stop() {
+      await withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+async function withAdmin<T>(adminUrl: string, fn: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * Creates the shared server's two templates: an empty database, and one `migrate` has run on
+ * (given its URL). Neither is left with a connection, as cloning needs.
+ */
+export async function createTemplates(
+  adminUrl: string,
+  migrate: (url: string) => Promise<void>,
+): Promise<void> {
+  await withAdmin(adminUrl, async (admin) => {
+    for (const name of [EMPTY_TEMPLATE, MIGRATED_TEMPLATE]) {
+      await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8'`);
+    }
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${MIGRATED_TEMPLATE}`;
+  await migrate(url.href);
+  await withAdmin(adminUrl, (admin) =>
+    admin.query(`UPDATE pg_database SET datistemplate = true WHERE datname IN ($1, $2)`, [
+      EMPTY_TEMPLATE,
+      MIGRATED_TEMPLATE,
+    ]),
+  );
 }
 
 const INSTALL_HINT =
@@ -82,7 +175,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+/** A throwaway server of its own (the run's shared one, and the benchmarks'). */
+export async function startPostgresServer(): Promise<TestPostgres> {
   const bin = findPostgresBin();
   const user = runAs();
   // Not under a root-only home directory: the server's user must be able to reach it.

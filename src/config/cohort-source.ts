@@ -60,63 +60,93 @@ function isSecretValueReference(value: string): boolean {
 }
 
 export const AmplitudeCohortSource = z.strictObject({
-  from: z.literal('amplitude'),
-  cohortId: CohortId,
+  from: z
+    .literal('amplitude')
+    .describe(
+      "`amplitude`: Amplitude's Behavioral Cohorts API: request the export, poll until ready, download (following the pre-signed link, asking again when it expired)",
+    ),
+  cohortId: CohortId.describe('the Amplitude cohort id'),
   /** Project API key (Basic auth user). */
-  apiKey: SecretRef,
+  apiKey: SecretRef.describe("`${VAR}`: the project's API key (Basic auth user)"),
   /** Project secret key (Basic auth password). */
-  secretKey: SecretRef,
-  region: z.enum(['us', 'eu']).default('us'),
+  secretKey: SecretRef.describe("`${VAR}`: the project's secret key (Basic auth password)"),
+  region: z.enum(['us', 'eu']).default('us').describe("`us` or `eu`: the project's data region"),
   /** Overrides the region's host (proxies, tests). */
-  url: HttpUrl.optional(),
+  url: HttpUrl.optional().describe(
+    "overrides the region's host (proxies, tests); used only for a host the worker lists in `CIO_SYNC_OVERRIDE_HOSTS`",
+  ),
   /**
    * The export's column that holds the id: `user_id` (default), `amplitude_id`, or a user property,
    * which is then asked for with `props=1&propKeys=<name>`.
    */
-  idProperty: Column.default('user_id'),
+  idProperty: Column.default('user_id').describe(
+    "the export's column that holds the id: `user_id`, `amplitude_id`, or a user property",
+  ),
   /** Between status polls. Amplitude allows 60 cohort requests per 10 minutes per project. */
-  pollInterval: Duration.default(5_000),
+  pollInterval: Duration.default(5_000).describe(
+    'between status polls (Amplitude allows 60 cohort requests per 10 minutes per project)',
+  ),
   /** For the export to be ready (request + polling), before the read fails as a retryable timeout. */
-  timeout: Duration.default(30 * 60_000),
+  timeout: Duration.default(30 * 60_000).describe(
+    'for the export to be ready (request and polling) before the read fails as a retryable timeout',
+  ),
 });
 export type AmplitudeCohortSource = z.infer<typeof AmplitudeCohortSource>;
 
 export const FileCohortSource = z.strictObject({
-  from: z.literal('file'),
+  from: z.literal('file').describe('`file`: a CSV, JSON or NDJSON file the worker reads'),
   /** Relative paths are resolved against the worker's working directory. */
-  path: z.string().min(1),
+  path: z.string().min(1).describe("below the worker's `CIO_SYNC_COHORT_DIR`, relative to it; no `${VAR}`"),
   /** Default from the extension: .csv, .json, .ndjson/.jsonl (a trailing .gz is looked through). */
-  format: Format.optional(),
+  format: Format.optional().describe(
+    '`csv`, `json` or `ndjson`; default by the extension (`.ndjson`/`.jsonl` are NDJSON; a trailing `.gz` is looked through)',
+  ),
   /** Id column (CSV) or key (objects); default `id`, else `user_id`. */
-  column: Column.optional(),
+  column: Column.optional().describe(
+    'the CSV header or object key that holds the id; default `id`, else `user_id`',
+  ),
 });
 export type FileCohortSource = z.infer<typeof FileCohortSource>;
 
 export const UrlCohortSource = z.strictObject({
-  from: z.literal('url'),
-  url: HttpUrlWithRefs,
+  from: z.literal('url').describe('`url`: a CSV, JSON or NDJSON document fetched with a GET'),
+  url: HttpUrlWithRefs.describe(
+    'an http(s) URL; `${VAR}` references in it are resolved by the worker, and sent only to `CIO_SYNC_COHORT_URL_HOSTS`',
+  ),
   /** Default from the URL's extension, else the answer's content type. */
-  format: Format.optional(),
-  column: Column.optional(),
+  format: Format.optional().describe(
+    "`csv`, `json` or `ndjson`; default from the URL's extension, else the answer's content type",
+  ),
+  column: Column.optional().describe('as for `file`'),
   /**
    * Sent with the GET (to the URL's origin only, not after a redirect to another host). Credentials
    * (Authorization, *key*, *token*, …) must be `${ENV_VAR}` references, optionally after an auth scheme:
    * `Bearer ${TOKEN}`.
    */
-  headers: Headers.default({}),
+  headers: Headers.default({}).describe(
+    "sent with the GET, to the URL's origin only; credential headers (`Authorization`, `*key*`, `*token*`, …) must be `${VAR}` references, optionally after a scheme: `Bearer ${TOKEN}`",
+  ),
   /** Per request: connect, headers, and the longest pause between body chunks. */
-  timeout: Duration.default(60_000),
+  timeout: Duration.default(60_000).describe(
+    'per request: connect, headers, and the longest pause between body chunks',
+  ),
 });
 export type UrlCohortSource = z.infer<typeof UrlCohortSource>;
 
 export const PostgresCohortSource = z.strictObject({
-  from: z.literal('postgres'),
-  connectionString: SecretRef,
+  from: z.literal('postgres').describe('`postgres`: a query on a PostgreSQL database'),
+  connectionString: SecretRef.describe('`${VAR}`: the connection string'),
   /**
    * One SELECT (or VALUES/TABLE) returning exactly one column, the member id; it runs in a read-only
    * transaction through a cursor, so it may return millions of rows.
    */
-  query: z.string().trim().min(1),
+  query: z
+    .string()
+    .trim()
+    .min(1)
+    .describe(
+      'one SELECT (or VALUES/TABLE) returning exactly one column, the member id, read through a cursor in a read-only transaction',
+    ),
 });
 export type PostgresCohortSource = z.infer<typeof PostgresCohortSource>;
 

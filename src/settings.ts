@@ -8,8 +8,8 @@ import { parseDuration } from './config/duration.ts';
  * Every environment variable cio-sync's processes read as a setting, in one place: its name, its
  * default, who reads it and what it means, parsed once with zod. The worker, ingest, the CLI and
  * `make start` call loadSettings() at start; nothing else reads a named variable (a lint rule
- * refuses `process.env.NAME` elsewhere). The README's environment table is generated from this list
- * (`npm run docs:settings`) and a test checks it.
+ * refuses `process.env.NAME` elsewhere). docs/environment.md is generated from this list
+ * (`npm run docs:settings`, scripts/settings-table.ts) and a test checks it.
  *
  * Not here: the variables a config names in `${ENV}` references (the Customer.io and source keys).
  * Those belong to the config, and config/env.ts and config/worker-env.ts resolve them.
@@ -20,7 +20,7 @@ type Raw = string | undefined;
 
 interface SettingSpec<T> {
   variable: string;
-  /** What `unset` gives, as the README shows it. */
+  /** What `unset` gives, as docs/environment.md shows it. */
   shown: string;
   readBy: string;
   meaning: string;
@@ -101,7 +101,10 @@ export const DEFAULT_INGEST_PORT = 8788;
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
 export const DEFAULT_METRICS_PORT = 9464;
 export const DEFAULT_TEMPORAL_PORT = 7233;
-/** Measured: the throughput benchmark's worker peaks at ~300 MB RSS with it, ~600 MB without. */
+/**
+ * Unbounded, V8 lets the worker's heap grow to about twice this before it collects, so the limit is
+ * what keeps the worker's memory near what it uses (docs/benchmarks.md, "Worker memory").
+ */
 export const DEFAULT_WORKER_HEAP_MB = 320;
 export const DEFAULT_TEMPORAL_UI_PORT = 8233;
 export const DEFAULT_DESTINATION_VARIABLES = [
@@ -462,7 +465,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return { ...parsed, storeUrl: parsed.storeUrl ?? defaultStoreUrl(parsed.dataDir) };
 }
 
-/** Names, defaults, readers and meanings, in the README's order. */
+/** Names, defaults, readers and meanings, in docs/environment.md's order. */
 export function settingsReference(): Array<{
   variable: string;
   shown: string;
@@ -485,39 +488,28 @@ export function workerNodeArgs(settings: Pick<Settings, 'workerHeapMb'>): string
 /**
  * The worker's V8 young generation, per semi-space (MB). Node 24 lets it grow to 64 MB, twice over
  * (a semi-space pair) in each of the worker's two V8 threads (activities, workflows): up to 256 MB
- * of a peak RSS that is mostly garbage not yet scavenged. At 32 the peak at full load went from
- * 369 to 305 MB, 100 syncs' from 379–420 to 369 MB, at the same throughput and worker CPU
- * (bench/throughput.ts); at 16 the worker's CPU rose by two thirds.
+ * of a peak RSS that is mostly garbage not yet scavenged. 32 lowers the peak at the same throughput
+ * and CPU; smaller, the worker spends markedly more CPU scavenging (docs/benchmarks.md).
  */
 export const WORKER_SEMI_SPACE_MB = 32;
 
 /**
  * The semi-spaces of the worker's workflow thread (MB), set apart from the activities' (see
- * src/temporal/workflow-thread.ts). Its activations make little garbage, but with 32 MB its young
- * generation grew to 64 MB while a hundred syncs started and waited, and kept it: the worker's peak
- * with 100 syncs after a full-load run went from 382–416 to 340–376 MB, at the same throughput and a
- * little less worker CPU (bench/throughput.ts --phases max,many --syncs 100).
+ * src/temporal/workflow-thread.ts). Its activations make little garbage, but with the activities'
+ * 32 MB its young generation grew to 64 MB while a hundred syncs started and waited, and kept it;
+ * 8 MB is enough for it and lowers the worker's peak with many syncs (docs/benchmarks.md).
  */
 export const WORKFLOW_THREAD_SEMI_SPACE_MB = 8;
 
 /**
  * glibc's malloc arenas the worker may use (MALLOC_ARENA_MAX, read by the C library, not by us).
  * Its native threads (Temporal's core, libuv, V8) each get an arena by default, and freed memory
- * stays in them: the worker's peak RSS at full load is about 410 MB with the default, 389 MB with
- * 2, at the same throughput (bench/throughput.ts). The image, compose and `npm run worker` set it.
+ * stays in them; two arenas hold less at the same throughput (docs/benchmarks.md). The image,
+ * compose and `npm run worker` set it.
  */
 export const WORKER_MALLOC_ARENAS = 2;
 
 /** The environment the worker process is started with: `env`, with MALLOC_ARENA_MAX unless it sets one. */
 export function workerProcessEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { MALLOC_ARENA_MAX: String(WORKER_MALLOC_ARENAS), ...env };
-}
-
-/** The README's environment table. */
-export function settingsTable(): string {
-  const rows = settingsReference().map((s) => [`\`${s.variable}\``, s.shown, s.readBy, s.meaning]);
-  const header = ['Variable', 'Default', 'Read by', 'Meaning'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

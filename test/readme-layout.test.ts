@@ -5,10 +5,10 @@ import { expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-/** The README's `## Layout` code block. */
+/** The `## Layout` code block of docs/development.md. */
 async function layoutBlock(): Promise<string> {
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Layout'));
+  const page = await readFile(join(ROOT, 'docs/development.md'), 'utf8');
+  const section = page.slice(page.indexOf('## Layout'));
   const start = section.indexOf('```\n') + 4;
   return section.slice(start, section.indexOf('```', start));
 }
@@ -18,7 +18,7 @@ function pattern(path: string): RegExp {
   return new RegExp(`^${path.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')}$`);
 }
 
-it("the README's layout names every folder and module at the top of src/, and nothing that is not there", async () => {
+it('the layout in docs/development.md names every folder and module at the top of src/, and nothing that is not there', async () => {
   const block = await layoutBlock();
   const named = [...block.matchAll(/\b((?:src|test|bench|scripts)\/[\w*.-]*\/?)/g)].map((m) => m[1]!);
   const entries = await readdir(join(ROOT, 'src'), { withFileTypes: true });
@@ -26,7 +26,7 @@ it("the README's layout names every folder and module at the top of src/, and no
     .filter((e) => e.isDirectory() || (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')))
     .map((e) => (e.isDirectory() ? `src/${e.name}/` : `src/${e.name}`));
   const unnamed = actual.filter((path) => !named.some((n) => pattern(n).test(path)));
-  expect(unnamed, 'in src/ but not in the README layout').toEqual([]);
+  expect(unnamed, 'in src/ but not in the layout of docs/development.md').toEqual([]);
   const top = new Set([...(await readdir(ROOT)).map((name) => name)]);
   const missing = named.filter((n) => {
     if (n.includes('*')) return !actual.some((path) => pattern(n).test(path));
@@ -34,5 +34,5 @@ it("the README's layout names every folder and module at the top of src/, and no
     if (first !== 'src') return !top.has(first!) || (rest.length > 0 && rest[0] !== '');
     return !actual.includes(n);
   });
-  expect(missing, 'in the README layout but not in the tree').toEqual([]);
+  expect(missing, 'in the layout of docs/development.md but not in the tree').toEqual([]);
 });

@@ -162,8 +162,7 @@ export const sqliteMigrations: readonly Migration[] = [
     name: 'cohort_members_without_rowid',
     sql: `
       -- Members are found only by their key: without a rowid the table is its key's one b-tree, so a
-      -- million-member snapshot is written once instead of twice (insert 0.55 s → 0.39 s, dropping
-      -- an old run 0.52 s → 0.23 s).
+      -- snapshot is written once instead of twice (a rowid table and its key's index).
       CREATE TABLE cohort_members_by_key (
         sync_id TEXT NOT NULL,
         run_id TEXT NOT NULL,
@@ -180,10 +179,9 @@ export const sqliteMigrations: readonly Migration[] = [
     version: 7,
     name: 'cohort_run_keys',
     sql: `
-      -- A member row names its run by a number instead of repeating the sync's and the run's ids:
-      -- a million-member snapshot of a sync with a 13-character id inserts in 0.40 s instead of
-      -- 0.76 s, and takes about half the pages. run_key is a column of its own (a rowid may change
-      -- in a VACUUM); cohort runs are never deleted, so one never names two runs.
+      -- A member row names its run by a number instead of repeating the sync's and the run's ids,
+      -- so a snapshot writes and stores far less per member. run_key is a column of its own (a
+      -- rowid may change in a VACUUM); cohort runs are never deleted, so one never names two runs.
       ALTER TABLE cohort_runs ADD COLUMN run_key INTEGER;
       UPDATE cohort_runs SET run_key = rowid;
       CREATE UNIQUE INDEX cohort_runs_by_key ON cohort_runs (run_key);

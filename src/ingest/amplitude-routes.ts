@@ -1,23 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import {
-  checkAmplitudeEvents,
   checkAmplitudeGroupIdentifications,
   checkAmplitudeIdentifications,
-  checkAmplitudeRecordLimits,
   countGroupProperties,
-  parseAmplitudeUpload,
   parseIdentification,
 } from '../events/amplitude.ts';
-import {
-  fromAmplitudeEvent,
-  fromAmplitudeGroupIdentify,
-  fromAmplitudeIdentify,
-} from '../events/normalize.ts';
-import type { CanonicalRecord } from '../events/record.ts';
+import { fromAmplitudeGroupIdentify, fromAmplitudeIdentify } from '../events/normalize.ts';
 import { decodeBody, parseFormFields, parseJson } from './body.ts';
 import { commitRecords, type IngestContext, type IngestRouteConfig } from './context.ts';
 import { IngestError } from './errors.ts';
+import { amplitudeUploadRecords, checkAmplitudeRecords } from './request-checks.ts';
 
 /**
  * Amplitude's HTTP V2 (`/2/httpapi`), Batch (`/batch`), Identify (`/identify`) and Group Identify
@@ -39,12 +32,6 @@ function sourceOf(ctx: IngestContext, apiKey: unknown): string {
   return sourceId;
 }
 
-/** Every record of a request within the record limits, else a 400 naming the event indexes. */
-function checkRecords(records: readonly CanonicalRecord[]): void {
-  const errors = checkAmplitudeRecordLimits(records);
-  if (errors) throw new IngestError('invalid_events', errors.error, { itemErrors: errors });
-}
-
 function uploadRoute(ctx: IngestContext, maxBytes: number) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const receivedAt = ctx.now();
@@ -63,24 +50,7 @@ function uploadRoute(ctx: IngestContext, maxBytes: number) {
     );
     // The key first: a missing or unknown key makes the SDK drop the batch, whatever else is wrong.
     const sourceId = sourceOf(ctx, (json as { api_key?: unknown } | null)?.api_key);
-    const parsed = parseAmplitudeUpload(json);
-    if (!parsed.ok) {
-      const { error, missingField } = parsed.problem;
-      throw new IngestError(missingField ? 'missing_field' : 'invalid_body', error, { missingField });
-    }
-    const { events, minIdLength } = parsed.upload;
-    if (events.length > ctx.limits.amplitudeMaxEvents) {
-      throw new IngestError(
-        'too_many_events',
-        `more than ${ctx.limits.amplitudeMaxEvents} events in one request`,
-      );
-    }
-    const checked = checkAmplitudeEvents(events, minIdLength);
-    if (!checked.ok) {
-      throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
-    }
-    const records = checked.items.map((event) => fromAmplitudeEvent(event, receivedAt, { ip: request.ip }));
-    checkRecords(records);
+    const records = amplitudeUploadRecords(json, ctx.limits, receivedAt, { ip: request.ip });
     await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.send({
       code: 200,
@@ -133,7 +103,7 @@ function identifyRoute(ctx: IngestContext) {
       throw new IngestError('invalid_events', checked.errors.error, { itemErrors: checked.errors });
     }
     const records = checked.items.map((item) => fromAmplitudeIdentify(item, receivedAt, { ip: request.ip }));
-    checkRecords(records);
+    checkAmplitudeRecords(records);
     await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.type('text/plain; charset=utf-8').send('success');
   };
@@ -155,7 +125,7 @@ function groupIdentifyRoute(ctx: IngestContext) {
     const records = checked.items.map((item) =>
       fromAmplitudeGroupIdentify(item, receivedAt, { ip: request.ip }),
     );
-    checkRecords(records);
+    checkAmplitudeRecords(records);
     await commitRecords(ctx, sourceId, records, 'amplitude');
     return reply.type('text/plain; charset=utf-8').send('success');
   };

@@ -1,21 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { isPlainObject } from '../json-values.ts';
-import { fromSegment } from '../events/normalize.ts';
-import type { CanonicalRecord } from '../events/record.ts';
-import { checkRecordLimits, checkValueLimits, type LimitViolation } from '../events/record-limits.ts';
-import {
-  parseSegmentBatch,
-  parseSegmentCall,
-  SEGMENT_PATH_LETTERS,
-  SEGMENT_TYPES,
-  type SegmentParse,
-  type SegmentProblem,
-  type SegmentType,
-} from '../events/segment.ts';
+import { SEGMENT_PATH_LETTERS, SEGMENT_TYPES, type SegmentType } from '../events/segment.ts';
 import { decodeBody, parseJson } from './body.ts';
 import { commitRecords, type IngestContext, type IngestRouteConfig } from './context.ts';
 import { IngestError } from './errors.ts';
+import { segmentRecords } from './request-checks.ts';
 
 /**
  * Segment's tracking API: `/v1/<type>`, `/v1/batch`, and analytics.js's one-letter paths (`/v1/t`,
@@ -74,20 +64,12 @@ function authenticate(ctx: IngestContext, request: FastifyRequest, body: unknown
   return sourceOfKey(ctx, key);
 }
 
-function describe(problems: SegmentProblem[]): string {
-  const first = problems[0];
-  if (!first) return 'invalid request';
-  const where = first.index === undefined ? '' : `batch item ${first.index}: `;
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-  return `${where}${first.field}: ${first.message}${more}`;
-}
-
 async function ingest(
   ctx: IngestContext,
   request: FastifyRequest,
   reply: FastifyReply,
   maxBytes: number,
-  parse: (body: unknown) => SegmentParse,
+  call: SegmentType | 'batch',
 ) {
   const receivedAt = ctx.now();
   const fromHeader = writeKeyOf(request.headers.authorization, undefined) !== undefined;
@@ -109,67 +91,9 @@ async function ingest(
     { body: request.body, encoding: request.headers['content-encoding'] },
   );
   const sourceId = authenticate(ctx, request, body);
-  const parsed = parse(body);
-  if (!parsed.ok) {
-    throw new IngestError('invalid_events', describe(parsed.problems), { problems: parsed.problems });
-  }
-  const records = parsed.calls.map((call) => fromSegment(call, receivedAt));
-  checkRecords(records, Array.isArray((body as { batch?: unknown }).batch));
+  const records = segmentRecords(body, call, ctx.limits, receivedAt);
   await commitRecords(ctx, sourceId, records, 'segment');
   return reply.send({ success: true });
-}
-
-function limitProblem(found: LimitViolation, index: number | undefined): SegmentProblem {
-  const field = found.path === '' ? (index === undefined ? 'body' : 'item') : found.path;
-  return index === undefined ? { field, message: found.detail } : { index, field, message: found.detail };
-}
-
-function limitError(problems: SegmentProblem[], sizeOnly: boolean): IngestError {
-  return new IngestError(sizeOnly ? 'payload_too_large' : 'invalid_events', describe(problems), { problems });
-}
-
-/** The normalized records (a batch's context merged in) against the record limits. */
-function checkRecords(records: readonly CanonicalRecord[], batch: boolean): void {
-  const problems: SegmentProblem[] = [];
-  let sizeOnly = true;
-  records.forEach((record, index) => {
-    const found = checkRecordLimits(record);
-    if (!found) return;
-    sizeOnly &&= found.limit === 'record_size';
-    problems.push(limitProblem(found, batch ? index : undefined));
-  });
-  if (problems.length > 0) throw limitError(problems, sizeOnly);
-}
-
-/**
- * One call's raw body against the record limits, before anything recursive walks it; its size
- * is already bounded by the route's body limit.
- */
-function checkCallLimits(body: unknown): void {
-  const found = checkValueLimits(body);
-  if (found) throw limitError([limitProblem(found, undefined)], false);
-}
-
-/** Segment's per-item limits (and the record limits), checked on the raw items before they are parsed. */
-function checkBatchLimits(ctx: IngestContext, body: unknown): void {
-  const batch = isPlainObject(body) ? body.batch : undefined;
-  if (!Array.isArray(batch)) return;
-  const { segmentMaxItems, segmentItemBytes } = ctx.limits;
-  if (batch.length > segmentMaxItems) {
-    throw new IngestError('too_many_events', `more than ${segmentMaxItems} items in one batch`);
-  }
-  const { batch: _items, ...envelope } = body as Record<string, unknown>;
-  const shared = checkValueLimits(envelope);
-  if (shared) throw limitError([limitProblem(shared, undefined)], false);
-  const problems: SegmentProblem[] = [];
-  let sizeOnly = true;
-  batch.forEach((item, index) => {
-    const found = checkValueLimits(item, { maxBytes: segmentItemBytes });
-    if (!found) return;
-    sizeOnly &&= found.limit === 'record_size';
-    problems.push(limitProblem(found, index));
-  });
-  if (problems.length > 0) throw limitError(problems, sizeOnly);
 }
 
 export function registerSegmentRoutes(app: FastifyInstance, ctx: IngestContext): void {
@@ -178,10 +102,7 @@ export function registerSegmentRoutes(app: FastifyInstance, ctx: IngestContext):
   const onRequest = (request: FastifyRequest, reply: FastifyReply) => authenticateHeader(ctx, request, reply);
 
   const single = (type: SegmentType) => (request: FastifyRequest, reply: FastifyReply) =>
-    ingest(ctx, request, reply, segmentCallBytes, (body) => {
-      checkCallLimits(body);
-      return parseSegmentCall(body, type);
-    });
+    ingest(ctx, request, reply, segmentCallBytes, type);
   for (const type of SEGMENT_TYPES) {
     app.post(`/v1/${type}`, { bodyLimit: segmentCallBytes, config, onRequest }, single(type));
   }
@@ -190,10 +111,7 @@ export function registerSegmentRoutes(app: FastifyInstance, ctx: IngestContext):
   }
 
   const batch = (request: FastifyRequest, reply: FastifyReply) =>
-    ingest(ctx, request, reply, segmentBatchBytes, (body) => {
-      checkBatchLimits(ctx, body);
-      return parseSegmentBatch(body);
-    });
+    ingest(ctx, request, reply, segmentBatchBytes, 'batch');
   app.post('/v1/batch', { bodyLimit: segmentBatchBytes, config, onRequest }, batch);
   app.post('/v1/b', { bodyLimit: segmentBatchBytes, config, onRequest }, batch);
 }

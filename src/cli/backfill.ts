@@ -1,4 +1,3 @@
-import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 
 import { loadConfig } from '../config/load.ts';
@@ -13,14 +12,7 @@ import {
   DEFAULT_RECORDS_PER_SECOND,
 } from '../control/backfills.ts';
 import { SyncControlError } from '../control/syncs.ts';
-
-/** What the command borrows from the CLI around it (src/client.ts). */
-export interface CliContext {
-  json(): boolean;
-  taskQueue(): string;
-  withClient<T>(fn: (client: Client) => Promise<T>): Promise<T>;
-  print(value: unknown, human: () => string): void;
-}
+import { EXIT, type CliContext } from './context.ts';
 
 interface BackfillOptions {
   file: string;
@@ -85,7 +77,7 @@ async function start(ctx: CliContext, sourceId: string, opts: BackfillOptions) {
     );
   }
   ctx.print(progress, () => describeBackfill(progress));
-  if (progress.status !== 'completed') process.exitCode = 1;
+  if (progress.status !== 'completed') process.exitCode = EXIT.failure;
 }
 
 export function registerBackfillCommand(program: Command, ctx: CliContext): void {

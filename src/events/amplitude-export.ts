@@ -8,7 +8,7 @@ import type { CanonicalRecord, RecordKind } from './record.ts';
  * its Webhook streaming destination: one flat object of ~55 columns, absent values as `null`, times
  * as `YYYY-MM-DD HH:MM:SS.ffffff` in UTC. Its "Send Users" option also posts Identify API objects
  * (`user_id`, `device_id`, `user_properties`, device fields, no `event_type`), so both are read here.
- * docs/sources.md lists each fact relied on and its source.
+ * docs/source-formats.md lists each fact relied on and its source.
  *
  * The record is the one the HTTP V2 route makes for the same event, so syncs treat both alike and
  * the Customer.io event id (source + `insert_id`, timed by the client's own event time) is the same

@@ -52,7 +52,7 @@ export interface CanonicalRecord {
   context: Record<string, unknown>;
   /**
    * Read from history (an Export API backfill), not received as it happened: user forwarding sends
-   * its person updates with their own time, so Customer.io keeps whatever is newer (docs/sources.md).
+   * its person updates with their own time, so Customer.io keeps whatever is newer (docs/source-formats.md).
    */
   historical?: true;
 }

@@ -6,7 +6,7 @@ import { specFor } from '../control/syncs.ts';
 import { staticDetailsOf } from '../control/static-details.ts';
 import { initialCohortState } from './cohort-sync.ts';
 import { activitySummary, cohortDetails, count, streamDetails } from './details.ts';
-import { initialStreamState } from './stream-sync.ts';
+import { initialStreamState } from './stream-lanes.ts';
 
 const config = parseConfig(`
 sources: [{ id: web, apiKey: "\${WEB_KEY}" }]

@@ -9,60 +9,30 @@ import type { StreamSync } from '../config/schema.ts';
 import { checkAmplitudeEvents } from '../events/amplitude.ts';
 import { fromAmplitudeEvent, fromSegment } from '../events/normalize.ts';
 import { parseSegmentBatch, parseSegmentCall } from '../events/segment.ts';
-import { laneOf } from '../mapping/lanes.ts';
+import { DEFAULT_LIMITS } from '../ingest/context.ts';
+import { IngestError } from '../ingest/errors.ts';
+import { segmentRecords } from '../ingest/request-checks.ts';
 import { planBatch } from '../mapping/plan-batch.ts';
-import { formatPreview, parsePreviewInput, PreviewInputError, previewCalls } from './preview.ts';
+import { parsePreviewInput, PreviewInputError, previewCalls } from './preview.ts';
+import { config, ENV, line, NOW } from './preview/fixtures.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const NOW = Date.parse('2025-12-01T12:30:00.000Z');
-// The source keys the configs below reference (secret fields take no `:-default`).
-const ENV = { WEB_KEY: 'web-key', APP_KEY: 'app-key', K: 'k' };
 
-/** A config as a user writes it, through the real loader. */
-function config(syncs = '', extraSources = '') {
-  return parseConfig(
-    `sources:
-  - id: web
-    apiKey: \${WEB_KEY}
-${extraSources}
-destinations:
-  - id: cio
-    siteId: site
-    trackApiKey: \${TRACK_KEY:-}
-syncs:
-  - id: web-to-cio
-    type: stream
-    source: web
-    destination: cio
-    events:
-      filter:
-        requireUserId: true
-    users:
-      send: true
-      properties: [email, plan]
-    # One lane: every request in log order (the lane split has its own test).
-    delivery:
-      lanes: 1
-${syncs}`,
-    'cio.yaml',
-  );
-}
-
-const line = (value: unknown) => JSON.stringify(value);
-
-/** One stream sync s1 of source web to destination cio, with these `delivery` settings. */
-function oneStreamSync(delivery: string) {
-  return parseConfig(
-    `sources:
-  - { id: web, apiKey: '\${K}' }
-destinations:
-  - { id: cio, siteId: s, trackApiKey: '\${T:-}' }
-syncs:
-  - { id: s1, type: stream, source: web, destination: cio, delivery: { ${delivery} } }
-`,
-    'cio.yaml',
-  );
-}
+const signup = {
+  user_id: 'user-123',
+  event_type: 'Signed Up',
+  time: 1_764_590_400_000,
+  insert_id: 'signup-1',
+  user_properties: { email: 'ada@example.com', plan: 'pro' },
+};
+const anonymous = { device_id: 'device-9f3c2a', event_type: 'Viewed Pricing', time: 1_764_590_410_000 };
+const identify = {
+  type: 'identify',
+  userId: 'user-123',
+  messageId: 'm-2',
+  timestamp: '2025-12-01T12:00:20.000Z',
+  traits: { email: 'ada@example.com', plan: 'pro' },
+};
 
 describe('parsePreviewInput', () => {
   it('reads NDJSON line by line, detecting each body on its own, and skips blank lines', () => {
@@ -99,23 +69,7 @@ describe('parsePreviewInput', () => {
   });
 });
 
-describe('previewCalls', () => {
-  const signup = {
-    user_id: 'user-123',
-    event_type: 'Signed Up',
-    time: 1_764_590_400_000,
-    insert_id: 'signup-1',
-    user_properties: { email: 'ada@example.com', plan: 'pro' },
-  };
-  const anonymous = { device_id: 'device-9f3c2a', event_type: 'Viewed Pricing', time: 1_764_590_410_000 };
-  const identify = {
-    type: 'identify',
-    userId: 'user-123',
-    messageId: 'm-2',
-    timestamp: '2025-12-01T12:00:20.000Z',
-    traits: { email: 'ada@example.com', plan: 'pro' },
-  };
-
+describe('previewCalls: what delivery sends', () => {
   it('sends what the delivery would: ingest normalization, then planBatch over seqs 1..n', () => {
     const text = [line({ api_key: 'web-key', events: [signup, anonymous] }), line(identify)].join('\n');
     const cfg = config();
@@ -230,7 +184,9 @@ syncs:
       [3, 'sent', 2],
     ]);
   });
+});
 
+describe('previewCalls: what ingest stores', () => {
   it('explains dead letters and calls ingest refuses, keeping none of a refused request', () => {
     const tooLong = { user_id: 'u'.repeat(160), event_type: 'Signed Up', time: 1 };
     const noIds = { event_type: 'Signed Up' };
@@ -323,7 +279,9 @@ syncs:
     expect(report.calls[0]!.record).toEqual(fromSegment(parsed.calls[0]!, NOW));
     expect(report.calls[0]!.record!.context).toEqual({ ip: '10.0.0.1' });
   });
+});
 
+describe('previewCalls: notes and the shipped example', () => {
   it('notes paused syncs, dry runs and region auto, and does not preview cohort syncs', () => {
     const cfg = parseConfig(
       `sources:
@@ -359,87 +317,6 @@ syncs:
     ]);
   });
 
-  it('splits the records by person into lanes, and sends a merge alone once every lane has passed it', () => {
-    const cfg = oneStreamSync('lanes: 2, maxRecords: 2');
-    const sync = cfg.syncs[0] as StreamSync;
-    // Two people who land in different lanes (laneOf is the delivery's own split).
-    const laneOfUser = (userId: string) =>
-      laneOf(
-        {
-          kind: 'track',
-          origin: 'segment',
-          time: 0,
-          user_id: userId,
-          event_properties: {},
-          user_properties: {},
-          context: {},
-        },
-        sync,
-        2,
-      );
-    const people = ['user-1', 'user-2', 'user-3', 'user-4', 'user-5'];
-    const a = people.find((p) => laneOfUser(p) === 0)!;
-    const b = people.find((p) => laneOfUser(p) === 1)!;
-    const track = (userId: string, event: string) => line({ type: 'track', userId, event, messageId: event });
-    const text = [
-      track(b, 'b1'),
-      track(a, 'a1'),
-      track(a, 'a2'),
-      track(a, 'a3'),
-      line({ type: 'alias', userId: a, previousId: b, messageId: 'merge' }),
-      track(b, 'b2'),
-    ].join('\n');
-    const [preview] = previewCalls(cfg, parsePreviewInput(text, 'in'), { now: NOW, env: ENV }).syncs;
-    // Before the merge: lane 0 sends a's three records two at a time, lane 1 b's one; then the merge
-    // alone on lane 0; then what follows it.
-    expect(preview!.requests.map((r) => [r.lane, r.seqs])).toEqual([
-      [0, [2, 3]],
-      [0, [4]],
-      [1, [1]],
-      [0, [5]],
-      [1, [6]],
-    ]);
-    expect(preview!.requests[3]!.body.batch).toEqual([
-      { type: 'person', action: 'merge', primary: { id: a }, secondary: { id: b } },
-    ]);
-    expect(preview!.records.map((r) => [r.seq, r.lane, r.outcome === 'sent' && r.request])).toEqual([
-      [1, 1, 3],
-      [2, 0, 1],
-      [3, 0, 1],
-      [4, 0, 2],
-      [5, 0, 4],
-      [6, 1, 5],
-    ]);
-  });
-
-  it('shows lanes: auto with one lane up to four full requests, and with four lanes beyond', () => {
-    const cfg = oneStreamSync('maxRecords: 2');
-    const calls = (n: number) =>
-      Array.from({ length: n }, (_, i) =>
-        line({ type: 'track', userId: `user-${i}`, event: 'E', messageId: `m${i}` }),
-      );
-    const at = (n: number) =>
-      previewCalls(cfg, parsePreviewInput(calls(n).join('\n'), 'in'), { now: NOW, env: ENV }).syncs[0]!;
-
-    const small = at(8);
-    expect(small.notes).toEqual([
-      'lanes: auto: one lane, as for any log of up to 8 records (4 full requests)',
-    ]);
-    expect(small.requests.map((r) => [r.lane, r.seqs])).toEqual([
-      [0, [1, 2]],
-      [0, [3, 4]],
-      [0, [5, 6]],
-      [0, [7, 8]],
-    ]);
-
-    const big = at(9);
-    expect(big.notes).toEqual([
-      'lanes: auto, shown with 4: over 8 records (4 full requests) it grows to 4 lanes once its first lane finds the backlog, and the requests that lane sent meanwhile are split differently; requests of different lanes are sent side by side, in no fixed order',
-    ]);
-    expect(new Set(big.requests.map((r) => r.lane)).size).toBeGreaterThan(1);
-    expect(big.requests.flatMap((r) => r.seqs).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  });
-
   it('previews the example config and sample file shipped in examples/', async () => {
     const cfg = parseConfig(await readFile(join(ROOT, 'examples/cio-sync.yaml'), 'utf8'), 'cio-sync.yaml');
     const text = await readFile(join(ROOT, 'examples/sample-calls.ndjson'), 'utf8');
@@ -460,49 +337,57 @@ syncs:
   });
 });
 
-describe('formatPreview', () => {
-  it('prints each request with its JSON body, then every record and call with its fate', () => {
-    const text = [
-      line({
-        type: 'track',
-        userId: 'user-1',
-        event: 'A',
-        messageId: 'm1',
-        timestamp: '2025-12-01T12:00:00.000Z',
-      }),
-      line({ type: 'track', anonymousId: 'anon-1', event: 'B' }),
-      line({ type: 'track', event: 'C' }),
-    ].join('\n');
+describe('previewCalls: ingest’s own request checks', () => {
+  /** What the /v1/batch route answers for a body (src/ingest/request-checks.ts). */
+  const refusal = (body: unknown): IngestError => {
+    try {
+      segmentRecords(body, 'batch', DEFAULT_LIMITS, NOW);
+    } catch (err) {
+      if (err instanceof IngestError) return err;
+      throw err;
+    }
+    throw new Error('ingest accepts the fixture');
+  };
+  const item = (i: number) => ({ type: 'track', userId: 'user-1', event: 'E', messageId: `m${i}` });
+
+  it('refuses a request as the ingest route does, with its reason, and names the calls at fault', () => {
+    const tooMany = {
+      batch: Array.from({ length: DEFAULT_LIMITS.segmentMaxItems + 1 }, (_, i) => item(i)),
+    };
+    const big = {
+      batch: [item(0), { ...item(1), properties: { note: 'x'.repeat(DEFAULT_LIMITS.segmentItemBytes) } }],
+    };
+    const text = [line(tooMany), line(big), line({ batch: [item(2)] })].join('\n');
     const report = previewCalls(config(), parsePreviewInput(text, 'in'), { now: NOW, env: ENV });
-    const id = (report.syncs[0]!.requests[0]!.body.batch[0] as { id: string }).id;
-    expect(formatPreview(report)).toBe(
-      [
-        '3 call(s): 2 stored, 1 rejected at ingest',
-        '',
-        'web-to-cio (stream: web → cio)',
-        `  request 1: POST https://track.customer.io/api/v2/batch (1 operation(s) from 1 record(s), ${report.syncs[0]!.requests[0]!.bytes} bytes)`,
-        '    {',
-        '      "batch": [',
-        '        {',
-        '          "type": "person",',
-        '          "action": "event",',
-        '          "identifiers": {',
-        '            "id": "user-1"',
-        '          },',
-        '          "name": "A",',
-        `          "id": "${id}",`,
-        '          "timestamp": 1764590400,',
-        '          "attributes": {}',
-        '        }',
-        '      ]',
-        '    }',
-        '  seq 1  in:1  sent in request 1 (1 operation(s))',
-        '  seq 2  in:2  filtered: no_user_id',
-        '  1 request(s): 1 record(s) sent, 1 filtered (no_user_id 1), 0 dead-lettered',
-        '',
-        'rejected at ingest (answered with an error and never stored, so no sync sees them):',
-        '  in:3  invalid_events: userId: userId or anonymousId is required',
-      ].join('\n'),
+
+    const many = refusal(tooMany);
+    expect(many.reason).toBe('too_many_events');
+    const first = report.calls.filter((c) => c.ref.startsWith('in:1 '));
+    expect(first).toHaveLength(tooMany.batch.length);
+    expect(new Set(first.map((c) => JSON.stringify(c.rejected)))).toEqual(
+      new Set([JSON.stringify({ reason: many.reason, message: many.message })]),
     );
+
+    const oversize = refusal(big);
+    expect(oversize.reason).toBe('payload_too_large');
+    const [problem] = oversize.detail.problems!;
+    expect(
+      report.calls.filter((c) => !c.ref.startsWith('in:1 ')).map((c) => [c.ref, c.seq, c.rejected]),
+    ).toEqual([
+      [
+        'in:2 batch[0]',
+        undefined,
+        {
+          reason: 'invalid_events',
+          message: 'not stored: another call of the same request is invalid, and ingest keeps none of it',
+        },
+      ],
+      [
+        'in:2 batch[1]',
+        undefined,
+        { reason: oversize.reason, message: `${problem!.field}: ${problem!.message}` },
+      ],
+      ['in:3 batch[0]', 1, undefined],
+    ]);
   });
 });

@@ -45,7 +45,8 @@ const NEEDS: Record<string, { temporal?: boolean; bundle?: boolean; postgres?: b
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const tiers = project.vitest.projects.map((p) => p.name);
   // An unknown project name (a run without the tiers' config) needs everything, as before.
-  const needs = (key: 'temporal' | 'bundle' | 'postgres') => tiers.some((tier) => NEEDS[tier]?.[key] ?? true);
+  const needs = (key: 'temporal' | 'bundle' | 'postgres') =>
+    tiers.some((tier) => (tier in NEEDS ? NEEDS[tier]?.[key] === true : true));
   const skipTemporal = process.env.CIO_SYNC_NO_TEMPORAL === '1';
   const wantTemporal = needs('temporal') && !skipTemporal;
   const wantBundle = needs('bundle') && !skipTemporal;

@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { downloadExport } from '../src/backfill/export-api.ts';
 import { parseHourInput } from '../src/backfill/export-hours.ts';
@@ -15,6 +16,7 @@ import {
   waitForBackfill,
   type BackfillRequest,
 } from '../src/control/backfills.ts';
+import { backfillWorkflowId } from '../src/workflows/backfill-definitions.ts';
 import { exportEvent } from './fakes/amplitude-export-format.ts';
 import { startFakeAmplitudeExport, type FakeAmplitudeExport } from './fakes/amplitude-export.ts';
 import { runCliProcess } from './helpers/cli.ts';
@@ -64,6 +66,12 @@ async function run(sourceId: string, request: Omit<BackfillRequest, 'sourceId'>,
 }
 
 const logged = async (sourceId: string) => (await engine.store.readAfter(sourceId, 0, 100_000)).length;
+
+/** The run's history replays on the current workflow code (pause, resume, splits and all). */
+async function replays(sourceId: string): Promise<void> {
+  const history = await engine.client.workflow.getHandle(backfillWorkflowId(sourceId)).fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history);
+}
 
 beforeAll(async () => {
   zipDir = await mkdtemp(join(tmpdir(), 'cio-sync-backfill-zips-'));
@@ -160,6 +168,7 @@ describe('cio-sync backfill', () => {
     } finally {
       exportApi.maxBytes = 4e9;
     }
+    await replays(source);
     const statuses = exportApi.requests.slice(-6).map((r) => r.status);
     expect(statuses).toContain(400);
     expect(await logged(source)).toBe(4 * ROWS_PER_HOUR);
@@ -217,5 +226,26 @@ describe('cio-sync backfill', () => {
     const done = await waitForBackfill(engine.client, source, false);
     expect(done.status).toBe('completed');
     expect(await logged(source)).toBe(4 * ROWS_PER_HOUR);
+    await replays(source);
+  });
+
+  it('stops for good when cancelled, and says so', async () => {
+    const source = uniqueId('cancel');
+    const input = backfillInput(parseConfig(configYaml(source)), {
+      sourceId: source,
+      from: '2026-10-01T00',
+      to: '2026-10-01T03',
+      hoursPerRequest: 1,
+      recordsPerSecond: 400,
+    });
+    await startBackfill(engine.client, engine.taskQueue, input);
+    await eventually(async () => (await logged(source)) >= ROWS_PER_HOUR, 30_000);
+    await signalBackfill(engine.client, source, 'cancel');
+    const done = await waitForBackfill(engine.client, source, false);
+    expect(done).toMatchObject({ status: 'cancelled', lastError: 'cancelled' });
+    const atCancel = await logged(source);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await logged(source)).toBe(atCancel);
+    expect(atCancel).toBeLessThan(4 * ROWS_PER_HOUR);
   });
 });

@@ -35,6 +35,49 @@ describe('cio-sync CLI', () => {
     );
   });
 
+  it('validate and apply: exit 2 for what the worker in that environment will refuse, each at its line with the setting that allows it', async () => {
+    const syncId = uniqueId('refused');
+    const file = join(engine.dir, `${syncId}.yaml`);
+    await writeFile(
+      file,
+      `sources: [{ id: web, apiKey: "\${WEB_API_KEY}" }]
+destinations:
+  - id: acc
+    siteId: "\${CIO_SITE_ID}"
+    trackApiKey: "\${ACC_TRACK_KEY}"
+    trackUrl: http://cio.example.com:8080
+syncs:
+  - { id: ${syncId}, type: stream, source: web, destination: acc }
+`,
+    );
+    const settings = { CIO_SYNC_DESTINATION_VARIABLES: 'CIO_SITE_ID', CIO_SYNC_OVERRIDE_HOSTS: '' };
+    const refused = [
+      `${file}:5: destination acc trackApiKey: the worker does not resolve \${ACC_TRACK_KEY} in a destination field (allow it with CIO_SYNC_DESTINATION_VARIABLES=CIO_SITE_ID,ACC_TRACK_KEY)`,
+      `${file}:6: destination acc trackUrl override "cio.example.com:8080" is not allowed by this worker: credentials go only to the region hosts unless CIO_SYNC_OVERRIDE_HOSTS lists the host (allow it with CIO_SYNC_OVERRIDE_HOSTS=cio.example.com:8080)`,
+    ];
+    for (const command of [['validate'], ['apply'], ['apply', '--dry-run']]) {
+      const res = await cli([...command, '-f', file], settings);
+      expect(res.code, command.join(' ')).toBe(2);
+      for (const line of refused) expect(res.stderr).toContain(line);
+    }
+    expect((await cli(['status', syncId])).code).toBe(3);
+
+    // Allowed, but unset here: a warning (the worker may have it), not a refusal.
+    const allowed = {
+      CIO_SYNC_DESTINATION_VARIABLES: 'CIO_SITE_ID,ACC_TRACK_KEY',
+      CIO_SYNC_OVERRIDE_HOSTS: 'cio.example.com:8080',
+      CIO_SITE_ID: 'site',
+    };
+    const ok = await cli(['validate', '-f', file], allowed);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain(
+      `${file}:5: warning: environment variable ACC_TRACK_KEY (for destination acc trackApiKey) is not set here: the worker needs it in its own environment`,
+    );
+    const plan = await cli(['--json', 'apply', '-f', file, '--dry-run'], allowed);
+    expect(plan.code).toBe(0);
+    expect(JSON.parse(plan.stdout)).toEqual({ dryRun: true, steps: [{ syncId, actions: ['start'] }] });
+  });
+
   it('apply --dry-run plans, apply starts, then status/pause/resume/dead-letters/requests work by sync id', async () => {
     const source = uniqueId('src');
     const syncId = uniqueId('cli');

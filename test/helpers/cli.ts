@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 
 import { inject } from 'vitest';
 
-import type { TestEngine } from './engine.ts';
+import { WORKER_ENV, type TestEngine } from './engine.ts';
 import { ROOT } from './processes.ts';
 
 export interface CliResult {
@@ -12,6 +12,10 @@ export interface CliResult {
   stdout: string;
   stderr: string;
 }
+
+const workerPolicy = Object.fromEntries(
+  Object.entries(WORKER_ENV).filter(([name]) => name.startsWith('CIO_SYNC_')),
+);
 
 /** Runs the `cio-sync` CLI as a process against a test engine's Temporal queue and store. */
 export async function runCliProcess(
@@ -30,6 +34,8 @@ export async function runCliProcess(
           TEMPORAL_ADDRESS: inject('temporalAddress'),
           CIO_SYNC_STORE: `sqlite:${engine.storePath}`,
           CIO_SYNC_TASK_QUEUE: engine.taskQueue,
+          // validate and apply check a config against the worker's policy: the CLI has the worker's.
+          ...workerPolicy,
           ...env,
         },
       },

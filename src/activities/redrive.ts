@@ -4,7 +4,7 @@ import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
 import { personKeysOf } from '../mapping/deletions.ts';
 import { planBatch, settleUserSnapshots, userKeysOf } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
-import { countByReason } from './deliver-lane.ts';
+import { countByReason } from './lane-settle.ts';
 import type { ActivityDeps } from './deps.ts';
 import { isHold, openDestination } from './customerio-send.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';

@@ -53,8 +53,7 @@ export function isHold(value: unknown): value is Hold {
  * after its slot (timers fire late, a store write holds the event loop), so requests spaced exactly
  * at the limit put one too many into some one-second window, and each of those costs a 429 and a
  * retry. Within one process admitSend rules that out; between workers sharing a destination, 95 %
- * tolerates about 50 ms of such lateness (measured: at 99 % of 100 requests/s, eight cohort chunks
- * in flight met 19 429s in 1,000 requests).
+ * tolerates about 50 ms of such lateness.
  */
 const PACING = 0.95;
 

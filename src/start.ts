@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import pc from 'picocolors';
 
-import { loadConfig } from './config/load.ts';
+import { allowConfigFile } from './config/env-check.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
 import { applyConfig } from './control/syncs.ts';
 import { startDevServer } from './temporal/dev-server.ts';
 import { loadSettings, workerNodeArgs, workerProcessEnv } from './settings.ts';
@@ -19,7 +20,8 @@ const DEV_WEB_API_KEY = 'dev-web-key';
 /**
  * `make start`: the whole engine on its embedded defaults — a Temporal dev server (Web UI, search
  * attributes, state in .data/), the worker, the ingest server — then applies the example config.
- * Ctrl-C stops everything it started.
+ * The worker may resolve the variables, and use the hosts and cohort files, that config names
+ * (config/env-check.ts). Ctrl-C stops everything it started.
  */
 async function main(): Promise<void> {
   const settings = loadSettings();
@@ -29,6 +31,9 @@ async function main(): Promise<void> {
   const { temporalPort: port, temporalUiPort: uiPort, ingestPort } = settings;
   await mkdir(dataDir, { recursive: true });
   const config = await loadConfig(configFile);
+  // The worker started beside this file may use what it names: its variables, hosts, cohort files.
+  const allowed = await allowConfigFile(configFile, config, process.env);
+  for (const note of allowed.notes) log(note);
 
   log(`starting the Temporal dev server (state in ${dataDir}/temporal.db)`);
   const server = await startDevServer({ port, uiPort, dbFile: resolve(dataDir, 'temporal.db') });
@@ -74,7 +79,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
 
   for (const [name, script, nodeArgs, childEnv] of [
-    ['worker', 'src/worker.ts', workerNodeArgs(settings), workerProcessEnv(env)],
+    ['worker', 'src/worker.ts', workerNodeArgs(settings), workerProcessEnv({ ...env, ...allowed.settings })],
     ['ingest', 'src/ingest/server.ts', [], env],
   ] as const) {
     const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, script)], {
@@ -126,6 +131,10 @@ function log(message: string): void {
 }
 
 main().catch((err) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${pc.red('invalid config')}\n${err.message}\n`);
+    process.exit(2);
+  }
   console.error(err);
   process.exit(1);
 });

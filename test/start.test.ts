@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { openSqliteStore } from '../src/store/sqlite.ts';
 import { freePort } from '../src/temporal/dev-server.ts';
-import { eventually } from './helpers/engine.ts';
+import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio/index.ts';
+import { CREDENTIALS, eventually } from './helpers/engine.ts';
 import { spawnEntry, type ChildHandle } from './helpers/processes.ts';
 
 function alive(pid: number): boolean {
@@ -103,5 +104,76 @@ describe('npm start (embedded defaults)', () => {
     for (const pid of pids) await eventually(() => !alive(pid), 10_000);
     await expect(fetch(`http://127.0.0.1:${ingestPort}/health`)).rejects.toThrow();
     await expect(fetch(`http://127.0.0.1:${uiPort}/`)).rejects.toThrow();
+  });
+});
+
+/** `make start` with a config of one's own: its worker may use what that file names, and only that. */
+describe('npm start with a config naming its own variables, hosts and cohort file', () => {
+  let dir = '';
+  let start: ChildHandle | undefined;
+  let fake: FakeCustomerIo | undefined;
+  afterAll(async () => {
+    await start?.kill();
+    await fake?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('allows them for the worker it starts, says so, and the cohort reaches Customer.io', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cio-start-own-'));
+    fake = await startFakeCustomerIo(CREDENTIALS);
+    for (const id of ['a', 'b']) fake.seedPerson({ id });
+    const members = join(dir, 'members.csv');
+    await writeFile(members, 'id\na\nb\n');
+    const config = join(dir, 'own.yaml');
+    await writeFile(
+      config,
+      `sources: [{ id: web, apiKey: "\${WEB_API_KEY}" }]
+destinations:
+  - id: local
+    siteId: "\${LOCAL_SITE_ID}"
+    trackApiKey: "\${LOCAL_TRACK_KEY}"
+    trackUrl: ${fake.url}
+    appUrl: ${fake.url}
+syncs:
+  - id: members
+    type: cohort
+    destination: local
+    cohort: { from: file, path: ${members} }
+    target: attribute
+    attribute: member
+    cadence: once
+`,
+    );
+    const [temporalPort, uiPort, ingestPort] = [await freePort(), await freePort(), await freePort()];
+    start = await spawnEntry(
+      'src/start.ts',
+      [],
+      {
+        CIO_SYNC_DATA: dir,
+        CIO_SYNC_CONFIG: config,
+        TEMPORAL_PORT: String(temporalPort),
+        TEMPORAL_UI_PORT: String(uiPort),
+        CIO_SYNC_INGEST_PORT: String(ingestPort),
+        LOCAL_SITE_ID: CREDENTIALS.siteId,
+        LOCAL_TRACK_KEY: CREDENTIALS.trackApiKey,
+        // Nothing allowed by settings: what the worker may do comes from the file alone.
+        CIO_SYNC_DESTINATION_VARIABLES: '',
+        CIO_SYNC_OVERRIDE_HOSTS: '',
+      },
+      'Ctrl-C stops everything.',
+      90_000,
+    );
+    const out = start.output();
+    const host = new URL(fake.url).host;
+    for (const allowed of [
+      `${config}:4: the worker started here allows LOCAL_SITE_ID in CIO_SYNC_DESTINATION_VARIABLES`,
+      `${config}:5: the worker started here allows LOCAL_TRACK_KEY in CIO_SYNC_DESTINATION_VARIABLES`,
+      `${config}:6: the worker started here allows ${host} in CIO_SYNC_OVERRIDE_HOSTS`,
+      `${config}:12: the worker started here allows ${members} in CIO_SYNC_COHORT_DIR`,
+    ]) {
+      expect(out).toContain(allowed);
+    }
+    await eventually(() => fake!.findPerson('id', 'b')?.attributes.member === true || undefined, 60_000);
+    expect(fake.findPerson('id', 'a')?.attributes.member).toBe(true);
   });
 });

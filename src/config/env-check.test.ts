@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCohortSource } from '../cohorts/index.ts';
 import { DEFAULT_COHORT_VARIABLES, DEFAULT_DESTINATION_VARIABLES } from '../settings.ts';
 import {
+  allowConfigFile,
   assertConfigRuns,
   checkConfigAgainstEnv,
   EnvCheckError,
@@ -234,5 +235,33 @@ describe('assertConfigRuns (validate, apply)', () => {
     );
     const fine = parseConfig(await readFile(file, 'utf8'), file);
     await expect(assertConfigRuns(file, fine, env, () => {})).resolves.toBeUndefined();
+  });
+});
+
+describe('allowConfigFile (make start)', () => {
+  it('gives the worker beside a file exactly what the file names, and refuses what no setting allows', async () => {
+    const file = join(dir, 'start.yaml');
+    await writeFile(file, text());
+    const { settings, notes } = await allowConfigFile(file, parseConfig(text(), file), ENV, dir);
+    expect(settings).toEqual(widenedSettings(check(), ENV, dir));
+    expect(notes).toContain(
+      `${file}:9: the worker started here allows localhost:9999 in CIO_SYNC_OVERRIDE_HOSTS`,
+    );
+    // A setting the environment already has keeps its entries; the others are untouched.
+    const own = await allowConfigFile(
+      file,
+      parseConfig(text(), file),
+      { ...ENV, CIO_SYNC_OVERRIDE_HOSTS: 'a.example.com' },
+      dir,
+    );
+    expect(own.settings.CIO_SYNC_OVERRIDE_HOSTS).toBe(
+      'a.example.com,export.example.com:8443,localhost:9999,amp.example.com',
+    );
+    expect(Object.keys(own.settings)).not.toContain('CIO_SYNC_BACKFILL_DIR');
+
+    await writeFile(file, 'sources: []\ndestinations: []\nsyncs: []\n');
+    expect(
+      await allowConfigFile(file, parseConfig('sources: []\ndestinations: []\nsyncs: []\n'), ENV, dir),
+    ).toEqual({ settings: {}, notes: [] });
   });
 });

@@ -278,3 +278,26 @@ export async function assertConfigRuns(
   const refused = problems.filter((p) => p.kind === 'refused');
   if (refused.length > 0) throw new EnvCheckError(refused, env);
 }
+
+/**
+ * `make start`: the worker it starts beside `file`, written by the same person, may do what that
+ * file names. The settings to give that worker (each widened by exactly the file's entries), and a
+ * line to log for each; throws EnvCheckError for what no setting allows. A worker started alone
+ * keeps its settings, and a config sent later through Temporal cannot change a running worker's.
+ */
+export async function allowConfigFile(
+  file: string,
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+): Promise<{ settings: Record<string, string>; notes: string[] }> {
+  const problems = checkConfigAgainstEnv(config, { file, text: await readFile(file, 'utf8') }, env, cwd);
+  const unallowed = problems.filter((p) => p.kind === 'refused' && !p.allow);
+  if (unallowed.length > 0) throw new EnvCheckError(unallowed, env, cwd);
+  const notes = problems.map((p) =>
+    p.allow
+      ? `${p.file}:${p.line}: the worker started here allows ${p.allow.entry} in ${p.allow.setting}`
+      : formatEnvProblem(p, env, cwd),
+  );
+  return { settings: widenedSettings(problems, env, cwd), notes };
+}

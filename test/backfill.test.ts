@@ -19,7 +19,7 @@ import {
 import { backfillWorkflowId } from '../src/workflows/backfill-definitions.ts';
 import { exportEvent } from './fakes/amplitude-export-format.ts';
 import { startFakeAmplitudeExport, type FakeAmplitudeExport } from './fakes/amplitude-export.ts';
-import { runCliProcess } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { eventually, startEngine, uniqueId, WORKER_ENV, type TestEngine } from './helpers/engine.ts';
 
 /**
@@ -101,7 +101,7 @@ describe('cio-sync backfill', () => {
     if (download.kind !== 'zip') throw new Error('the fake answered no zip');
     const configPath = join(zipDir, `${source}.yaml`);
     await writeFile(configPath, configYaml(source));
-    const started = await runCliProcess(engine, [
+    const started = await runCliInProcess(engine, [
       '--json',
       'backfill',
       source,
@@ -117,15 +117,15 @@ describe('cio-sync backfill', () => {
       tally: { records: 2 * ROWS_PER_HOUR, appended: 2 * ROWS_PER_HOUR, duplicates: 0, invalid: 0 },
     });
     expect(await logged(source)).toBe(2 * ROWS_PER_HOUR);
-    const status = await runCliProcess(engine, ['backfill', source, '-f', configPath, '--status']);
+    const status = await runCliInProcess(engine, ['backfill', source, '-f', configPath, '--status']);
     expect(status.stdout).toContain(`backfill/${source} completed`);
-    const viaStatus = await runCliProcess(engine, ['status', `backfill/${source}`]);
+    const viaStatus = await runCliInProcess(engine, ['status', `backfill/${source}`]);
     expect(viaStatus.stdout).toContain(`rows ${2 * ROWS_PER_HOUR}: appended ${2 * ROWS_PER_HOUR}`);
     // Not a sync: `list` (and `apply --prune`) leave it alone.
-    const list = await runCliProcess(engine, ['--json', 'list']);
+    const list = await runCliInProcess(engine, ['--json', 'list']);
     expect(JSON.stringify(JSON.parse(list.stdout))).not.toContain(`backfill/${source}`);
     // A zip outside the worker's backfill directory is not read.
-    const outside = await runCliProcess(engine, [
+    const outside = await runCliInProcess(engine, [
       '--json',
       'backfill',
       source,
@@ -142,7 +142,7 @@ describe('cio-sync backfill', () => {
     const source = uniqueId('bad');
     const configPath = join(zipDir, `${source}.yaml`);
     await writeFile(configPath, configYaml(source));
-    const result = await runCliProcess(engine, [
+    const result = await runCliInProcess(engine, [
       'backfill',
       source,
       '-f',

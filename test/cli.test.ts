@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
-import { runCliProcess } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { ROOT } from './helpers/processes.ts';
 
 let engine: TestEngine;
 
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(engine, args, env);
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliInProcess(engine, args, env);
 
 beforeAll(async () => {
   engine = await startEngine();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cohortStatus, redrive, runCohortNow, streamStatus } from '../src/control/syncs.ts';
 import { startIngest, type RunningIngest } from '../src/ingest/server.ts';
-import { runCliProcess } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import {
   eventually,
   sourceKeyEnv,
@@ -181,7 +181,7 @@ describe('Segment semantic events (official SDK)', () => {
     expect(after.counters.filtered).toMatchObject({ suppressed: 2 });
     expect(await engine.store.getSuppressedUsers(syncId, [`email:${user}`])).toEqual(new Set());
     // What an operator reads.
-    const text = (await runCliProcess(engine, ['status', syncId])).stdout;
+    const text = (await runCliInProcess(engine, ['status', syncId])).stdout;
     expect(text).toContain('deletions person_suppress=1, person_unsuppress=1\n');
     expect(text).toMatch(/^filtered .*suppressed=2/m);
   });

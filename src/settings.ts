@@ -309,7 +309,8 @@ const SETTINGS = {
     variable: 'CIO_SYNC_COHORT_DIR',
     shown: `\`${DEFAULT_COHORT_DIR}\` (in the working directory)`,
     readBy: 'worker',
-    meaning: '`file` cohort sources read only below it',
+    meaning:
+      '`file` cohort sources read only below it; further `:`-separated entries are more directories or single files (`make start` adds the ones its config names)',
     schema: text,
     fallback: DEFAULT_COHORT_DIR,
   }),

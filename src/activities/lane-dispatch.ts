@@ -4,6 +4,7 @@ import type { StreamSyncSpec } from '../config/schema.ts';
 import { BARRIER, laneOf } from '../mapping/lanes.ts';
 import type { ActivityDeps } from './deps.ts';
 import { laneStart } from './lane-cursors.ts';
+import { armForWaiter } from './lane-doorbell.ts';
 
 /**
  * The waiter of a sync whose lanes are all idle: waits until the log grows past the lowest lane
@@ -25,16 +26,12 @@ export async function dispatchLanes(deps: ActivityDeps, input: DispatchLanesInpu
     const cursors = await deps.store.prepareLanes(syncId, sync.source, lanes, start);
     const from = Math.min(...cursors);
     if (!(await deps.store.waitForRecords(sync.source, from, input.waitMs, stop))) {
-      // Quiet: the workflow sleeps without this activity until a record rings the doorbell.
-      const workflowId = ctx.info.workflowExecution?.workflowId;
-      if (input.doorbellMs && deps.doorbell && workflowId && !stop.aborted)
-        deps.doorbell.arm({
-          workflowId,
-          sourceId: sync.source,
-          afterSeq: from,
-          wants: () => true,
-          forMs: input.doorbellMs,
-        });
+      armForWaiter(deps, ctx.info.workflowExecution?.workflowId, {
+        sourceId: sync.source,
+        afterSeq: from,
+        forMs: input.doorbellMs,
+        stop,
+      });
       return [];
     }
     const work = new Set<number>();

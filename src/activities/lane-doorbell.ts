@@ -1,9 +1,10 @@
+import type { ActivityDeps } from './deps.ts';
 import { ownedBy, type LaneRun } from './lane-run.ts';
 
 /**
- * The doorbell's side of a lane run (the doorbell itself: doorbell.ts). A run that starts wakes its
- * workflow's doorbell; a run that ends quiet arms it, so the workflow sleeps without an activity
- * until one of the lane's records arrives.
+ * The doorbell's side of a lane run and of the waiter (the doorbell itself: doorbell.ts). A run
+ * that starts wakes its workflow's doorbell; a run (or the waiter) that ends quiet arms it, so the
+ * workflow sleeps without an activity until a record it is waiting for arrives.
  */
 
 /** The workflow is awake: a doorbell armed by an earlier run has nothing left to ring for. */
@@ -29,4 +30,22 @@ export function armWhenQuiet(run: LaneRun): void {
     forMs: input.doorbellMs,
   });
   summary.armed = true;
+}
+
+/**
+ * The waiter (dispatchLanes) found the log quiet: any record of the source rings, as any lane may
+ * have work in it. Not armed when the workflow did not ask for it or the waiter is being stopped.
+ */
+export function armForWaiter(
+  deps: ActivityDeps,
+  workflowId: string | undefined,
+  {
+    sourceId,
+    afterSeq,
+    forMs,
+    stop,
+  }: { sourceId: string; afterSeq: number; forMs: number | undefined; stop: AbortSignal },
+): void {
+  if (forMs && deps.doorbell && workflowId && !stop.aborted)
+    deps.doorbell.arm({ workflowId, sourceId, afterSeq, wants: () => true, forMs });
 }

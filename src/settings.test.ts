@@ -4,16 +4,13 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { PAGE as ENVIRONMENT_PAGE, withSettings } from '../scripts/settings-table.ts';
+import { DEFAULT_WORKER_HEAP_MB, loadSettings, settingsReference, SettingsError } from './settings.ts';
 import {
-  DEFAULT_WORKER_HEAP_MB,
-  loadSettings,
-  settingsReference,
-  SettingsError,
   workerNodeArgs,
   workerProcessEnv,
   WORKER_MALLOC_ARENAS,
   WORKER_SEMI_SPACE_MB,
-} from './settings.ts';
+} from './worker-tuning.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 

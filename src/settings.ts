@@ -1,8 +1,21 @@
 import { join } from 'node:path';
 
-import { z } from 'zod';
+import { LOG_LEVELS as LEVELS, type LogLevelName } from './setting-parsers.ts';
+import {
+  setting,
+  text,
+  port,
+  positiveInteger,
+  positiveDuration,
+  list,
+  hostList,
+  logLevel,
+  flag,
+  SettingValueError,
+  type SettingSpec,
+} from './setting-parsers.ts';
 
-import { parseDuration } from './config/duration.ts';
+export { LOG_LEVELS, type LogLevelName } from './setting-parsers.ts';
 
 /**
  * Every environment variable cio-sync's processes read as a setting, in one place: its name, its
@@ -14,83 +27,6 @@ import { parseDuration } from './config/duration.ts';
  * Not here: the variables a config names in `${ENV}` references (the Customer.io and source keys).
  * Those belong to the config, and config/env.ts and config/worker-env.ts resolve them.
  */
-
-/** A variable that is unset and one set to the empty string both mean "use the default". */
-type Raw = string | undefined;
-
-interface SettingSpec<T> {
-  variable: string;
-  /** What `unset` gives, as docs/environment.md shows it. */
-  shown: string;
-  readBy: string;
-  meaning: string;
-  parse: (raw: Raw) => T;
-}
-
-class SettingValueError extends Error {}
-
-function setting<T>(spec: {
-  variable: string;
-  shown: string;
-  readBy: string;
-  meaning: string;
-  schema: z.ZodType<T>;
-  fallback: T;
-  /** Parse `''` rather than treat it as unset: an empty list is a choice (allow nothing). */
-  emptyIsValue?: boolean;
-}): SettingSpec<T> {
-  return {
-    variable: spec.variable,
-    shown: spec.shown,
-    readBy: spec.readBy,
-    meaning: spec.meaning,
-    parse(raw) {
-      if (raw === undefined || (raw.trim() === '' && !spec.emptyIsValue)) return spec.fallback;
-      const result = spec.schema.safeParse(raw.trim());
-      if (result.success) return result.data;
-      throw new SettingValueError(
-        `${spec.variable}=${JSON.stringify(raw)}: ${result.error.issues[0]?.message ?? 'invalid'}`,
-      );
-    },
-  };
-}
-
-const text = z.string();
-const port = z.coerce
-  .number({ error: 'expected a port 0-65535' })
-  .int({ error: 'expected a port 0-65535' })
-  .min(0, { error: 'expected a port 0-65535' })
-  .max(65535, { error: 'expected a port 0-65535' });
-const positiveInteger = z.coerce
-  .number({ error: 'expected a positive integer' })
-  .int({ error: 'expected a positive integer' })
-  .min(1, { error: 'expected a positive integer' });
-/** `30s`, `500ms`…, or a bare number of milliseconds. */
-const positiveDuration = z.string().transform((value, ctx) => {
-  const ms = /^\d+$/.test(value) ? Number(value) : parseDuration(value);
-  if (ms === undefined || ms < 1) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 10s or 500ms' });
-    return z.NEVER;
-  }
-  return ms;
-});
-/** Comma-separated; empty items dropped. */
-const list = z.string().transform((value) =>
-  value
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== ''),
-);
-const hostList = list.transform((hosts) => hosts.map((host) => host.toLowerCase()));
-
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-export type LogLevelName = (typeof LOG_LEVELS)[number];
-const logLevel = z
-  .string()
-  .transform((value) => value.toLowerCase())
-  .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }));
-
-const flag = z.string().transform((value) => value !== '0' && value.toLowerCase() !== 'false');
 
 export const DEFAULT_TASK_QUEUE = 'cio-sync';
 export const DEFAULT_DATA_DIR = '.data';
@@ -257,7 +193,7 @@ const SETTINGS = {
     variable: 'LOG_LEVEL',
     shown: '`info`',
     readBy: 'worker, ingest',
-    meaning: `JSON log lines at this level and above (${LOG_LEVELS.join(', ')})`,
+    meaning: `JSON log lines at this level and above (${LEVELS.join(', ')})`,
     schema: logLevel,
     fallback: 'info',
   }),
@@ -481,36 +417,11 @@ export function settingsReference(): Array<{
   }));
 }
 
-/** The Node flags the worker process is started with (`make start`, benchmarks). */
-export function workerNodeArgs(settings: Pick<Settings, 'workerHeapMb'>): string[] {
-  return [`--max-old-space-size=${settings.workerHeapMb}`, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
-}
-
-/**
- * The worker's V8 young generation, per semi-space (MB). Node 24 lets it grow to 64 MB, twice over
- * (a semi-space pair) in each of the worker's two V8 threads (activities, workflows): up to 256 MB
- * of a peak RSS that is mostly garbage not yet scavenged. 32 lowers the peak at the same throughput
- * and CPU; smaller, the worker spends markedly more CPU scavenging (docs/benchmarks.md).
- */
-export const WORKER_SEMI_SPACE_MB = 32;
-
-/**
- * The semi-spaces of the worker's workflow thread (MB), set apart from the activities' (see
- * src/temporal/workflow-thread.ts). Its activations make little garbage, but with the activities'
- * 32 MB its young generation grew to 64 MB while a hundred syncs started and waited, and kept it;
- * 8 MB is enough for it and lowers the worker's peak with many syncs (docs/benchmarks.md).
- */
-export const WORKFLOW_THREAD_SEMI_SPACE_MB = 8;
-
-/**
- * glibc's malloc arenas the worker may use (MALLOC_ARENA_MAX, read by the C library, not by us).
- * Its native threads (Temporal's core, libuv, V8) each get an arena by default, and freed memory
- * stays in them; two arenas hold less at the same throughput (docs/benchmarks.md). The image,
- * compose and `npm run worker` set it.
- */
-export const WORKER_MALLOC_ARENAS = 2;
-
-/** The environment the worker process is started with: `env`, with MALLOC_ARENA_MAX unless it sets one. */
-export function workerProcessEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { MALLOC_ARENA_MAX: String(WORKER_MALLOC_ARENAS), ...env };
-}
+// Until every caller imports them from ./worker-tuning.ts.
+export {
+  workerNodeArgs,
+  workerProcessEnv,
+  WORKER_MALLOC_ARENAS,
+  WORKER_SEMI_SPACE_MB,
+  WORKFLOW_THREAD_SEMI_SPACE_MB,
+} from './worker-tuning.ts';

@@ -11,7 +11,8 @@ import { allowConfigFile } from './config/env-check.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { applyConfig } from './control/syncs.ts';
 import { startDevServer } from './temporal/dev-server.ts';
-import { loadSettings, workerNodeArgs, workerProcessEnv } from './settings.ts';
+import { loadSettings } from './settings.ts';
+import { workerNodeArgs, workerProcessEnv } from './worker-tuning.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The source key `make start` uses when WEB_API_KEY is unset (development only). */

@@ -26,3 +26,15 @@ export const Duration = z.union([z.string(), z.number()]).transform((value, ctx)
 
 /** An http(s) URL (host overrides: `trackUrl`, `appUrl`, an Amplitude cohort's `url`). */
 export const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** A source, destination or sync id. */
+export const Id = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
+    'expected an id of letters, digits, "-" and "_" (1 to 63 characters)',
+  );
+
+/** `*` selects every property; a list selects those names; an empty list sends none. */
+export const PropertySelection = z.union([z.literal('*'), z.array(z.string().min(1))]);
+export type PropertySelection = z.infer<typeof PropertySelection>;

@@ -2,7 +2,7 @@ import { CancelledFailure } from '@temporalio/activity';
 
 import type { StreamSyncSpec } from '../config/schema.ts';
 import type { LoggedRecord } from '../events/record.ts';
-import { BARRIER, laneOf } from '../mapping/lanes.ts';
+import { barrierBatch, barrierReady, passBarrier, startLaneWalk, walkLane } from '../mapping/lane-walk.ts';
 import type { ActivityDeps } from './deps.ts';
 import type { LaneBatch, LaneRun } from './lane-run.ts';
 
@@ -35,9 +35,10 @@ export async function storedCursor(run: LaneRun): Promise<number> {
 }
 
 /**
- * The next request's worth of the lane's records after `cursor`: reads pages of the log, passes over
- * other lanes' records, and stops at `maxRecords` of its own or at a barrier (a record every lane
- * must agree on). Undefined when the log has nothing after `cursor`.
+ * The next request's worth of the lane's records after `cursor`: reads pages of the log and walks
+ * them as every lane does (src/mapping/lane-walk.ts: passes over other lanes' records, stops at
+ * `maxRecords` of its own or at a barrier, a record every lane must agree on). Undefined when the
+ * log has nothing after `cursor`.
  *
  * At a barrier, lane 0 waits until every other lane has passed everything before it and then sends
  * it alone; the other lanes wait until lane 0 has settled it and pass over it.
@@ -53,39 +54,25 @@ async function readBatch(
   stop: AbortSignal,
 ): Promise<LaneBatch | undefined> {
   const { sync } = spec;
-  const max = sync.delivery.maxRecords;
   // Every lane reads every record, so pages are large: a lane's share of one is about a request.
-  const page = Math.min(5000, max * lanes);
-  const mine: LoggedRecord[] = [];
-  let to = cursor;
+  const page = Math.min(5000, sync.delivery.maxRecords * lanes);
+  const walk = startLaneWalk(cursor);
   for (;;) {
-    const logged = await (deps.logTail ?? deps.store).readAfter(sync.source, to, page);
-    if (logged.length === 0) return to === cursor ? undefined : { mine, to };
-    for (const entry of logged) {
-      const owner = laneOf(entry.record, sync, lanes);
-      if (owner === BARRIER) {
-        if (mine.length > 0 || to !== cursor || stored < to) return { mine, to, atBarrier: true };
-        if (lane === 0) {
-          await waitForLanes(deps, spec.sync.id, lanes, stop, (c) =>
-            c.every((at, i) => i === 0 || at >= entry.seq - 1),
-          );
-          return { mine: [entry], to: entry.seq };
-        }
-        await waitForLanes(deps, spec.sync.id, lanes, stop, (c) => c[0]! >= entry.seq);
-        to = entry.seq;
-        continue;
-      }
-      if (owner === lane) {
-        mine.push(entry);
-        to = entry.seq;
-        if (mine.length >= max) return { mine, to };
-      } else {
-        to = entry.seq;
-      }
+    const logged = await (deps.logTail ?? deps.store).readAfter(sync.source, walk.to, page);
+    if (logged.length === 0) return walk.to === cursor ? undefined : { mine: walk.mine, to: walk.to };
+    let entries: readonly LoggedRecord[] = logged;
+    for (;;) {
+      const step = walkLane(walk, entries, { sync, lane, lanes, stored });
+      if (step.kind === 'batch') return step.batch;
+      if (step.kind === 'read_on') break;
+      const { barrier } = step;
+      await waitForLanes(deps, sync.id, lanes, stop, (c) => barrierReady(lane, barrier.seq, c));
+      if (lane === 0) return barrierBatch(barrier);
+      passBarrier(walk, barrier);
+      entries = step.rest;
     }
-    if (logged.length < page) return { mine, to };
     // A whole page of other lanes' records: settle what was passed over before reading on.
-    if (mine.length === 0) return { mine, to };
+    if (logged.length < page || walk.mine.length === 0) return { mine: walk.mine, to: walk.to };
   }
 }
 

@@ -1,22 +1,14 @@
 import type { Context } from '@temporalio/activity';
 
 import type { Destination, StreamSyncSpec } from '../config/schema.ts';
-import type { CanonicalRecord, LoggedRecord } from '../events/record.ts';
-import { BARRIER, laneOf } from '../mapping/lanes.ts';
+import type { CanonicalRecord } from '../events/record.ts';
+import { laneOwns, type LaneBatch } from '../mapping/lane-walk.ts';
 import type { DeliverLaneInput, LaneSummary } from '../workflows/types.ts';
 import type { OpenDestination, SendSlot } from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 import { snapshotScope } from './user-snapshots.ts';
 
-/** One request's worth of a lane's records, read and ready to plan. */
-export interface LaneBatch {
-  /** The lane's records, in log order. */
-  mine: LoggedRecord[];
-  /** Where the lane's cursor goes once these are settled (every record up to it was looked at). */
-  to: number;
-  /** The next record is a barrier: the lane's position must be in the store for the others. */
-  atBarrier?: boolean;
-}
+export type { LaneBatch } from '../mapping/lane-walk.ts';
 
 /**
  * What one run of a lane carries from step to step (read, send, settle, finish): its input, where
@@ -100,6 +92,5 @@ export function newLaneRun(deps: ActivityDeps, input: DeliverLaneInput, ctx: Con
 
 /** The record is the lane's own, or a barrier every lane meets. */
 export function ownedBy(run: LaneRun, record: CanonicalRecord): boolean {
-  const owner = laneOf(record, run.sync, run.lanes);
-  return owner === run.lane || owner === BARRIER;
+  return laneOwns(record, run.sync, run.lane, run.lanes);
 }

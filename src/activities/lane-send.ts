@@ -1,5 +1,6 @@
 import type { CanonicalRecord } from '../events/record.ts';
 import { personKeysOf } from '../mapping/deletions.ts';
+import { settledTo } from '../mapping/lane-walk.ts';
 import { planBatch, userKeysOf, type BatchPlan } from '../mapping/plan-batch.ts';
 import type { NewDeadLetter } from '../store/store.ts';
 import { isHold, openDestination, takeSendSlot, type Hold } from './customerio-send.ts';
@@ -39,9 +40,7 @@ export async function planRequest(run: LaneRun, batch: LaneBatch): Promise<LaneR
   // A suppressed person's records are held back until an unsuppress (src/mapping/deletions.ts).
   const suppressed = await loadSuppressed(deps.store, syncId, dryRun, personKeysOf(batch.mine, sync));
   const plan = planBatch(batch.mine, sync, undefined, snapshots, suppressed);
-  // planBatch stops at 500 KB: the cursor goes to just before the first record it left out.
-  const left = batch.mine.find((l) => l.seq > plan.lastSeq);
-  const to = left === undefined ? batch.to : left.seq - 1;
+  const to = settledTo(batch, plan.lastSeq);
   const planned: NewDeadLetter[] = plan.deadLetters.map((d) => ({ syncId, ...d }));
   return { batch, plan, to, planned };
 }

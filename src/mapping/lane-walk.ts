@@ -2,7 +2,7 @@
  * How one delivery lane walks a sync's log: which records it takes into its next request, which it
  * passes over (other lanes'), and where it stops — a full request, or a barrier (an alias or group
  * call, src/mapping/lanes.ts) that every lane must agree on. Pure: the delivery activity
- * (src/activities/deliver-lane.ts) feeds it pages read from the store and does the waiting at a
+ * (src/activities/lane-read.ts) feeds it pages read from the store and does the waiting at a
  * barrier; `cio-sync preview` (src/control/preview/stream.ts) feeds it the whole log and plays the
  * lanes one after another, so both make the same requests of the same records.
  */

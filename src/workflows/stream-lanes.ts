@@ -28,7 +28,7 @@ export const LANE_RUN_MS = 10_000;
 export const LANE_LINGER_MS = 100;
 /*
  * `lanes: auto` with one lane: a run ends early once it is more than AUTO_GROW_BATCHES full requests
- * behind the log's head (the lane looks every BEHIND_CHECK_MS, src/activities/deliver-lane.ts), and
+ * behind the log's head (the lane looks every BEHIND_CHECK_MS, src/activities/lane-finish.ts), and
  * the sync grows to AUTO_MAX_LANES.
  */
 /** `lanes: auto`: back to one lane once every lane is idle, at the same cursor, this long after growing. */

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cohortStatus } from '../src/control/syncs.ts';
 import { eventually, startEngine, uniqueId, type TestEngine } from './helpers/engine.ts';
-import { runCliProcess } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 
 let engine: TestEngine;
 
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliProcess(engine, args, env);
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCliInProcess(engine, args, env);
 
 beforeAll(async () => {
   engine = await startEngine();

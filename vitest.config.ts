@@ -13,8 +13,8 @@ import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config
  * - system: whole processes: `make start`, the Web UI in Chromium, the scaled multi-process test,
  *   shutdown, fuzzing; one file at a time.
  *
- * A new file under src/ is a unit test and one under test/ an integration test unless listed
- * below. The servers a run needs are started once by test/global-setup.ts, for the tiers in it.
+ * A new file under test/unit/ is a unit test and any other under test/ an integration test unless
+ * listed below. The servers a run needs are started once by test/global-setup.ts, for the tiers in it.
  */
 const UNIT_TEST = [
   'test/activities/**/*.test.ts',
@@ -24,10 +24,9 @@ const UNIT_TEST = [
   'test/grafana-dashboard.test.ts',
   'test/lint-import-cycle.test.ts',
   'test/readme-layout.test.ts',
+  'test/docs.test.ts',
 ];
-const UNIT = ['src/**/*.test.ts', ...UNIT_TEST];
-/** src/ tests that need a server. */
-const UNIT_EXCEPT = ['src/cohorts/postgres.test.ts'];
+const UNIT = ['test/unit/**/*.test.ts', ...UNIT_TEST];
 const WORKFLOW = ['test/replay.test.ts', 'test/workflows/**/*.test.ts'];
 const SYSTEM = [
   'test/start.test.ts',
@@ -37,7 +36,7 @@ const SYSTEM = [
   'test/fuzz-delivery.test.ts',
   'test/ingest/fuzz.test.ts',
 ];
-const INTEGRATION = ['test/**/*.test.ts', ...UNIT_EXCEPT];
+const INTEGRATION = ['test/**/*.test.ts'];
 
 const cores = availableParallelism();
 
@@ -73,9 +72,9 @@ export default defineConfig({
     projects: [
       // A unit file leaves nothing behind, so its worker takes the next file with the modules it
       // has loaded: a fresh process per file would spend more time importing than testing.
-      tier('unit', 0, UNIT, UNIT_EXCEPT, { maxWorkers: cores, isolate: false }),
+      tier('unit', 0, UNIT, [], { maxWorkers: cores, isolate: false }),
       tier('workflow', 1, WORKFLOW, [], { maxWorkers: cores }),
-      tier('integration', 2, INTEGRATION, [...UNIT_TEST, ...WORKFLOW, ...SYSTEM], { maxWorkers: cores }),
+      tier('integration', 2, INTEGRATION, [...UNIT, ...WORKFLOW, ...SYSTEM], { maxWorkers: cores }),
       tier('system', 3, SYSTEM, [], { maxWorkers: 1 }),
     ],
   },

@@ -111,7 +111,8 @@ function recordOf(row: ExportRecord, receivedAt: number): CanonicalRecord | stri
   const problem = exportRowProblem(row.record);
   if (problem) return `${problem.field}: ${problem.message}`;
   const record = fromAmplitudeExport(row.record, { receivedAt, historical: true });
-  const over = checkRecordLimits(record);
+  // The record is the row less its empty columns, plus a few short fields: the line bounds its size.
+  const over = checkRecordLimits(record, row.bytes + 512);
   return over ? over.message : record;
 }
 

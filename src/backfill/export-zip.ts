@@ -29,6 +29,8 @@ export interface ExportRecord {
   line: number;
   /** 0-based position among all records of the zip, in reading order. */
   index: number;
+  /** The line's length in bytes: bounds the size of the record made from it. */
+  bytes: number;
   record: Record<string, unknown>;
 }
 
@@ -75,9 +77,9 @@ export async function* readExportZip(
   try {
     let index = 0;
     for (const member of await listMembers(zip, path)) {
-      for await (const { line, text } of memberLines(zip, member, maxLineBytes)) {
+      for await (const { line, text, bytes } of memberLines(zip, member, maxLineBytes)) {
         if (index >= from)
-          yield { ...memberFields(member), line, index, record: parseRecord(text, member, line) };
+          yield { ...memberFields(member), line, index, bytes, record: parseRecord(text, member, line) };
         index++;
       }
     }
@@ -133,7 +135,7 @@ async function* memberLines(
   zip: ZipFile,
   member: Member,
   maxLineBytes: number,
-): AsyncGenerator<{ line: number; text: string }> {
+): AsyncGenerator<{ line: number; text: string; bytes: number }> {
   const raw = await openEntry(zip, member);
   // Node's gunzip reads concatenated gzip members (a multi-member file) through to the end.
   const gunzip = createGunzip();
@@ -144,7 +146,7 @@ async function* memberLines(
     for await (const bytes of splitLines(gunzip, maxLineBytes, () => line + 1, member.name)) {
       line++;
       const text = bytes.toString('utf8');
-      if (text.trim() !== '') yield { line, text };
+      if (text.trim() !== '') yield { line, text, bytes: bytes.length };
     }
   } catch (err) {
     throw asFormatError(err, `${member.name}: not a readable gzip file`, member.name);

@@ -1,4 +1,4 @@
-import { isPlainObject } from '../json-values.ts';
+import { isPlainObject, setOwn } from '../json-values.ts';
 import type { CanonicalRecord, RecordKind } from './record.ts';
 
 /**
@@ -40,11 +40,11 @@ const MAPPED_COLUMNS = new Set([
 ]);
 
 /** Export column → the name the HTTP V2 API (and so the SDK routes' records) gives the same field. */
-const RENAMED_COLUMNS: Readonly<Record<string, string>> = {
-  device_carrier: 'carrier',
-  ip_address: 'ip',
-  version_name: 'app_version',
-};
+const RENAMED_COLUMNS: ReadonlyMap<string, string> = new Map([
+  ['device_carrier', 'carrier'],
+  ['ip_address', 'ip'],
+  ['version_name', 'app_version'],
+]);
 
 const EXPORT_TIME =
   /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/;
@@ -57,6 +57,54 @@ const EXPORT_TIME =
 export function parseExportTime(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
+  // A row's times are read twice (checked, then mapped) and are often equal: the last few are kept.
+  const known = recentTimes.get(value);
+  if (known !== undefined) return known;
+  const ms = fixedFormTime(value) ?? anyFormTime(value);
+  if (ms !== undefined) remember(value, ms);
+  return ms;
+}
+
+const recentTimes = new Map<string, number>();
+
+function remember(value: string, ms: number): void {
+  if (recentTimes.size >= 8) recentTimes.delete(recentTimes.keys().next().value!);
+  recentTimes.set(value, ms);
+}
+
+/** The ASCII digit at `at`, or NaN. */
+function digit(text: string, at: number): number {
+  const d = text.charCodeAt(at) - 48;
+  return d >= 0 && d <= 9 ? d : NaN;
+}
+
+const digits2 = (text: string, at: number) => digit(text, at) * 10 + digit(text, at + 1);
+
+function isDate(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  return day <= days;
+}
+
+/**
+ * The form Amplitude writes every time in (`2025-07-01 16:34:54.837000`, or with 3 fractional
+ * digits), read without a regular expression: a backfill reads millions. Undefined for other forms.
+ */
+function fixedFormTime(text: string): number | undefined {
+  const { length } = text;
+  if ((length !== 26 && length !== 23) || text[10] !== ' ' || text[19] !== '.') return undefined;
+  if (text[4] !== '-' || text[7] !== '-' || text[13] !== ':' || text[16] !== ':') return undefined;
+  const [year, month, day] = [digits2(text, 0) * 100 + digits2(text, 2), digits2(text, 5), digits2(text, 8)];
+  const [hour, minute, second] = [digits2(text, 11), digits2(text, 14), digits2(text, 17)];
+  const millis = digits2(text, 20) * 10 + digit(text, 22);
+  const micros = length === 26 ? digits2(text, 23) * 10 + digit(text, 25) : 0;
+  if ([year, month, day, hour, minute, second, millis, micros].some(Number.isNaN)) return undefined;
+  if (!isDate(year, month, day) || hour > 23 || minute > 59 || second > 59) return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis);
+}
+
+function anyFormTime(value: string): number | undefined {
   const match = EXPORT_TIME.exec(value.trim());
   if (!match) return undefined;
   const [, y, mo, d, h, mi, s, fraction = '', zone] = match;
@@ -129,12 +177,21 @@ function kindOf(eventType: string): RecordKind {
 /** Everything else the row says (device, location, library, ids), under the HTTP V2 names; nulls dropped. */
 function contextOf(item: Record<string, unknown>): Record<string, unknown> {
   const context: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(item)) {
-    if (MAPPED_COLUMNS.has(key) || value === undefined || value === null) continue;
-    if (isPlainObject(value) && Object.keys(value).length === 0) continue;
-    context[RENAMED_COLUMNS[key] ?? key] = value;
+  for (const key in item) {
+    const value = item[key];
+    if (value === undefined || value === null || MAPPED_COLUMNS.has(key) || isEmptyObject(value)) continue;
+    const name = RENAMED_COLUMNS.get(key) ?? key;
+    // A `__proto__` column (JSON.parse makes it an own key) must stay data, not a prototype.
+    if (name === '__proto__') setOwn(context, name, value);
+    else context[name] = value;
   }
   return context;
+}
+
+function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const _ in value) return false;
+  return true;
 }
 
 function nonEmpty(value: unknown): Record<string, unknown> | undefined {

@@ -144,6 +144,11 @@ export function jsonBytes(value: unknown): number {
  * Returns the first violation, or undefined when the record fits. Accepts anything, so a record
  * read back from the log needs no trust either.
  */
-export function checkRecordLimits(record: CanonicalRecord | unknown): LimitViolation | undefined {
+export function checkRecordLimits(
+  record: CanonicalRecord | unknown,
+  /** What the caller knows of the record's JSON size (the line it was read from): when that fits, it is not measured again. */
+  sizeAtMost?: number,
+): LimitViolation | undefined {
+  if (sizeAtMost !== undefined && sizeAtMost <= MAX_RECORD_BYTES) return checkValueLimits(record);
   return checkValueLimits(record, { maxBytes: MAX_RECORD_BYTES });
 }

@@ -104,6 +104,7 @@ describe('readExportZip: order and members', () => {
       partition: 0,
       line: 2,
       index: 3,
+      bytes: Buffer.byteLength(JSON.stringify({ n: 3 })),
       record: { n: 3 },
     });
     expect(records[0]?.hour).toBe(H('20261031T23'));

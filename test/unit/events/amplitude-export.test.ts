@@ -73,7 +73,20 @@ describe('parseExportTime', () => {
     expect(parseExportTime('2022-11-14 00:57:35.949636')).toBe(Date.UTC(2022, 10, 14, 0, 57, 35, 949));
     expect(parseExportTime('2025-07-01 16:34:54')).toBe(Date.UTC(2025, 6, 1, 16, 34, 54));
     expect(parseExportTime(ms)).toBe(ms);
-    for (const bad of ['', 'yesterday', '2025-07-01', '2025-13-01 00:00:00', -1, 1.5, null]) {
+    expect(parseExportTime('2024-02-29 00:00:00.000000')).toBe(Date.UTC(2024, 1, 29));
+    for (const bad of [
+      '',
+      'yesterday',
+      '2025-07-01',
+      '2025-13-01 00:00:00',
+      '2025-02-29 00:00:00.000000',
+      '2025-07-01 24:00:00.000000',
+      '2025-07-01 16:34:54.83x000',
+      '2025-07-01 16:34:54.837 00',
+      -1,
+      1.5,
+      null,
+    ]) {
       expect(parseExportTime(bad), String(bad)).toBeUndefined();
     }
   });

@@ -24,9 +24,8 @@ import { parseConfig } from '../src/config/load.ts';
 import { applyConfig, cohortStatus, runCohortNow } from '../src/control/syncs.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from '../src/customerio/limits.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
-import { loadSettings, workerNodeArgs, workerProcessEnv } from '../src/settings.ts';
 import { startDevServer } from '../src/temporal/dev-server.ts';
-import { ROOT, spawnScript, stop, usage } from './processes.ts';
+import { ROOT, spawnScript, spawnWorker, stop, usage } from './processes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -100,19 +99,7 @@ const env = {
   // The stand-in is on loopback: the worker sends credentials to no other host than these.
   CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
 };
-// BENCH_WORKER_NODE_OPTIONS profiles the worker alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
-const worker = await spawnScript(
-  'src/worker.ts',
-  [],
-  workerProcessEnv({
-    ...process.env,
-    ...env,
-    LOG_LEVEL: 'info',
-    NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '',
-  }),
-  /worker started/,
-  workerNodeArgs(loadSettings()),
-);
+const worker = await spawnWorker(env);
 const connection = await Connection.connect({ address: temporal.address });
 const client = new Client({ connection });
 

@@ -1,7 +1,8 @@
 /**
  * Processes for the benchmarks that run cio-sync as a user would (`make start`'s processes, a
- * Customer.io stand-in, load generators): start a script of this project as its own process, stop
- * it, read its peak memory and CPU time. Every process started here is killed when the benchmark exits.
+ * Customer.io stand-in, load generators): start a script of this project as its own process (ingest
+ * and the worker as `make start` starts them), or run one to its end, stop it, read its peak memory
+ * and CPU time. Every process started here is killed when the benchmark exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,18 +10,30 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { loadSettings, workerNodeArgs, workerProcessEnv } from '../src/settings.ts';
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+// A benchmark stopped by a signal (`timeout`, a kill of its pid alone) takes its processes along too.
+for (const [signal, code] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const)
+  process.once(signal, () => process.exit(code));
 
-/** Starts a script of this project as its own process; resolves once it prints `ready`. */
+/**
+ * Starts a script of this project as its own process; resolves once it prints `ready` (within
+ * `readyMs`).
+ */
 export async function spawnScript(
   script: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
   nodeArgs: readonly string[] = [],
+  readyMs = 60_000,
 ) {
   const child = spawn(process.execPath, [...nodeArgs, resolve(ROOT, script), ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
@@ -30,7 +43,7 @@ export async function spawnScript(
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
   child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + readyMs;
   while (!ready.test(out)) {
     if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${out}`);
     if (Date.now() > deadline) throw new Error(`${script} did not start:\n${out}`);
@@ -68,4 +81,86 @@ export async function usage(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The ingest server as `make start` runs it (`node src/ingest/server.ts --config <file>`), its own
+ * process; `url` is where it listens (CIO_SYNC_INGEST_PORT in `env`, 0 for any free port).
+ */
+export async function spawnIngest(configPath: string, env: NodeJS.ProcessEnv) {
+  const ingest = await spawnScript(
+    'src/ingest/server.ts',
+    ['--config', configPath],
+    { LOG_LEVEL: 'info', ...env },
+    /ingest listening at (http:\S+?)"/,
+  );
+  return { ...ingest, url: ingest.match[1]! };
+}
+
+/**
+ * The worker as `make start` starts it (CIO_SYNC_WORKER_HEAP_MB, semi-spaces, MALLOC_ARENA_MAX), its
+ * own process. BENCH_WORKER_NODE_OPTIONS profiles the worker alone, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+ */
+export function spawnWorker(env: NodeJS.ProcessEnv) {
+  return spawnScript(
+    'src/worker.ts',
+    [],
+    workerProcessEnv({
+      ...process.env,
+      ...env,
+      LOG_LEVEL: 'info',
+      NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '',
+    }),
+    /worker started/,
+    workerNodeArgs(loadSettings()),
+  );
+}
+
+/** What bench/loadgen.ts prints when it is done. */
+export interface LoadResult {
+  acked: number;
+  failed: number;
+  requests: number;
+  /** Requests answered with something other than 200, by status (0: no answer). */
+  errors: Record<string, number>;
+  /** Events the webhook routes answered were in the log already. */
+  duplicates: number;
+  seconds: number;
+  acksPerSecond: number;
+  requestsPerSecond: number;
+  meanBodyBytes: number;
+  ackMs: { p50: number; p95: number; p99: number };
+}
+
+/**
+ * Runs a script of this project to its end in its own process (stderr passed through); its exit
+ * code and what it printed.
+ */
+export async function runScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, [resolve(ROOT, script), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  // 'close', not 'exit': by then all it printed has been read.
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout };
+}
+
+/** Runs bench/loadgen.ts in its own process against `url` (`args` become its `--flags`). */
+export async function runLoadgen(
+  url: string,
+  key: string,
+  args: Record<string, string | number>,
+): Promise<LoadResult> {
+  const argv = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const { stdout } = await runScript('bench/loadgen.ts', ['--url', url, '--key', key, ...argv]);
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
 }

@@ -12,24 +12,30 @@
  * source at 50 events/s. Prints a table with the targets met / not met and writes
  * bench/reports/throughput[-postgres].json.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Client, Connection } from '@temporalio/client';
 
 import { loadConfig } from '../src/config/load.ts';
 import { applyConfig, streamStatus } from '../src/control/syncs.ts';
-import { loadSettings, workerNodeArgs, workerProcessEnv } from '../src/settings.ts';
 import { openStore } from '../src/store/index.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
 import { streamSyncWorkflowId } from '../src/workflows/definitions.ts';
 import { startTestPostgres } from '../test/helpers/postgres.ts';
-import { resetPeakRss, ROOT, spawnScript, stop, usage } from './processes.ts';
+import {
+  resetPeakRss,
+  ROOT,
+  runLoadgen,
+  spawnIngest,
+  spawnScript,
+  spawnWorker,
+  stop,
+  usage,
+} from './processes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -93,31 +99,6 @@ const pct = (xs: number[], p: number) => {
   return sorted.length === 0 ? undefined : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 };
 
-interface LoadResult {
-  acked: number;
-  failed: number;
-  requests: number;
-  seconds: number;
-  acksPerSecond: number;
-  ackMs: { p50: number; p95: number; p99: number };
-}
-async function load(url: string, key: string, args: Record<string, string | number>): Promise<LoadResult> {
-  const argv = [
-    '--url',
-    url,
-    '--key',
-    key,
-    ...Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]),
-  ];
-  const child = spawn(process.execPath, [resolve(ROOT, 'bench/loadgen.ts'), ...argv], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await once(child, 'exit');
-  return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
-}
-
 /** Waits until the stand-in has `events` events (or the timeout) and returns its stats. */
 async function delivered(url: string, events: number, timeoutMs: number): Promise<StandinStats> {
   const deadline = Date.now() + timeoutMs;
@@ -147,7 +128,7 @@ if (PHASES.has('baseline')) {
   const cioUrl = cio.match[1]!;
   const fwd = await spawnScript('bench/forwarder.ts', ['--cio', cioUrl], {}, /forwarder listening at (\S+)/);
   log(`baseline: forwarder → stand-in (${LATENCY} ms, ${RPS}/s), ${SECONDS} s at full load`);
-  const result = await load(fwd.match[1]!, 'bench-key', { seconds: SECONDS, prefix: 'base' });
+  const result = await runLoadgen(fwd.match[1]!, 'bench-key', { seconds: SECONDS, prefix: 'base' });
   const s = await delivered(cioUrl, result.acked, 30_000);
   report.baseline = {
     deliveredPerSecond: Math.round(s.events / result.seconds),
@@ -217,27 +198,9 @@ const env = {
   // The stand-in is on loopback: the worker sends credentials to no other host than these.
   CIO_SYNC_OVERRIDE_HOSTS: '127.0.0.1',
 };
-const ingest = await spawnScript(
-  'src/ingest/server.ts',
-  [],
-  { ...env, LOG_LEVEL: 'info' },
-  /ingest listening at (http:\S+?)"/,
-);
-// BENCH_WORKER_NODE_OPTIONS profiles the worker alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
-const worker = await spawnScript(
-  'src/worker.ts',
-  [],
-  workerProcessEnv({
-    ...process.env,
-    ...env,
-    LOG_LEVEL: 'info',
-    NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS ?? '',
-  }),
-  /worker started/,
-  // As `make start` starts it (CIO_SYNC_WORKER_HEAP_MB, MALLOC_ARENA_MAX).
-  workerNodeArgs(loadSettings()),
-);
-const ingestUrl = ingest.match[1]!;
+const ingest = await spawnIngest(configPath, env);
+const worker = await spawnWorker(env);
+const ingestUrl = ingest.url;
 const connection = await Connection.connect({ address: temporal.address });
 const client = new Client({ connection });
 await applyConfig(client, await loadConfig(configPath), { taskQueue: 'cio-sync', env });
@@ -255,7 +218,7 @@ if (PHASES.has('max')) {
   await startPhase();
   log(`cio-sync (${values.store}, lanes: ${LANES}): ${SECONDS} s at full load`);
   const started = Date.now();
-  const result = await load(ingestUrl, 'bench-key', { seconds: SECONDS, prefix: 'max' });
+  const result = await runLoadgen(ingestUrl, 'bench-key', { seconds: SECONDS, prefix: 'max' });
   const s = await delivered(cioUrl, result.acked, 180_000);
   if (s.events === 0) {
     const status = await streamStatus(client, 'bench-sync');
@@ -284,7 +247,7 @@ if (PHASES.has('steady')) {
   await startPhase();
   await fetch(`${cioUrl}/reset`, { method: 'POST' });
   log('cio-sync: steady 1,000 events/s for 10 s');
-  const result = await load(ingestUrl, 'bench-key', {
+  const result = await runLoadgen(ingestUrl, 'bench-key', {
     seconds: 10,
     rate: 1000,
     batch: 10,
@@ -308,7 +271,7 @@ if (PHASES.has('budget')) {
   log(`cio-sync: a binding budget of ${BUDGET_RPS} requests/s, ${SECONDS} s`);
   // Half again what the budget can carry at 500 events a request: a backlog all along, and one
   // drained soon after, so it does not linger into the phases after this one.
-  const result = await load(ingestUrl, 'budget-key', {
+  const result = await runLoadgen(ingestUrl, 'budget-key', {
     seconds: SECONDS,
     rate: BUDGET_RPS * 500 * 1.5,
     prefix: 'budget',
@@ -346,7 +309,7 @@ if (PHASES.has('retention')) {
     samples.push({ atSeconds: Math.round((Date.now() - started) / 1000), entries: await entries() });
   await sample();
   const sampler = setInterval(() => void sample(), 10_000);
-  const result = await load(ingestUrl, 'bench-key', {
+  const result = await runLoadgen(ingestUrl, 'bench-key', {
     seconds: RETENTION_RUN_S,
     rate: 500,
     batch: 10,
@@ -394,7 +357,7 @@ if (MANY_SYNCS > 0 && PHASES.has('many')) {
   // Their first runs start (and lay out their lanes) before the load does.
   await new Promise((r) => setTimeout(r, 15_000));
   log(`${MANY_SYNCS} stream syncs on one source at 50 events/s for 10 s`);
-  const result = await load(ingestUrl, 'many-key', {
+  const result = await runLoadgen(ingestUrl, 'many-key', {
     seconds: 10,
     rate: 50,
     batch: 1,
@@ -434,7 +397,7 @@ if (MANY_SYNCS > 0 && PHASES.has('many')) {
   }
   const asleepAfterS = Math.round((Date.now() - quietFrom) / 1000);
   await fetch(`${manyUrl}/reset`, { method: 'POST' });
-  const wake = await load(ingestUrl, 'many-key', {
+  const wake = await runLoadgen(ingestUrl, 'many-key', {
     seconds: 1,
     rate: 1,
     batch: 1,

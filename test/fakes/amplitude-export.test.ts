@@ -167,6 +167,7 @@ describe('a range with data', () => {
         partition: 0,
         line: 1,
         index: 0,
+        bytes: Buffer.byteLength(JSON.stringify({ b: 1 })),
         record: { b: 1 },
       },
     ]);

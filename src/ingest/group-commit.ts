@@ -6,7 +6,8 @@ import type { Store } from '../store/store.ts';
  * next append together, one transaction for all of them. A durable commit (an fsync) takes
  * milliseconds whatever it holds, so one event per request (webhooks, the SDKs' small flushes)
  * would otherwise cap a source at a few hundred requests a second. Nothing waits on a timer: a
- * request that finds the source idle commits at once, alone. Every request is still answered only
+ * request that finds the source idle commits in the same turn of the event loop, with whatever
+ * else that turn read. Every request is still answered only
  * after the transaction holding its records has committed, and a failed transaction fails every
  * request in it (each is answered 503 and retried by its client; none of them was stored).
  */
@@ -64,7 +65,10 @@ export class GroupCommit {
     const done = new Promise<Committed>((resolve, reject) => {
       (dedupe ? queue.dedupe : queue.plain).push({ records, resolve, reject });
     });
-    if (!queue.committing) void this.#drain(sourceId, queue);
+    if (!queue.committing) {
+      queue.committing = true;
+      void this.#drain(sourceId, queue);
+    }
     return done;
   }
 
@@ -79,9 +83,12 @@ export class GroupCommit {
 
   /** Commits groups until the source's queue is empty; one transaction at a time per source. */
   async #drain(sourceId: string, queue: SourceQueue): Promise<void> {
-    queue.committing = true;
     try {
       for (;;) {
+        // The SQLite store commits synchronously, blocking the event loop: without this turn, each
+        // request read in one pass of the loop would commit alone before the next is even parsed.
+        // After it, every request read in this pass is in the group.
+        await new Promise((resolve) => setImmediate(resolve));
         const dedupe = queue.dedupe.length > 0;
         const group = this.#take(dedupe ? queue.dedupe : queue.plain);
         if (group.length === 0) break;

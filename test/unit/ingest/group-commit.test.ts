@@ -60,12 +60,16 @@ describe('GroupCommit', () => {
       ),
     );
     expect(results.every((r) => r.appended === 2 && r.duplicates === 0)).toBe(true);
-    // The first request commits alone; the 49 that came meanwhile go in the next transaction.
+    // All 50 were made in one turn of the event loop: one transaction.
+    expect(transactions()).toBe(1);
+    // One made later, while nothing is committing, commits at once in a transaction of its own.
+    await commits.append('web', [record('late')], false);
     expect(transactions()).toBe(2);
     const logged = await store.readAfter('web', 0, 1000);
-    expect(logged.map((r) => r.record.insert_id)).toEqual(
-      Array.from({ length: 50 }, (_, i) => [`a-${i}`, `b-${i}`]).flat(),
-    );
+    expect(logged.map((r) => r.record.insert_id)).toEqual([
+      ...Array.from({ length: 50 }, (_, i) => [`a-${i}`, `b-${i}`]).flat(),
+      'late',
+    ]);
   });
 
   it('tells each request of a deduplicating group which of its records were there', async () => {
@@ -104,8 +108,9 @@ describe('GroupCommit', () => {
       commits.append('web', [record('1')], false),
       commits.append('web', [record('2')], false),
     ]);
-    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled']);
-    expect((await store.readAfter('web', 0, 10)).map((r) => r.record.insert_id)).toEqual(['2']);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    await commits.append('web', [record('3')], false);
+    expect((await store.readAfter('web', 0, 10)).map((r) => r.record.insert_id)).toEqual(['3']);
   });
 
   it('splits a group over its record cap', async () => {
@@ -116,7 +121,7 @@ describe('GroupCommit', () => {
         commits.append('web', [record(`${i}a`), record(`${i}b`), record(`${i}c`)], false),
       ),
     );
-    // 1 alone, then 6 × 3 records in groups of at most 10: 3 + 3 + 3, 3 + 3 + 3.
+    // 7 × 3 records in groups of at most 10: 3 + 3 + 3, 3 + 3 + 3, 3.
     expect(transactions()).toBe(3);
     expect(await store.countAfter('web', 0)).toBe(21);
   });

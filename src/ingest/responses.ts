@@ -102,33 +102,17 @@ export function plainErrorResponse(error: IngestError): ErrorResponse {
   return { status, body: { code: status, error: error.message } };
 }
 
-function webhookStatus(reason: RejectReason): number {
-  switch (reason) {
-    case 'missing_api_key':
-    case 'invalid_api_key':
-      return 401;
-    case 'not_found':
-      return 404;
-    case 'payload_too_large':
-    case 'too_many_events':
-      return 413;
-    case 'store_unavailable':
-    case 'overloaded':
-      return 503;
-    case 'internal':
-      return 500;
-    default:
-      return 400;
-  }
-}
-
 /**
- * The webhook receivers. Both senders retry a 5xx (Segment also 408 and 429, Amplitude anything) and
- * Segment drops every other 4xx, so only "nothing was stored, try again" is a 5xx; a request that can
- * never succeed is a 4xx, whose body names what to fix for whoever reads the destination's log.
+ * The webhook receivers answer as the tracking API does, with two statuses of their own: a source
+ * without that webhook is 404, and a body or batch over the limits 413. Both senders retry a 5xx
+ * (Segment also 408 and 429, Amplitude anything) and Segment drops every other 4xx, so only
+ * "nothing was stored, try again" is a 5xx; a request that can never succeed is a 4xx, whose body
+ * names what to fix for whoever reads the destination's log.
  */
 export function webhookErrorResponse(error: IngestError): ErrorResponse {
-  const body: Record<string, unknown> = { success: false, reason: error.reason, error: error.message };
-  if (error.detail.problems) body.errors = error.detail.problems;
-  return { status: webhookStatus(error.reason), body };
+  const answer = segmentErrorResponse(error);
+  if (error.reason === 'not_found') return { ...answer, status: 404 };
+  if (error.reason === 'payload_too_large' || error.reason === 'too_many_events')
+    return { ...answer, status: 413 };
+  return answer;
 }

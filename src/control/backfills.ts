@@ -4,7 +4,6 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { SingleBar } from 'cli-progress';
 
 import { checkExportRange, ExportHourError, hoursBetween, parseHourInput } from '../backfill/export-hours.ts';
 import type { Config } from '../config/schema.ts';
@@ -16,6 +15,7 @@ import {
 } from '../workflows/backfill-definitions.ts';
 import { pauseSignal, resumeSignal, SyncTypeAttribute } from '../workflows/definitions.ts';
 import { SyncControlError } from './syncs.ts';
+import { progressBar } from './progress-bar.ts';
 
 /**
  * Starting and watching backfills (src/workflows/backfill.ts): one per source at a time, workflow
@@ -153,13 +153,10 @@ export async function waitForBackfill(
   sourceId: string,
   showBar: boolean,
 ): Promise<BackfillProgress> {
-  const bar = showBar
-    ? new SingleBar({
-        format: ' backfill |{bar}| {value}/{total} hours · {appended} appended, {duplicates} already there',
-        stream: process.stderr,
-        hideCursor: true,
-      })
-    : undefined;
+  const bar = progressBar(
+    ' backfill |{bar}| {value}/{total} hours · {appended} appended, {duplicates} already there',
+    showBar,
+  );
   let started = false;
   try {
     for (;;) {

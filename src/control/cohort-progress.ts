@@ -1,9 +1,9 @@
 import type { Client } from '@temporalio/client';
-import { SingleBar } from 'cli-progress';
 
 import type { Store } from '../store/store.ts';
 import type { CohortSyncStatus } from '../workflows/definitions.ts';
 import { SyncControlError, cohortStatus } from './syncs.ts';
+import { progressBar } from './progress-bar.ts';
 
 /**
  * Waits for the cohort run started after `before` to finish, drawing a progress bar of ids
@@ -18,13 +18,7 @@ export async function waitForCohortRun(
   showBar: boolean,
 ): Promise<CohortSyncStatus> {
   const deadline = Date.now() + timeoutMs;
-  const bar = showBar
-    ? new SingleBar({
-        format: ' {phase} |{bar}| {value}/{total} ids',
-        stream: process.stderr,
-        hideCursor: true,
-      })
-    : undefined;
+  const bar = progressBar(' {phase} |{bar}| {value}/{total} ids', showBar);
   let started = false;
   try {
     for (;;) {

@@ -24,7 +24,7 @@ import { applyConfig, streamStatus } from '../src/control/syncs.ts';
 import { openStore } from '../src/store/index.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
 import { freePort, startDevServer } from '../src/temporal/dev-server.ts';
-import { streamSyncWorkflowId } from '../src/workflows/definitions.ts';
+import { streamSyncWorkflowId } from '../src/workflows/sync-api.ts';
 import { startTestPostgres } from '../test/helpers/postgres.ts';
 import {
   resetPeakRss,

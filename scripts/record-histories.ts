@@ -32,7 +32,7 @@ import {
   setCursorUpdate,
   statusQuery,
   updateConfigUpdate,
-} from '../src/workflows/definitions.ts';
+} from '../src/workflows/sync-api.ts';
 import type { StreamSyncSpec } from '../src/config/schema.ts';
 import { startFakeCustomerIo } from '../test/fakes/customerio/index.ts';
 

@@ -13,7 +13,7 @@ import { openStore } from './store/index.ts';
 import type { Store } from './store/store.ts';
 import { bundleWorkflows } from './temporal/bundle.ts';
 import { withNewIsolateSemiSpace } from './temporal/workflow-thread.ts';
-import { recordsArrivedSignal } from './workflows/definitions.ts';
+import { recordsArrivedSignal } from './workflows/sync-api.ts';
 
 /**
  * The worker entry point (`node src/worker.ts`), and startWorker() for running it in-process.

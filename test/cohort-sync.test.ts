@@ -6,11 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APPLY_WINDOW } from '../src/activities/cohort.ts';
 import type { CohortSyncSpec } from '../src/config/schema.ts';
 import { cohortStatus, pauseSync, resumeSync, runCohortNow, specFor } from '../src/control/syncs.ts';
-import {
-  cohortConfigQuery,
-  cohortSyncWorkflowId,
-  type CohortSyncStatus,
-} from '../src/workflows/definitions.ts';
+import { cohortConfigQuery, cohortSyncWorkflowId, type CohortSyncStatus } from '../src/workflows/sync-api.ts';
 import {
   eventually,
   startEngine,

@@ -8,7 +8,7 @@ import {
   pauseSignal,
   resumeSignal,
   streamSyncWorkflowId,
-} from '../src/workflows/definitions.ts';
+} from '../src/workflows/sync-api.ts';
 import type { streamSyncWorkflow } from '../src/workflows/stream-sync.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 
-import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions.ts';
+import { SEARCH_ATTRIBUTES } from '../src/workflows/sync-api.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const read = (path: string) => readFileSync(resolve(ROOT, path), 'utf8');

@@ -8,7 +8,7 @@ import type { TestProject } from 'vitest/node';
 import { openPostgresStore } from '../src/store/postgres.ts';
 import { findTemporalCli } from '../src/temporal/dev-server.ts';
 import { bundleWorkflows } from '../src/temporal/bundle.ts';
-import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions.ts';
+import { SEARCH_ATTRIBUTES } from '../src/workflows/sync-api.ts';
 import { createTemplates, startPostgresServer, type TestPostgres } from './helpers/postgres.ts';
 
 declare module 'vitest' {

@@ -16,7 +16,7 @@ import {
   cohortSyncWorkflowId,
   streamSyncWorkflowId,
   type CohortSyncStatus,
-} from '../src/workflows/definitions.ts';
+} from '../src/workflows/sync-api.ts';
 import {
   WORKER_ENV,
   eventually,

@@ -9,7 +9,7 @@ import { streamStatus } from '../src/control/syncs.ts';
 import type { StreamSync } from '../src/config/schema.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { laneOf } from '../src/mapping/lanes.ts';
-import { streamSyncWorkflowId } from '../src/workflows/definitions.ts';
+import { streamSyncWorkflowId } from '../src/workflows/sync-api.ts';
 import { eventually, startEngine, testConfig, uniqueId, type TestEngine } from './helpers/engine.ts';
 
 const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import type { StreamSyncSpec } from '../src/config/schema.ts';
 import { pauseSync, resumeSync, streamStatus } from '../src/control/syncs.ts';
-import { streamSyncWorkflowId, updateConfigUpdate } from '../src/workflows/definitions.ts';
+import { streamSyncWorkflowId, updateConfigUpdate } from '../src/workflows/sync-api.ts';
 import {
   eventually,
   startEngine,

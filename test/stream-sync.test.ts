@@ -8,7 +8,7 @@ import {
   configQuery,
   streamSyncWorkflowId,
   updateConfigUpdate,
-} from '../src/workflows/definitions.ts';
+} from '../src/workflows/sync-api.ts';
 import {
   eventually,
   startEngine,

@@ -1,7 +1,7 @@
 import { Connection } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 
-import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions.ts';
+import { SEARCH_ATTRIBUTES } from '../src/workflows/sync-api.ts';
 
 /**
  * The suite's one server (test/global-setup.ts, @temporalio/testing's local environment on the

@@ -2,7 +2,7 @@ import { Identify } from '@amplitude/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RunningIngest } from '../src/ingest/server.ts';
-import { pauseSignal, redriveUpdate, resumeSignal, statusQuery } from '../src/workflows/definitions.ts';
+import { pauseSignal, redriveUpdate, resumeSignal, statusQuery } from '../src/workflows/sync-api.ts';
 import {
   eventually,
   startEngine,

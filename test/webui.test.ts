@@ -18,7 +18,7 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import type { LaneSummary } from '../src/workflows/types.ts';
+import type { LaneSummary } from '../src/workflows/activity-io.ts';
 import { applyConfig, pauseSync, streamStatus } from '../src/control/syncs.ts';
 import type { CanonicalRecord } from '../src/events/record.ts';
 import { openSqliteStore } from '../src/store/sqlite.ts';
@@ -26,7 +26,7 @@ import type { Store } from '../src/store/store.ts';
 import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-server.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { DEFAULT_TASK_QUEUE as TASK_QUEUE } from '../src/settings.ts';
-import { SyncIdAttribute, streamSyncWorkflowId } from '../src/workflows/definitions.ts';
+import { SyncIdAttribute, streamSyncWorkflowId } from '../src/workflows/sync-api.ts';
 import { startFakeCustomerIo, type FakeCustomerIo } from './fakes/customerio/index.ts';
 import { CREDENTIALS, WORKER_ENV, eventually, testConfig } from './helpers/engine.ts';
 

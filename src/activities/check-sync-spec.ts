@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 
 import { INVALID_SYNC_CONFIG, InvalidSpecError } from '../config/spec-rules.ts';
 import { assertCohortSyncSpec, assertStreamSyncSpec } from '../config/spec-validation.ts';
-import type { CheckSyncSpecInput } from '../workflows/types.ts';
+import type { CheckSyncSpecInput } from '../workflows/activity-io.ts';
 
 /**
  * Checks a spec a workflow was started or updated with against the config file's schema. A local

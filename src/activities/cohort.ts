@@ -7,7 +7,7 @@ import type { CohortSyncSpec } from '../config/schema.ts';
 import { MAX_SEGMENT_IDS_PER_CALL } from '../customerio/limits.ts';
 import { invalidMemberId } from '../mapping/cohort.ts';
 import type { CohortApplyProgress } from '../store/cohorts/store.ts';
-import type { CohortRunSummary } from '../workflows/types.ts';
+import type { CohortRunSummary } from '../workflows/activity-io.ts';
 import {
   appCall,
   cohortClient,

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 
-import type { DeliverLaneInput, LaneSummary } from '../workflows/types.ts';
+import type { DeliverLaneInput, LaneSummary } from '../workflows/activity-io.ts';
 import { isHold } from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 import { laneStart } from './lane-cursors.ts';

@@ -20,7 +20,7 @@ import { DestinationClients } from './destinations.ts';
 import { Doorbell, type RingWorkflow } from './doorbell.ts';
 import { redriveDeadLetters } from './redrive.ts';
 import { checkSyncSpec } from './check-sync-spec.ts';
-import type { CheckSyncSpecInput, DeliverLaneInput, RedriveInput } from '../workflows/types.ts';
+import type { CheckSyncSpecInput, DeliverLaneInput, RedriveInput } from '../workflows/activity-io.ts';
 
 /** The activities the worker registers, built from their dependencies (no module-level state). */
 export function createActivities(deps: {

@@ -2,7 +2,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
 
 import { holdOf } from '../customerio/policy.ts';
-import type { LaneSummary } from '../workflows/types.ts';
+import type { LaneSummary } from '../workflows/activity-io.ts';
 import type { Hold } from './customerio-send.ts';
 import { armWhenQuiet } from './lane-doorbell.ts';
 import { ownedBy, type LaneRun } from './lane-run.ts';

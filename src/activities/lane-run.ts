@@ -3,7 +3,7 @@ import type { Context } from '@temporalio/activity';
 import type { Destination, StreamSyncSpec } from '../config/schema.ts';
 import type { CanonicalRecord } from '../events/record.ts';
 import { laneOwns, type LaneBatch } from '../mapping/lane-walk.ts';
-import type { DeliverLaneInput, LaneSummary } from '../workflows/types.ts';
+import type { DeliverLaneInput, LaneSummary } from '../workflows/activity-io.ts';
 import type { OpenDestination, SendSlot } from './customerio-send.ts';
 import type { ActivityDeps } from './deps.ts';
 import { snapshotScope } from './user-snapshots.ts';

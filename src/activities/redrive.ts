@@ -10,7 +10,7 @@ import { isHold, openDestination } from './customerio-send.ts';
 import { addCounts, loadSuppressed, settleDeletions } from './person-deletions.ts';
 import { sendPlanned } from './send-planned.ts';
 import { loadUserSnapshots, snapshotScope } from './user-snapshots.ts';
-import type { RedriveInput, RedriveSummary } from '../workflows/types.ts';
+import type { RedriveInput, RedriveSummary } from '../workflows/activity-io.ts';
 
 /**
  * Sends a sync's dead letters again with its current config (after a fix). Letters are marked

@@ -5,8 +5,8 @@ import pc from 'picocolors';
 import type { CheckResult } from '../control/check.ts';
 import type { PlanStep, SyncListRow } from '../control/syncs.ts';
 import type { CapturedRequest, DeadLetter } from '../store/store.ts';
-import type { CohortSyncStatus, LastError, StallInfo, StreamSyncStatus } from '../workflows/definitions.ts';
-import type { RedriveSummary } from '../workflows/types.ts';
+import type { CohortSyncStatus, LastError, StallInfo, StreamSyncStatus } from '../workflows/sync-api.ts';
+import type { RedriveSummary } from '../workflows/activity-io.ts';
 
 // The CLI's text output; with --json each command prints its value instead.
 

@@ -13,7 +13,7 @@ import {
   type BackfillInput,
   type BackfillProgress,
 } from '../workflows/backfill-definitions.ts';
-import { pauseSignal, resumeSignal, SyncTypeAttribute } from '../workflows/definitions.ts';
+import { pauseSignal, resumeSignal, SyncTypeAttribute } from '../workflows/sync-api.ts';
 import { SyncControlError } from './syncs.ts';
 import { progressBar } from './progress-bar.ts';
 

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 
 import type { Store } from '../store/store.ts';
-import type { CohortSyncStatus } from '../workflows/definitions.ts';
+import type { CohortSyncStatus } from '../workflows/sync-api.ts';
 import { SyncControlError, cohortStatus } from './syncs.ts';
 import { progressBar } from './progress-bar.ts';
 

@@ -6,8 +6,8 @@ import { tryResolveEnv } from '../config/env.ts';
 import type { CohortSyncSpec, Config, Destination, StreamSyncSpec, Sync } from '../config/schema.ts';
 import { runningSyncs } from '../temporal/running-syncs.ts';
 import { whenHandled } from './handler-retry.ts';
-import { staticDetailsOf } from './static-details.ts';
-import type { RedriveSummary } from '../workflows/types.ts';
+import { staticDetailsOf } from './web-ui-static-details.ts';
+import type { RedriveSummary } from '../workflows/activity-io.ts';
 import {
   DestinationAttribute,
   SyncIdAttribute,
@@ -26,7 +26,7 @@ import {
   updateConfigUpdate,
   type CohortSyncStatus,
   type StreamSyncStatus,
-} from '../workflows/definitions.ts';
+} from '../workflows/sync-api.ts';
 
 /** Thrown for an operator mistake (unknown sync, wrong type); the CLI prints it without a stack. */
 export class SyncControlError extends Error {

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 
 import { loadSettings } from '../settings.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/definitions.ts';
+import { SEARCH_ATTRIBUTES } from '../workflows/sync-api.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 
-import { SyncIdAttribute, SyncStatusAttribute, SyncTypeAttribute } from '../workflows/definitions.ts';
+import { SyncIdAttribute, SyncStatusAttribute, SyncTypeAttribute } from '../workflows/sync-api.ts';
 
 export interface IndexedSync {
   syncId: string;

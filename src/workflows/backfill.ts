@@ -20,7 +20,7 @@ import {
   type BackfillProgress,
   type BackfillTally,
 } from './backfill-definitions.ts';
-import { pauseSignal, resumeSignal } from './definitions.ts';
+import { pauseSignal, resumeSignal } from './sync-api.ts';
 
 /**
  * A backfill: one source's Amplitude history, read from the Export API (a range of upload hours,

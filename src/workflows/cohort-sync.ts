@@ -31,10 +31,10 @@ import {
   type CohortSyncStatus,
   type LargeRemovalHold,
   type SyncStatus,
-} from './definitions.ts';
-import { activitySummary, cohortDetails } from './details.ts';
+} from './sync-api.ts';
+import { activitySummary, cohortDetails } from './web-ui-details.ts';
 import { failureOf, lastErrorOf, type FailureInfo } from './failures.ts';
-import type { CohortRunSummary } from './types.ts';
+import type { CohortRunSummary } from './activity-io.ts';
 import { checkSpec } from './spec-check.ts';
 
 type Activities = ReturnType<typeof createActivities>;

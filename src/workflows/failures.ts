@@ -4,7 +4,7 @@
 import { ApplicationFailure, type ActivityFailure } from '@temporalio/workflow';
 
 import { HOLD_FAILURE_TYPES, type HoldReason } from '../customerio/policy.ts';
-import type { LastError } from './definitions.ts';
+import type { LastError } from './sync-api.ts';
 
 export interface FailureInfo extends LastError {
   /** The activity said retrying cannot help (a permanent error), rather than running out of attempts. */

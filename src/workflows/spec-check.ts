@@ -13,8 +13,8 @@ import {
 
 import type { createActivities } from '../activities/index.ts';
 import { INVALID_SYNC_CONFIG } from '../config/spec-rules.ts';
-import { activitySummary } from './details.ts';
-import type { CheckSyncSpecInput } from './types.ts';
+import { activitySummary } from './web-ui-details.ts';
+import type { CheckSyncSpecInput } from './activity-io.ts';
 
 type Activities = ReturnType<typeof createActivities>;
 

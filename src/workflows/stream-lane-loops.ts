@@ -18,9 +18,9 @@ import {
 
 import { AUTO_MAX_LANES, INVALID_SYNC_CONFIG } from '../config/spec-rules.ts';
 import type { createActivities } from '../activities/index.ts';
-import type { LaneSummary } from './types.ts';
-import { SyncStatusAttribute, type SyncStatus } from './definitions.ts';
-import { activitySummary, streamDetails } from './details.ts';
+import type { LaneSummary } from './activity-io.ts';
+import { SyncStatusAttribute, type SyncStatus } from './sync-api.ts';
+import { activitySummary, streamDetails } from './web-ui-details.ts';
 import { failureOf, lastErrorOf } from './failures.ts';
 import {
   ATTEMPTS_BEFORE_STALLED,

@@ -10,8 +10,8 @@
 import type { StreamSyncSpec } from '../config/schema.ts';
 import { AUTO_GROW_BATCHES, AUTO_MAX_LANES } from '../config/spec-rules.ts';
 import { holdOf, type HoldReason } from '../customerio/policy.ts';
-import type { StallInfo, StreamSyncState, SyncStatus } from './definitions.ts';
-import type { DeliverLaneInput, LaneSummary } from './types.ts';
+import type { StallInfo, StreamSyncState, SyncStatus } from './sync-api.ts';
+import type { DeliverLaneInput, LaneSummary } from './activity-io.ts';
 
 /**
  * Attempts of one delivery before the workflow hears of the failure: it then shows the sync as

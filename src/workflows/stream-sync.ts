@@ -22,8 +22,8 @@ import {
   updateConfigUpdate,
   type StreamSyncInput,
   type StreamSyncStatus,
-} from './definitions.ts';
-import { activitySummary } from './details.ts';
+} from './sync-api.ts';
+import { activitySummary } from './web-ui-details.ts';
 import { checkSpec } from './spec-check.ts';
 import { addDeletions, initialStreamState, laneCountOf, resolveStartFrom } from './stream-lanes.ts';
 import {

@@ -14,7 +14,7 @@ import { startIngest, type RunningIngest } from '../../src/ingest/server.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/store.ts';
 import { startWorker, type RunningWorker } from '../../src/worker.ts';
-import { updateConfigUpdate } from '../../src/workflows/definitions.ts';
+import { updateConfigUpdate } from '../../src/workflows/sync-api.ts';
 import { startFakeCustomerIo, type FakeCustomerIo } from '../fakes/customerio/index.ts';
 
 // Keep worker lifecycle INFO lines out of the test output; warnings (failed attempts) stay.

@@ -13,7 +13,7 @@ import {
   isHeldForConfirmation,
   largeRemovalOf,
 } from '../../../src/workflows/cohort-sync.ts';
-import type { CohortRunSummary } from '../../../src/workflows/types.ts';
+import type { CohortRunSummary } from '../../../src/workflows/activity-io.ts';
 
 const config = parseConfig(`
 destinations:

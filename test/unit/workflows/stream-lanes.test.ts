@@ -40,7 +40,7 @@ import {
   statusOf,
   type LaneHealth,
 } from '../../../src/workflows/stream-lanes.ts';
-import type { LaneSummary } from '../../../src/workflows/types.ts';
+import type { LaneSummary } from '../../../src/workflows/activity-io.ts';
 
 const config = parseConfig(`
 sources: [{ id: web, apiKey: "\${WEB_KEY}" }]

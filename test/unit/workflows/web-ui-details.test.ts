@@ -3,9 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.ts';
 import type { CohortSyncSpec, StreamSyncSpec } from '../../../src/config/schema.ts';
 import { specFor } from '../../../src/control/syncs.ts';
-import { staticDetailsOf } from '../../../src/control/static-details.ts';
+import { staticDetailsOf } from '../../../src/control/web-ui-static-details.ts';
 import { initialCohortState } from '../../../src/workflows/cohort-sync.ts';
-import { activitySummary, cohortDetails, count, streamDetails } from '../../../src/workflows/details.ts';
+import {
+  activitySummary,
+  cohortDetails,
+  count,
+  streamDetails,
+} from '../../../src/workflows/web-ui-details.ts';
 import { initialStreamState } from '../../../src/workflows/stream-lanes.ts';
 
 const config = parseConfig(`

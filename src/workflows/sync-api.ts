@@ -6,7 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { defineSearchAttributeKey } from '@temporalio/common';
 
 import type { CohortSyncSpec, StreamSyncSpec } from '../config/schema.ts';
-import type { CohortRunSummary, RedriveSummary } from './types.ts';
+import type { CohortRunSummary, RedriveSummary } from './activity-io.ts';
 
 export function streamSyncWorkflowId(syncId: string): string {
   return `stream-sync/${syncId}`;

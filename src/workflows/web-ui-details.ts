@@ -4,7 +4,7 @@
  * the history reads as an audit log. Pure and sandbox-safe: strings from state, nothing else.
  */
 import type { CohortSyncSpec, StreamSyncSpec } from '../config/schema.ts';
-import type { CohortSyncState, LastError, StallInfo, StreamSyncState } from './definitions.ts';
+import type { CohortSyncState, LastError, StallInfo, StreamSyncState } from './sync-api.ts';
 
 /** 1234567 → "1,234,567" (Intl is not relied on inside the workflow sandbox). */
 export function count(n: number): string {

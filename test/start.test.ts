@@ -115,7 +115,7 @@ describe('npm start with a config naming its own variables, hosts and cohort fil
   afterAll(async () => {
     await start?.kill();
     await fake?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
   it('allows them for the worker it starts, says so, and the cohort reaches Customer.io', async () => {
@@ -175,5 +175,12 @@ syncs:
     }
     await eventually(() => fake!.findPerson('id', 'b')?.attributes.member === true || undefined, 60_000);
     expect(fake.findPerson('id', 'a')?.attributes.member).toBe(true);
+    // Ctrl-C, as a user stops it: the dev server, worker and ingest go with it, so nothing is left
+    // writing into the data directory the test removes.
+    start.child.kill('SIGINT');
+    const [code] = await new Promise<[number | null]>((resolve) =>
+      start!.child.once('exit', (c) => resolve([c])),
+    );
+    expect(code).toBe(0);
   });
 });

@@ -107,6 +107,11 @@ function sourceMap(sources: readonly IngestSource[]): Map<string, string> {
   return byKey;
 }
 
+function logsRequests(logger: IngestLoggerOptions | undefined): boolean {
+  const level = typeof logger === 'object' ? logger.level : undefined;
+  return level === 'debug' || level === 'trace';
+}
+
 function familyOf(request: FastifyRequest): ApiFamily {
   const config = request.routeOptions?.config as Partial<IngestRouteConfig> | undefined;
   return config?.family ?? 'plain';
@@ -140,6 +145,10 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
   const timeouts = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
   const app = Fastify({
     logger: loggerOptions(options.logger),
+    // Two log lines for every acknowledged request would be most of ingest's output and a share of
+    // its CPU at thousands a second: they are written at debug and trace only. Requests are counted
+    // and timed in the metrics, and every refused or failed one is logged by the error handler.
+    disableRequestLogging: !logsRequests(options.logger),
     ...fastifyConnectionOptions(timeouts),
   });
   app.server.maxConnections = timeouts.maxConnections;

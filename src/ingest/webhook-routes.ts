@@ -79,7 +79,7 @@ async function decodeRequest(ctx: IngestContext, request: FastifyRequest, verify
       );
       if (raw.length === 0) throw new IngestError('missing_body', 'Missing request body');
       verify?.(raw);
-      return parseJson(raw);
+      return { json: parseJson(raw), bytes: raw.length };
     },
     { body: request.body, encoding: request.headers['content-encoding'] },
   );
@@ -103,20 +103,31 @@ function problemAt(index: number | undefined, field: string, message: string): S
 }
 
 /** Each item against the record limits (raw, then normalized) and its own format, kept or refused. */
+/**
+ * What a JSON body of `bytes` bytes can hold at most once parsed and written again: a number can
+ * come back longer (`1e20` is 21 characters written out), nothing else can, so six times its size.
+ */
+function jsonSizeBound(bytes: number): number {
+  return bytes * 6 + 512;
+}
+
 function readItems(
   items: readonly unknown[],
   batch: boolean,
   toRecord: (item: unknown, index: number | undefined) => CanonicalRecord | SegmentProblem[],
-  maxItemBytes: number,
+  limits: { maxItemBytes: number; bodyBytes: number },
 ): ReadItems {
   const read: ReadItems = { records: [], problems: [] };
+  // A small body is under every size limit: its items are not written out again to be measured.
+  const bound = jsonSizeBound(limits.bodyBytes);
+  const itemLimits = bound <= limits.maxItemBytes ? {} : { maxBytes: limits.maxItemBytes };
   items.forEach((item, position) => {
     const index = batch ? position : undefined;
-    const raw = checkValueLimits(item, { maxBytes: maxItemBytes });
+    const raw = checkValueLimits(item, itemLimits);
     if (raw) return void read.problems.push(problemAt(index, raw.path || 'item', raw.detail));
     const record = toRecord(item, index);
     if (Array.isArray(record)) return void read.problems.push(...record);
-    const found = checkRecordLimits(record);
+    const found = checkRecordLimits(record, bound);
     if (found) return void read.problems.push(problemAt(index, found.path || 'item', found.detail));
     read.records.push(record);
   });
@@ -160,9 +171,10 @@ function amplitudeRoute(ctx: IngestContext) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const receivedAt = ctx.now();
     const { sourceId } = webhookOf(ctx, request);
-    const body = await decodeRequest(ctx, request);
-    const { items, batch } = itemsOf(body, ctx.limits.webhookMaxItems);
-    const read = readItems(items, batch, amplitudeRecord(receivedAt), ctx.limits.webhookItemBytes);
+    const { json, bytes } = await decodeRequest(ctx, request);
+    const { items, batch } = itemsOf(json, ctx.limits.webhookMaxItems);
+    const limits = { maxItemBytes: ctx.limits.webhookItemBytes, bodyBytes: bytes };
+    const read = readItems(items, batch, amplitudeRecord(receivedAt), limits);
     return commitAndAnswer(ctx, reply, sourceId, 'amplitude_webhook', read);
   };
 }
@@ -172,17 +184,20 @@ function segmentRoute(ctx: IngestContext) {
     const receivedAt = ctx.now();
     const { sourceId, webhooks } = webhookOf(ctx, request);
     const secret = webhooks!.segment!.secret;
-    const body = await decodeRequest(ctx, request, (raw) => {
+    const { json, bytes } = await decodeRequest(ctx, request, (raw) => {
       if (!segmentSignatureMatches(raw, request.headers['x-signature'], secret)) {
         throw new IngestError('invalid_api_key', 'X-Signature does not match the shared secret');
       }
     });
-    const { items, batch } = itemsOf(body, ctx.limits.webhookMaxItems);
+    const { items, batch } = itemsOf(json, ctx.limits.webhookMaxItems);
     const toRecord = (item: unknown, index: number | undefined) => {
       const parsed = parseSegmentWebhookMessage(item, receivedAt, index);
       return parsed.ok ? parsed.record : parsed.problems;
     };
-    const read = readItems(items, batch, toRecord, ctx.limits.segmentItemBytes);
+    const read = readItems(items, batch, toRecord, {
+      maxItemBytes: ctx.limits.segmentItemBytes,
+      bodyBytes: bytes,
+    });
     return commitAndAnswer(ctx, reply, sourceId, 'segment_webhook', read);
   };
 }

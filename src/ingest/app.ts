@@ -1,4 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyLoggerOptions,
+  type FastifyRequest,
+} from 'fastify';
 import type { LoggerOptions as PinoLoggerOptions } from 'pino';
 
 import { REDACT_CENSOR, REDACT_PATHS } from '../logging.ts';
@@ -148,7 +153,7 @@ export function buildIngestApp(options: IngestAppOptions): FastifyInstance {
     // Two log lines for every acknowledged request would be most of ingest's output and a share of
     // its CPU at thousands a second: they are written at debug and trace only. Requests are counted
     // and timed in the metrics, and every refused or failed one is logged by the error handler.
-    disableRequestLogging: !logsRequests(options.logger),
+    logController: new LogController({ disableRequestLogging: !logsRequests(options.logger) }),
     ...fastifyConnectionOptions(timeouts),
   });
   app.server.maxConnections = timeouts.maxConnections;

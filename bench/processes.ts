@@ -10,7 +10,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { loadSettings, workerNodeArgs, workerProcessEnv } from '../src/settings.ts';
+import { loadSettings } from '../src/settings.ts';
+import { workerNodeArgs, workerProcessEnv } from '../src/worker-tuning.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

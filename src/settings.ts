@@ -416,12 +416,3 @@ export function settingsReference(): Array<{
     meaning,
   }));
 }
-
-// Until every caller imports them from ./worker-tuning.ts.
-export {
-  workerNodeArgs,
-  workerProcessEnv,
-  WORKER_MALLOC_ARENAS,
-  WORKER_SEMI_SPACE_MB,
-  WORKFLOW_THREAD_SEMI_SPACE_MB,
-} from './worker-tuning.ts';

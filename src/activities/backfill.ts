@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 
 import { downloadExport, ExportApiError } from '../backfill/export-api.ts';
+import { exportHourOfMs, exportHourToMs } from '../backfill/export-hours.ts';
 import { ExportFormatError, readExportZip, type ExportRecord } from '../backfill/export-zip.ts';
 import { MissingEnvError } from '../config/env.ts';
 import {
@@ -21,6 +22,7 @@ import type { CanonicalRecord } from '../events/record.ts';
 import { checkRecordLimits } from '../events/record-limits.ts';
 import {
   BACKFILL_ERRORS,
+  emptyTally,
   type BackfillChunkInput,
   type BackfillSourceRef,
   type BackfillTally,
@@ -34,7 +36,6 @@ import type { ActivityDeps } from './deps.ts';
  * and the index reached is heartbeated so a retry on another worker goes on from there.
  */
 
-const HOUR_MS = 3_600_000;
 /** Records sorted and appended together: the log comes out in time order within each window. */
 const WINDOW = 5000;
 const HEARTBEAT_MS = 1000;
@@ -100,10 +101,6 @@ function pacer(perSecond: number) {
     const wait = due - Date.now();
     if (wait > 5) await sleep(wait, undefined, { signal });
   };
-}
-
-function emptyTally(): BackfillTally {
-  return { records: 0, appended: 0, duplicates: 0, invalid: 0, hours: 0, skippedHours: 0 };
 }
 
 /** An export row → its record, or why it is refused (logged and counted, never silently dropped). */
@@ -188,7 +185,7 @@ class HourAppender {
   }
 
   async markDone(hour: number, counts: { records: number; appended: number }): Promise<void> {
-    await this.#deps.store.markHourDone(this.#input.source.sourceId, hour * HOUR_MS, {
+    await this.#deps.store.markHourDone(this.#input.source.sourceId, exportHourToMs(hour), {
       ...counts,
       runId: this.#input.runId,
     });
@@ -205,14 +202,14 @@ function hoursOf(range: { from: number; to: number }): number[] {
 async function finishedHours(deps: ActivityDeps, input: BackfillChunkInput): Promise<Set<number>> {
   const { range, source, force } = input;
   if (!range) return new Set();
-  const from = range.from * HOUR_MS;
-  const to = range.to * HOUR_MS;
+  const from = exportHourToMs(range.from);
+  const to = exportHourToMs(range.to);
   if (force) {
     await deps.store.forgetHours(source.sourceId, from, to);
     return new Set();
   }
   const done = await deps.store.doneHours(source.sourceId, from, to);
-  return new Set([...done.keys()].map((ms) => ms / HOUR_MS));
+  return new Set([...done.keys()].map(exportHourOfMs));
 }
 
 /** Downloads the request's zip (or takes the user's file): a path to read, or none for an empty range. */

@@ -123,8 +123,9 @@ export function fromAmplitudeGroupIdentify(
   };
 }
 
-function parseTime(value: string | null | undefined): number | undefined {
-  if (!value) return undefined;
+/** An ISO time as epoch ms; undefined for anything else. */
+export function parseTime(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? undefined : ms;
 }

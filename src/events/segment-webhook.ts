@@ -1,5 +1,5 @@
 import { isPlainObject } from '../json-values.ts';
-import { fromSegment } from './normalize.ts';
+import { fromSegment, parseTime } from './normalize.ts';
 import type { CanonicalRecord } from './record.ts';
 import { parseSegmentCall, SEGMENT_TYPES, type SegmentProblem, type SegmentType } from './segment.ts';
 
@@ -20,12 +20,6 @@ import { parseSegmentCall, SEGMENT_TYPES, type SegmentProblem, type SegmentType 
 
 export type SegmentWebhookParse =
   { ok: true; record: CanonicalRecord } | { ok: false; problems: SegmentProblem[] };
-
-function parseTime(value: unknown): number | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-}
 
 function withIndex(problems: SegmentProblem[], index: number | undefined): SegmentProblem[] {
   return index === undefined ? problems : problems.map((problem) => ({ ...problem, index }));

@@ -93,15 +93,7 @@ export function resolveSources(
   warn: (message: string) => void = () => {},
 ): IngestSource[] {
   return config.sources.map((source) => {
-    const variable = referencedVariables(source.apiKey)[0] ?? source.apiKey;
-    let apiKey: string;
-    try {
-      apiKey = resolveEnv(source.apiKey, `source ${source.id} apiKey`, env);
-    } catch (err) {
-      if (err instanceof MissingEnvError) throw new MissingSourceKeyError(source.id, err.variable);
-      throw err;
-    }
-    if (apiKey.trim() === '') throw new MissingSourceKeyError(source.id, variable);
+    const apiKey = requiredSecret(source.id, source.apiKey, 'apiKey', env);
     const webhooks = webhookSecretsOf(source, env);
     return {
       id: source.id,
@@ -113,7 +105,10 @@ export function resolveSources(
   });
 }
 
-/** A webhook secret, resolved like the key: unset or empty stops ingest, as a route without it would be open. */
+/**
+ * A source's key or webhook secret: unset or empty stops ingest (a source without its key could not
+ * be told apart, a webhook route without its secret would be open).
+ */
 function requiredSecret(sourceId: string, reference: string, field: string, env: NodeJS.ProcessEnv): string {
   const variable = referencedVariables(reference)[0] ?? reference;
   let value: string;

@@ -61,6 +61,10 @@ export interface BackfillTally {
   skippedHours: number;
 }
 
+export function emptyTally(): BackfillTally {
+  return { records: 0, appended: 0, duplicates: 0, invalid: 0, hours: 0, skippedHours: 0 };
+}
+
 export interface BackfillChunkInput {
   source: BackfillSourceRef;
   range?: { from: number; to: number };

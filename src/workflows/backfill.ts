@@ -15,6 +15,7 @@ import type { createActivities } from '../activities/index.ts';
 import {
   BACKFILL_ERRORS,
   backfillProgressQuery,
+  emptyTally,
   type BackfillChunkInput,
   type BackfillInput,
   type BackfillProgress,
@@ -51,10 +52,6 @@ const { backfillExport } = proxyActivities<Activities>({
 /** `2026-11-01T05` for an export hour (hours since the epoch): the form the CLI takes and prints. */
 export function hourLabel(hour: number): string {
   return new Date(hour * 3_600_000).toISOString().slice(0, 13);
-}
-
-function emptyTally(): BackfillTally {
-  return { records: 0, appended: 0, duplicates: 0, invalid: 0, hours: 0, skippedHours: 0 };
 }
 
 function addTally(into: BackfillTally, more: BackfillTally): void {
